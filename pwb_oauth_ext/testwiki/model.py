@@ -162,3 +162,12 @@ class Wiki:
             self._next_revid += 1
             page.revisions.append(rev)
             return page, rev
+
+
+class InvalidAuthorization(Exception):
+    """An OAuth check failed; ``str(exc)`` is MediaWiki's detail text.
+
+    The Action API turns it into HTTP 200 with ``MediaWiki-API-Error:
+    mwoauth-invalid-authorization`` and info "The authorization headers in
+    your request are not valid: <detail>".
+    """
