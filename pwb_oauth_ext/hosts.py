@@ -1,0 +1,500 @@
+"""Which ``config.authenticate`` key applies to a request: a pure, Pywikibot-free matcher.
+
+Pywikibot compares the URL's netloc with the keys as written, so ``EN.wikipedia.org``,
+``en.wikipedia.org:443`` or ``localhost:8080`` silently miss a key that was meant for
+them. This module normalises keys and request hosts alike and picks the most specific
+key, in this order:
+
+1. keys naming the request's account (``BotB@...``) before keys without an account;
+2. then the exact host, then ``*.suffix`` by longest suffix (label boundaries only),
+   then ``*``;
+3. at equal host specificity, a key with a port before a key without one.
+
+A key with a port matches only that port; a key without one matches any port. Ports 80
+and 443 are dropped from keys and URLs alike, whatever the scheme, so ``example.org:443``
+is ``example.org`` and ``http://example.org:443/`` has no port. Wildcards apply to DNS
+names only; a bare ``*`` matches any host, IP addresses included.
+
+The table is generic over its values: it never inspects them (the adapter stores
+credential objects in it), and no value appears in a repr or in explanation text.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+__all__ = [
+    'VALID_KEY_FORMS',
+    'Candidate',
+    'Explanation',
+    'HostKey',
+    'HostTable',
+    'Match',
+    'explain',
+    'normalize_account',
+    'normalize_host',
+    'parse_key',
+    'split_url',
+]
+
+T = TypeVar('T')
+
+#: Ports that are dropped from keys and URLs: the defaults of http and https.
+DEFAULT_PORTS = frozenset((80, 443))
+
+VALID_KEY_FORMS = (
+    "A valid key is a host ('en.wikipedia.org'), optionally with a port "
+    "('localhost:8080', '[::1]:8080'), a wildcard for every subdomain "
+    "('*.wikipedia.org', which does not match 'wikipedia.org' itself) or '*' for any "
+    "host; each may be prefixed by an account ('BotB@en.wikipedia.org')."
+)
+
+_KIND_EXACT = 'exact'
+_KIND_WILDCARD = 'wildcard'
+_KIND_ANY = 'any'
+_KIND_RANK = {_KIND_EXACT: 0, _KIND_WILDCARD: 1, _KIND_ANY: 2}
+
+# After IDNA encoding a DNS label holds only these; '_' occurs in real host names.
+_LABEL_RE = re.compile(r'[a-z0-9_-]+\Z')
+_USERNAME_RUN_RE = re.compile('[_ ]+')
+_WHITESPACE_RE = re.compile(r'\s')
+
+
+def _key_error(key: object, problem: str) -> ConfigError:
+    return ConfigError(
+        f'config.authenticate key {key!r}: {problem}. {VALID_KEY_FORMS}')
+
+
+@functools.lru_cache(maxsize=512)
+def normalize_account(name: str) -> str:
+    """Normalise a user name as Pywikibot's ``normalize_username`` does.
+
+    Runs of ``_`` and spaces become one space, the ends are stripped and the first
+    letter is upper-cased, so ``botB@host`` and ``-user:BotB`` name the same account.
+    A first letter whose upper case is several characters (``ß``) is kept, as
+    MediaWiki does.
+    """
+    name = _USERNAME_RUN_RE.sub(' ', name).strip()
+    first = name[:1]
+    upper = first.upper()
+    if len(upper) == 1:
+        first = upper
+    return first + name[1:]
+
+
+def _is_ip_literal(host: str) -> bool:
+    """Tell IP addresses from DNS names: IPv6 has ':', IPv4 ends in a numeric label.
+
+    No top-level domain is all digits, so a numeric last label means an address.
+    """
+    return ':' in host or host.rpartition('.')[2].isdigit()
+
+
+def _encode_dns_name(name: str) -> str:
+    """IDNA-encode and lower-case a DNS name; UnicodeError/ValueError if unusable."""
+    if name.isascii():
+        ascii_name = name.lower()
+        labels = ascii_name.split('.')
+        for label in labels:
+            if not label or len(label) > 63:
+                raise ValueError('a label is empty or longer than 63 characters')
+    else:
+        ascii_name = name.encode('idna').decode('ascii').lower()
+        labels = ascii_name.split('.')
+    for label in labels:
+        if not _LABEL_RE.match(label):
+            raise ValueError(f'{label!r} is not a valid DNS label')
+    return ascii_name
+
+
+def _normalize_ipv6(text: str) -> str:
+    import ipaddress  # lazily: only keys and URLs with IPv6 literals need it
+
+    return str(ipaddress.IPv6Address(text)).lower()
+
+
+def _parse_port(text: str) -> int | None:
+    """Port text to int, ``None`` for the default ports 80 and 443; ValueError if bad."""
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f'port {text!r} is not a number')
+    port = int(text)
+    if not 0 < port < 65536:
+        raise ValueError(f'port {port} is not between 1 and 65535')
+    return None if port in DEFAULT_PORTS else port
+
+
+def _split_host_port(hostport: str) -> tuple[str, int | None, bool]:
+    """Split ``host[:port]`` / ``[v6][:port]``; return (host, port, is_bracketed_ipv6)."""
+    if hostport.startswith('['):
+        address, bracket, rest = hostport[1:].partition(']')
+        if not bracket:
+            raise ValueError("an IPv6 address lacks its closing ']'")
+        if rest and not rest.startswith(':'):
+            raise ValueError("only ':port' may follow an IPv6 address in brackets")
+        port = _parse_port(rest[1:]) if rest else None
+        try:
+            return _normalize_ipv6(address), port, True
+        except ValueError:
+            raise ValueError(f'{address!r} is not an IPv6 address') from None
+    if hostport.count(':') > 1:
+        raise ValueError("write an IPv6 address in brackets: '[::1]' or '[::1]:8080'")
+    host, colon, port_text = hostport.partition(':')
+    port = _parse_port(port_text) if colon else None
+    return host, port, False
+
+
+@dataclass(frozen=True)
+class HostKey:
+    """A parsed, normalised ``config.authenticate`` key."""
+
+    original: str
+    account: str | None
+    kind: str  # 'exact' | 'wildcard' | 'any'
+    host: str  # normalised host; the suffix (without '*.') for 'wildcard'; '' for 'any'
+    port: int | None
+
+    def __str__(self) -> str:
+        return self.original
+
+    @property
+    def identity(self) -> tuple[str | None, str, str, int | None]:
+        """What two keys must share to be the same key after normalisation."""
+        return (self.account, self.kind, self.host, self.port)
+
+    @property
+    def canonical(self) -> str:
+        """The normalised key as text; ``parse_key(k.canonical)`` gives ``k.identity``."""
+        if self.kind == _KIND_ANY:
+            host = '*'
+        elif self.kind == _KIND_WILDCARD:
+            host = '*.' + self.host
+        elif ':' in self.host:
+            host = f'[{self.host}]'
+        else:
+            host = self.host
+        text = host if self.port is None else f'{host}:{self.port}'
+        return text if self.account is None else f'{self.account}@{text}'
+
+    @property
+    def suffix_labels(self) -> int:
+        """Label count of a wildcard's suffix: the longer, the more specific."""
+        return self.host.count('.') + 1 if self.kind == _KIND_WILDCARD else 0
+
+    def describe(self) -> str:
+        """Why this key matches when it does, e.g. ``wildcard *.wikipedia.org (...)``."""
+        if self.kind == _KIND_EXACT:
+            text = f'exact host {self.canonical_host}'
+        elif self.kind == _KIND_WILDCARD:
+            labels = self.suffix_labels
+            text = (f'wildcard *.{self.host} '
+                    f'(suffix of {labels} label{"s" if labels != 1 else ""})')
+        else:
+            text = "'*' (any host)"
+        if self.port is not None:
+            text += f', port {self.port}'
+        if self.account is not None:
+            text = f'account {self.account}, {text}'
+        return text
+
+    @property
+    def canonical_host(self) -> str:
+        return f'[{self.host}]' if ':' in self.host else self.host
+
+
+def parse_key(key: object) -> HostKey:
+    """Parse and normalise one ``config.authenticate`` key; ConfigError if unusable."""
+    if not isinstance(key, str):
+        raise _key_error(key, f'keys must be strings, not {type(key).__name__}')
+    if not key:
+        raise _key_error(key, 'the key is empty')
+    if key.count('@') > 1:
+        raise _key_error(key, "a key holds at most one '@' (between account and host)")
+    account: str | None = None
+    hostport = key
+    if '@' in key:
+        account_text, _, hostport = key.partition('@')
+        account = normalize_account(account_text)
+        if not account:
+            raise _key_error(key, "the account before '@' is empty")
+        if not hostport:
+            raise _key_error(key, "the host after '@' is empty")
+    if not hostport:
+        raise _key_error(key, 'the host is empty')
+    if _WHITESPACE_RE.search(hostport):
+        raise _key_error(key, 'the host contains whitespace')
+    if '/' in hostport:
+        raise _key_error(key, 'write the host only, without scheme or path')
+    try:
+        host, port, is_ipv6 = _split_host_port(hostport)
+    except ValueError as error:
+        raise _key_error(key, str(error)) from None
+    if is_ipv6:
+        return HostKey(key, account, _KIND_EXACT, host, port)
+    if host == '*':
+        return HostKey(key, account, _KIND_ANY, '', port)
+    kind = _KIND_EXACT
+    if host.startswith('*.'):
+        kind = _KIND_WILDCARD
+        host = host[2:]
+        if not host or host == '.':
+            raise _key_error(key, "'*.' needs a domain after it, as in '*.wikipedia.org'")
+    if host.endswith('.') and host != '.':
+        host = host[:-1]  # the root label: 'example.org.' is 'example.org'
+    if '*' in host:
+        raise _key_error(
+            key, "'*' may only stand alone or as the whole first label, as in "
+                 "'*.wikipedia.org'")
+    try:
+        host = _encode_dns_name(host)
+    except (UnicodeError, ValueError) as error:
+        raise _key_error(key, f'the host is not a valid DNS name ({error})') from None
+    if kind == _KIND_WILDCARD and _is_ip_literal(host):
+        raise _key_error(key, 'wildcards apply to DNS names, not IP addresses')
+    return HostKey(key, account, kind, host, port)
+
+
+def normalize_host(host: str) -> str:
+    """Normalise a request's host (case, trailing dot, IDNA, IPv6 brackets).
+
+    Raises ValueError for something that is not a host name or address.
+    """
+    if host.startswith('[') and host.endswith(']'):
+        host = host[1:-1]
+    if ':' in host:
+        return _normalize_ipv6(host)
+    host = host.removesuffix('.')
+    if host.isascii():
+        lowered = host.lower()
+        if lowered and '..' not in lowered and not lowered.startswith('.'):
+            return lowered  # the hot path: no label validation for request hosts
+    try:
+        return _encode_dns_name(host)
+    except (UnicodeError, ValueError) as error:
+        raise ValueError(f'{host!r} is not a valid host name ({error})') from None
+
+
+def split_url(url: str) -> tuple[str, int | None]:
+    """The normalised ``(host, port)`` of a URL; port ``None`` when absent, 80 or 443.
+
+    Raises ValueError when the URL has no host or a bad port.
+    """
+    parts = urlsplit(url)
+    hostname = parts.hostname
+    if not hostname:
+        raise ValueError(f'{url!r} is not an absolute URL with a host')
+    port = parts.port  # ValueError when out of range or not a number
+    if port == 0:
+        raise ValueError(f'{url!r} has port 0')
+    return normalize_host(hostname), (None if port in DEFAULT_PORTS else port)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One key considered for a request, and whether and why it matched."""
+
+    key: HostKey
+    matched: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class Match(Generic[T]):
+    """The winning key of a lookup; ``value`` is kept out of the repr (secrets)."""
+
+    key: HostKey
+    value: T = field(repr=False)
+    reason: str
+
+
+@dataclass(frozen=True)
+class Explanation(Generic[T]):
+    """The keys considered for a URL in precedence order, and the winner."""
+
+    url: str
+    host: str
+    port: int | None
+    account: str | None
+    candidates: list[Candidate]
+    winner: Match[T] | None
+
+    def format(self) -> str:
+        """Readable text for error messages and ``pwb-oauth explain``; no values."""
+        host = f'[{self.host}]' if ':' in self.host else self.host
+        port = 'default port' if self.port is None else f'port {self.port}'
+        account = 'no account' if self.account is None else f'account {self.account}'
+        lines = [f'{self.url}: host {host}, {port}, {account}']
+        if not self.candidates:
+            lines.append('  no config.authenticate key applies to this host')
+        width = max((len(c.key.original) for c in self.candidates), default=0)
+        for candidate in self.candidates:
+            is_winner = (self.winner is not None and candidate.matched
+                         and candidate.key == self.winner.key)
+            if is_winner:
+                mark, verdict = '->', 'used'
+            elif candidate.matched:
+                mark, verdict = '  ', 'outranked'
+            else:
+                mark, verdict = '  ', 'skipped'
+            lines.append(f'{mark} {candidate.key.original:<{width}}  '
+                         f'{verdict}: {candidate.reason}')
+        if self.winner is None:
+            lines.append('  => no credentials: requests to this host are anonymous')
+        else:
+            lines.append(f'  => credentials of key {self.winner.key.original!r}')
+        return '\n'.join(lines)
+
+
+def _host_suffixes(host: str) -> Iterator[str]:
+    """Proper label suffixes of ``host``, longest first: a.b.c -> b.c, c."""
+    index = host.find('.')
+    while index != -1:
+        yield host[index + 1:]
+        index = host.find('.', index + 1)
+
+
+class HostTable(Generic[T]):
+    """``config.authenticate`` parsed and indexed once, for lookups by request.
+
+    A lookup costs O(labels of the host): it probes dicts keyed by
+    (account, host, port) for the host and each of its suffixes, never scanning keys.
+    """
+
+    def __init__(self, entries: Mapping[object, T]) -> None:
+        self._matches: list[Match[T]] = []
+        self._exact: dict[tuple[str | None, str, int | None], Match[T]] = {}
+        self._wildcard: dict[tuple[str | None, str, int | None], Match[T]] = {}
+        self._any: dict[tuple[str | None, int | None], Match[T]] = {}
+        seen: dict[tuple[str | None, str, str, int | None], HostKey] = {}
+        for raw_key, value in entries.items():
+            key = parse_key(raw_key)
+            earlier = seen.get(key.identity)
+            if earlier is not None:
+                raise ConfigError(
+                    f'config.authenticate keys {earlier.original!r} and {key.original!r} '
+                    f'are the same key {key.canonical!r} after normalisation (case, '
+                    'trailing dot, IDNA, ports 80/443 dropped); keep only one of them.')
+            seen[key.identity] = key
+            match = Match(key, value, key.describe())
+            self._matches.append(match)
+            if key.kind == _KIND_EXACT:
+                self._exact[(key.account, key.host, key.port)] = match
+            elif key.kind == _KIND_WILDCARD:
+                self._wildcard[(key.account, key.host, key.port)] = match
+            else:
+                self._any[(key.account, key.port)] = match
+
+    def __len__(self) -> int:
+        return len(self._matches)
+
+    def __repr__(self) -> str:
+        return f'HostTable({[m.key.original for m in self._matches]!r})'
+
+    def keys(self) -> list[HostKey]:
+        """The parsed keys, in the order they were given."""
+        return [match.key for match in self._matches]
+
+    def items(self) -> list[tuple[HostKey, T]]:
+        """The parsed keys with their values, in the order they were given."""
+        return [(match.key, match.value) for match in self._matches]
+
+    def lookup(self, host: str, port: int | None,
+               account: str | None = None) -> Match[T] | None:
+        """The winning entry for a request to ``host:port`` as ``account``, or None."""
+        host = normalize_host(host)
+        if port in DEFAULT_PORTS:
+            port = None
+        accounts: tuple[str | None, ...] = (None,)
+        if account:
+            normalized = normalize_account(account)
+            if normalized:
+                accounts = (normalized, None)
+        ports: tuple[int | None, ...] = (None,) if port is None else (port, None)
+        is_dns_name = not _is_ip_literal(host)
+        for acct in accounts:
+            for probe_port in ports:
+                match = self._exact.get((acct, host, probe_port))
+                if match is not None:
+                    return match
+            if is_dns_name and self._wildcard:
+                for suffix in _host_suffixes(host):
+                    for probe_port in ports:
+                        match = self._wildcard.get((acct, suffix, probe_port))
+                        if match is not None:
+                            return match
+            for probe_port in ports:
+                match = self._any.get((acct, probe_port))
+                if match is not None:
+                    return match
+        return None
+
+    def lookup_url(self, url: str, account: str | None = None) -> Match[T] | None:
+        """The winning entry for a request to ``url`` as ``account``, or None."""
+        host, port = split_url(url)
+        return self.lookup(host, port, account)
+
+    def explain(self, url: str, account: str | None = None) -> Explanation[T]:
+        """Every key relevant to ``url`` in precedence order, why each did or didn't match.
+
+        Keys for unrelated hosts are left out. Not the hot path: it scans all keys.
+        """
+        host, port = split_url(url)
+        normalized_account = normalize_account(account) if account else None
+        if not normalized_account:
+            normalized_account = None
+        ranked = []
+        for match in self._matches:
+            candidate = _judge(match.key, host, port, normalized_account)
+            if candidate is not None:
+                ranked.append((_rank(match.key), candidate, match))
+        ranked.sort(key=lambda item: item[0])
+        winner = next((match for _, candidate, match in ranked if candidate.matched), None)
+        return Explanation(url, host, port, normalized_account,
+                           [candidate for _, candidate, _ in ranked], winner)
+
+
+def _rank(key: HostKey) -> tuple[int, int, int, int, str]:
+    """Precedence of a key among those that apply to one host: smaller wins."""
+    return (0 if key.account is not None else 1,
+            _KIND_RANK[key.kind],
+            -key.suffix_labels,
+            0 if key.port is not None else 1,
+            key.original)
+
+
+def _judge(key: HostKey, host: str, port: int | None,
+           account: str | None) -> Candidate | None:
+    """Whether ``key`` applies to the request; None when it is about another host."""
+    if key.kind == _KIND_EXACT:
+        if key.host != host:
+            return None
+        host_reason = key.describe()
+    elif key.kind == _KIND_WILDCARD:
+        if _is_ip_literal(host):
+            return None
+        if host == key.host:
+            return Candidate(key, False, f"'*.{key.host}' matches subdomains only, not "
+                                         f"{key.host} itself; add a key '{key.host}'")
+        if not host.endswith('.' + key.host):
+            return None
+        host_reason = key.describe()
+    else:
+        host_reason = key.describe()
+    if key.account is not None and key.account != account:
+        requested = 'the request has no account' if account is None else f'not {account}'
+        return Candidate(key, False, f'account {key.account} differs ({requested})')
+    if key.port is not None and key.port != port:
+        requested = 'the request uses the default port' if port is None else f'not {port}'
+        return Candidate(key, False, f'port {key.port} differs ({requested})')
+    return Candidate(key, True, host_reason)
+
+
+def explain(entries: Mapping[object, T], url: str,
+            user: str | None = None) -> Explanation[T]:
+    """Build a table from ``entries`` and explain which key ``url`` (as ``user``) gets."""
+    return HostTable(entries).explain(url, user)
