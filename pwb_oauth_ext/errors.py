@@ -24,3 +24,28 @@ class TokenStoreError(OAuthExtError):
 
 class OAuthFlowError(OAuthExtError):
     """A token endpoint or handshake step failed (bad grant, bad verifier...)."""
+
+
+class ReauthorizationRequired(OAuthFlowError):  # noqa: N818 - reads as what to do
+    """The stored grant can no longer be renewed; a human must authorize again.
+
+    Raised when a refresh token was revoked, expired or already used (the
+    message says which command to run).
+    """
+
+
+class TokenEndpointError(OAuthFlowError):
+    """The token endpoint answered with an OAuth 2.0 error.
+
+    ``error``, ``description``, ``hint`` (MediaWiki's extra detail) and
+    ``status`` are kept as attributes so callers can decide what to do.
+    """
+
+    def __init__(self, message: str, *, error: str | None = None,
+                 description: str | None = None, hint: str | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(message)
+        self.error = error
+        self.description = description
+        self.hint = hint
+        self.status = status

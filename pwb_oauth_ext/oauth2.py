@@ -1,0 +1,518 @@
+"""OAuth 2.0 client side for MediaWiki's Extension:OAuth, apart from the transport.
+
+Token requests are built and parsed with oauthlib's client classes and sent
+through a ``Transport`` chosen by the caller: the Pywikibot adapter sends
+them through Pywikibot's own HTTP session, tests through the test wiki
+in-process. MediaWiki's deviations from RFC 6749 are handled by the small
+``mediawiki_*`` compliance fixes below, nowhere else.
+
+oauthlib, requests and filelock are imported lazily: ``user-config.py``
+imports this package on every Pywikibot start.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+from urllib.parse import parse_qsl, urlsplit
+
+from .errors import (
+    OAuthFlowError,
+    ReauthorizationRequired,
+    TokenEndpointError,
+)
+from .store import TokenStore
+
+#: post_form(url, data, headers) -> response with .status_code, .headers, .text
+Transport = Callable[[str, dict[str, str], dict[str, str]], Any]
+Clock = Callable[[], float]
+StoreKey = tuple[str, str, Optional[str]]
+
+DEFAULT_REAUTHORIZE_HINT = 'run: pwb-oauth authorize'
+_FORM_HEADERS = {
+    'Content-Type': 'application/x-www-form-urlencoded',
+    'Accept': 'application/json',
+}
+
+
+# --- endpoints and transport --------------------------------------------
+
+@dataclass(frozen=True)
+class OAuth2Endpoints:
+    """Where a wiki's OAuth 2.0 endpoints live (under rest.php)."""
+
+    authorize_url: str
+    token_url: str
+    profile_url: str
+
+
+def endpoints_for(script_url: str) -> OAuth2Endpoints:
+    """Endpoints below a wiki's script path, e.g. 'https://en.wikipedia.org/w'."""
+    base = script_url.rstrip('/')
+    if not urlsplit(base).scheme or not urlsplit(base).netloc:
+        raise ValueError(f'not an absolute URL: {script_url!r}')
+    rest = f'{base}/rest.php/oauth2'
+    return OAuth2Endpoints(
+        authorize_url=f'{rest}/authorize',
+        token_url=f'{rest}/access_token',
+        profile_url=f'{rest}/resource/profile',
+    )
+
+
+def requests_transport(session: Any = None, timeout: float = 30.0) -> Transport:
+    """A Transport over a requests Session (a new one when None)."""
+    import requests
+
+    http = session if session is not None else requests.Session()
+
+    def post_form(url: str, data: dict[str, str], headers: dict[str, str]) -> Any:
+        return http.post(url, data=data, headers=headers, timeout=timeout,
+                         allow_redirects=False)
+
+    return post_form
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1 (traffic that never leaves the machine)."""
+    if not host:
+        return False
+    host = host.strip('[]').lower()
+    if host == 'localhost':
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _require_safe_url(url: str, what: str) -> None:
+    """Refuse to send secrets over plain http except to this machine."""
+    parts = urlsplit(url)
+    if parts.scheme == 'https':
+        return
+    if parts.scheme == 'http' and is_loopback_host(parts.hostname):
+        return
+    raise OAuthFlowError(
+        f'Refusing to send {what} to {parts.scheme}://{parts.netloc}: OAuth secrets need '
+        f'https (plain http is only allowed to 127.0.0.1/localhost).')
+
+
+# --- tokens ----------------------------------------------------------------
+
+@dataclass(frozen=True, repr=False)
+class TokenSet:
+    """An access token with its refresh token and expiry (absolute, Unix seconds)."""
+
+    access_token: str
+    refresh_token: Optional[str]
+    expires_at: Optional[float]
+    token_type: str = 'Bearer'
+    obtained_at: Optional[float] = None
+
+    def __repr__(self) -> str:
+        return (f'TokenSet(token_type={self.token_type!r}, expires_at={self.expires_at!r}, '
+                f'refresh_token={"present" if self.refresh_token else "none"})')
+
+    __str__ = __repr__
+
+    def expired(self, now: float, margin: float = 60.0) -> bool:
+        """True when the token is expired or expires within ``margin`` seconds."""
+        return self.expires_at is not None and now + margin >= self.expires_at
+
+    def to_record(self) -> dict:
+        """The token store record."""
+        return {
+            'protocol': 'oauth2',
+            'access_token': self.access_token,
+            'refresh_token': self.refresh_token,
+            'expires_at': self.expires_at,
+            'token_type': self.token_type,
+            'obtained_at': self.obtained_at,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict) -> TokenSet:
+        """Rebuild from a token store record."""
+        if record.get('protocol', 'oauth2') != 'oauth2' or not record.get('access_token'):
+            raise ValueError('not an OAuth 2.0 token record')
+        expires_at = record.get('expires_at')
+        obtained_at = record.get('obtained_at')
+        return cls(
+            access_token=record['access_token'],
+            refresh_token=record.get('refresh_token') or None,
+            expires_at=float(expires_at) if expires_at is not None else None,
+            token_type=record.get('token_type') or 'Bearer',
+            obtained_at=float(obtained_at) if obtained_at is not None else None,
+        )
+
+    @classmethod
+    def from_token_response(cls, params: dict, now: float) -> TokenSet:
+        """From a parsed token endpoint answer, anchoring expires_in to our clock."""
+        expires_in = params.get('expires_in')
+        return cls(
+            access_token=params['access_token'],
+            refresh_token=params.get('refresh_token') or None,
+            expires_at=now + float(expires_in) if expires_in is not None else None,
+            token_type=params.get('token_type') or 'Bearer',
+            obtained_at=now,
+        )
+
+
+# --- MediaWiki compliance fixes --------------------------------------------
+
+def mediawiki_token_error(status: int, text: str) -> dict[str, str] | None:
+    """Read a MediaWiki token endpoint error body.
+
+    MediaWiki (league/oauth2-server) adds ``hint`` and ``message`` to
+    ``error``/``error_description``; the hint is the only part that tells
+    e.g. a revoked refresh token from a missing PKCE verifier. Returns None
+    for a body that is not an OAuth error.
+    """
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or not isinstance(body.get('error'), str):
+        return None
+    return {key: str(body[key]) for key in ('error', 'error_description', 'hint', 'message')
+            if body.get(key) is not None}
+
+
+def mediawiki_client_auth(data: dict[str, str], client_secret: str | None) -> dict[str, str]:
+    """Put the client secret in the form body (MediaWiki also takes HTTP Basic).
+
+    The body keeps the request a plain form POST, so the caller's transport
+    needs to add no Authorization header of its own.
+    """
+    if client_secret is not None:
+        data['client_secret'] = client_secret
+    return data
+
+
+def mediawiki_redirect_denial(params: dict[str, str]) -> bool:
+    """MediaWiki's "Cancel" redirect carries ``error`` but no ``state``."""
+    return 'error' in params and 'state' not in params
+
+
+# --- authorization request ---------------------------------------------------
+
+def make_pkce_pair() -> tuple[str, str]:
+    """A fresh PKCE (code_verifier, S256 code_challenge)."""
+    from oauthlib.oauth2 import WebApplicationClient
+
+    client = WebApplicationClient('pkce')
+    verifier = client.create_code_verifier(64)
+    return verifier, client.create_code_challenge(verifier, 'S256')
+
+
+def authorization_url(endpoints: OAuth2Endpoints, client_id: str, *,
+                      redirect_uri: str | None, state: str, code_challenge: str) -> str:
+    """The URL to open in the browser for the authorization code grant.
+
+    ``redirect_uri`` is left out when None: MediaWiki then redirects to the
+    registered URI and the token request must omit it as well.
+    """
+    from oauthlib.common import add_params_to_uri
+
+    # oauthlib's prepare_grant_uri refuses any http URL; a test wiki on
+    # 127.0.0.1 is http, so the loopback policy of _require_safe_url applies.
+    _require_safe_url(endpoints.authorize_url, 'an authorization request')
+    params = [('response_type', 'code'), ('client_id', client_id)]
+    if redirect_uri is not None:
+        params.append(('redirect_uri', redirect_uri))
+    params += [('state', state), ('code_challenge', code_challenge),
+               ('code_challenge_method', 'S256')]
+    return add_params_to_uri(endpoints.authorize_url, params)
+
+
+def parse_redirect(url: str, expected_state: str) -> str:
+    """The authorization code from the redirect the browser was sent to."""
+    params = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+    if mediawiki_redirect_denial(params):
+        raise OAuthFlowError(
+            'The authorization was denied on the wiki '
+            f'({params["error"]}: {params.get("error_description", "no description")}).')
+    if not secrets.compare_digest(params.get('state', ''), expected_state):
+        raise OAuthFlowError(
+            'The redirect does not belong to this authorization request (state mismatch); '
+            'start the authorization again.')
+    if 'error' in params:
+        raise OAuthFlowError(
+            f'The wiki refused the authorization ({params["error"]}: '
+            f'{params.get("error_description", "no description")}).')
+    code = params.get('code')
+    if not code:
+        raise OAuthFlowError('The redirect carries no authorization code.')
+    return code
+
+
+# --- token requests ---------------------------------------------------------
+
+def _post_token_request(transport: Transport, endpoints: OAuth2Endpoints, client: Any,
+                        body: str, client_secret: str | None, now: Clock) -> TokenSet:
+    from oauthlib.oauth2 import OAuth2Error
+
+    _require_safe_url(endpoints.token_url, 'a token request')
+    data = mediawiki_client_auth(dict(parse_qsl(body, keep_blank_values=True)), client_secret)
+    requested_at = now()
+    response = transport(endpoints.token_url, data, dict(_FORM_HEADERS))
+    status = int(response.status_code)
+    text = response.text or ''
+    details = mediawiki_token_error(status, text)
+    if details is not None:
+        raise _token_endpoint_error(status, details)
+    if status != 200:
+        raise TokenEndpointError(
+            f'The token endpoint {endpoints.token_url} answered HTTP {status} '
+            f'without an OAuth error body.', status=status)
+    try:
+        params = client.parse_request_body_response(text)
+    except OAuth2Error as exc:
+        raise TokenEndpointError(
+            f'The token endpoint {endpoints.token_url} sent an unusable answer: '
+            f'{exc.description}', error=exc.error, description=exc.description,
+            status=status) from None
+    except (ValueError, Warning):
+        raise TokenEndpointError(
+            f'The token endpoint {endpoints.token_url} sent an unusable answer.',
+            status=status) from None
+    return TokenSet.from_token_response(dict(params), requested_at)
+
+
+def _token_endpoint_error(status: int, details: dict[str, str]) -> TokenEndpointError:
+    error = details['error']
+    description = details.get('error_description') or details.get('message')
+    hint = details.get('hint')
+    message = f'The wiki refused the token request: {error} (HTTP {status})'
+    if description:
+        message += f': {description}'
+    if hint:
+        message += f' [{hint}]'
+    return TokenEndpointError(message, error=error, description=description, hint=hint,
+                              status=status)
+
+
+def exchange_code(transport: Transport, endpoints: OAuth2Endpoints, client_id: str,
+                  client_secret: str | None, *, code: str, code_verifier: str,
+                  redirect_uri: str | None, now: Clock = time.time) -> TokenSet:
+    """Trade an authorization code for tokens (public client: no secret)."""
+    from oauthlib.oauth2 import WebApplicationClient
+
+    client = WebApplicationClient(client_id)
+    body = client.prepare_request_body(code=code, redirect_uri=redirect_uri,
+                                       include_client_id=True, code_verifier=code_verifier)
+    return _post_token_request(transport, endpoints, client, body, client_secret, now)
+
+
+def fetch_client_credentials(transport: Transport, endpoints: OAuth2Endpoints,
+                             client_id: str, client_secret: str, *,
+                             now: Clock = time.time) -> TokenSet:
+    """A token for the owner of an owner-only client (no refresh token)."""
+    from oauthlib.oauth2 import BackendApplicationClient
+
+    client = BackendApplicationClient(client_id)
+    body = client.prepare_request_body(include_client_id=True)
+    return _post_token_request(transport, endpoints, client, body, client_secret, now)
+
+
+def refresh(transport: Transport, endpoints: OAuth2Endpoints, client_id: str,
+            client_secret: str | None, refresh_token: str, *, now: Clock = time.time,
+            reauthorize_hint: str = DEFAULT_REAUTHORIZE_HINT) -> TokenSet:
+    """New tokens from a refresh token (MediaWiki rotates both on every refresh).
+
+    A dead refresh token raises ReauthorizationRequired, whose message ends
+    with ``reauthorize_hint``.
+    """
+    from oauthlib.oauth2 import WebApplicationClient
+
+    client = WebApplicationClient(client_id)
+    body = client.prepare_refresh_body(refresh_token=refresh_token, client_id=client_id)
+    try:
+        return _post_token_request(transport, endpoints, client, body, client_secret, now)
+    except TokenEndpointError as exc:
+        reason = _refresh_failure_reason(exc, public_client=client_secret is None)
+        if reason is None:
+            raise
+        raise ReauthorizationRequired(
+            f'The OAuth 2.0 grant can no longer be renewed: {reason}. '
+            f'Authorize again; {reauthorize_hint}') from exc
+
+
+def _refresh_failure_reason(exc: TokenEndpointError, *, public_client: bool) -> str | None:
+    """Why a refresh failure needs a new authorization, or None if it does not."""
+    hint = (exc.hint or '').lower()
+    if exc.error == 'invalid_grant':
+        return 'the refresh token is invalid or expired'
+    if exc.error == 'invalid_request' and 'revoked' in hint:
+        return 'the refresh token was revoked (already used, or the grant was withdrawn)'
+    if exc.error == 'invalid_request' and ('expired' in hint or 'decrypt' in hint):
+        return 'the refresh token is expired or not valid for this wiki'
+    if exc.error == 'invalid_client' and public_client:
+        # REL1_39 checks a secret on every refresh, so public clients cannot refresh.
+        return 'this wiki does not let a public client (no secret) refresh its token'
+    return None
+
+
+def make_obtain(transport: Transport, endpoints: OAuth2Endpoints, client_id: str,
+                client_secret: str | None, *, client_credentials: bool = False,
+                reauthorize_hint: str = DEFAULT_REAUTHORIZE_HINT,
+                now: Clock = time.time) -> Callable[[Optional[TokenSet]], TokenSet]:
+    """The ``obtain`` for BearerTokenSource: refresh when possible, else client_credentials."""
+
+    def obtain(current: TokenSet | None) -> TokenSet:
+        if current is not None and current.refresh_token:
+            return refresh(transport, endpoints, client_id, client_secret,
+                           current.refresh_token, now=now, reauthorize_hint=reauthorize_hint)
+        if client_credentials:
+            if client_secret is None:
+                raise OAuthFlowError('client_credentials needs the client secret.')
+            return fetch_client_credentials(transport, endpoints, client_id, client_secret,
+                                            now=now)
+        raise ReauthorizationRequired(
+            f'There is no OAuth 2.0 token to renew for this wiki. {reauthorize_hint}')
+
+    return obtain
+
+
+# --- a renewing token source ---------------------------------------------------
+
+class BearerTokenSource:
+    """Gives a valid access token for one (store key) grant, renewing it when needed.
+
+    Thread- and process-safe: renewals run inside the token store
+    transaction, re-read the store first (another process may have renewed
+    already) and store the new pair before anyone uses it, because the old
+    refresh token is dead the moment the wiki answers.
+    """
+
+    def __init__(self, *, store: TokenStore | None, key: StoreKey,
+                 obtain: Callable[[Optional[TokenSet]], TokenSet] | None,
+                 initial: TokenSet | None = None, now: Clock = time.time,
+                 margin: float = 60.0) -> None:
+        self._store = store
+        self._key = key
+        self._obtain = obtain
+        self._current = initial
+        self._loaded = store is None
+        self._now = now
+        self._margin = margin
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        host, client_id, account = self._key
+        return f'<BearerTokenSource {host} client={client_id} account={account!r}>'
+
+    @property
+    def current(self) -> TokenSet | None:
+        """The token set in use now (may be expired), without renewing."""
+        return self._current
+
+    def _stored(self, tx: Any = None) -> TokenSet | None:
+        record = (tx or self._store).get(*self._key)
+        if record is None:
+            return None
+        try:
+            return TokenSet.from_record(record)
+        except (ValueError, TypeError, KeyError):
+            return None
+
+    def _usable(self, tokens: TokenSet | None) -> bool:
+        return tokens is not None and not tokens.expired(self._now(), self._margin)
+
+    def token(self) -> str:
+        """The current valid access token, renewed first if it is (nearly) expired."""
+        with self._lock:
+            if not self._loaded:
+                self._current = self._stored() or self._current
+                self._loaded = True
+            current = self._current
+            if current is not None and (self._obtain is None or self._usable(current)):
+                return current.access_token
+            if self._obtain is None:
+                raise OAuthFlowError('No OAuth 2.0 access token is available.')
+            return self._renew(lambda fresh: self._usable(fresh)).access_token
+
+    def renew_after_rejection(self, rejected: str) -> bool:
+        """The wiki rejected ``rejected``: switch to a newer token; False if none can be had."""
+        with self._lock:
+            current = self._current
+            if current is not None and current.access_token != rejected:
+                return True  # another thread already moved on
+            if self._obtain is None and self._store is None:
+                return False
+            if self._obtain is None:
+                stored = self._stored()
+                if stored is not None and stored.access_token != rejected:
+                    self._current = stored
+                    return True
+                return False
+            self._renew(lambda fresh: fresh.access_token != rejected)
+            return True
+
+    def _renew(self, good_enough: Callable[[TokenSet], bool]) -> TokenSet:
+        assert self._obtain is not None
+        if self._store is None:
+            self._current = self._obtain(self._current)
+            return self._current
+        with self._store.transaction() as tx:
+            stored = self._stored(tx)
+            if stored is not None and good_enough(stored):
+                self._current = stored
+                return stored
+            fresh = self._obtain(stored or self._current)
+            # Kept in memory even if the write below fails: the old refresh
+            # token is already dead on the wiki.
+            self._current = fresh
+            tx.put(*self._key, fresh.to_record())
+        return fresh
+
+
+# --- requests auth ---------------------------------------------------------------
+
+_bearer_auth_class: Any = None
+
+
+def bearer_auth(source: BearerTokenSource) -> Any:
+    """A requests AuthBase that sets 'Authorization: Bearer <token>' from ``source``."""
+    global _bearer_auth_class
+    if _bearer_auth_class is None:
+        import requests.auth
+
+        class BearerAuth(requests.auth.AuthBase):
+            """Adds the bearer token; refuses plain http to other machines."""
+
+            def __init__(self, token_source: BearerTokenSource) -> None:
+                self.source = token_source
+
+            def __call__(self, request: Any) -> Any:
+                parts = urlsplit(request.url)
+                if parts.scheme != 'https' and not is_loopback_host(parts.hostname):
+                    raise OAuthFlowError(
+                        f'Refusing to send an OAuth 2.0 bearer token over '
+                        f'{parts.scheme}:// to {parts.hostname}: use https.')
+                request.headers['Authorization'] = f'Bearer {self.source.token()}'
+                return request
+
+            def __repr__(self) -> str:
+                return f'<BearerAuth via {self.source!r}>'
+
+        _bearer_auth_class = BearerAuth
+    return _bearer_auth_class(source)
+
+
+def new_state() -> str:
+    """A random ``state`` for an authorization request."""
+    return secrets.token_urlsafe(24)
+
+
+__all__ = [
+    'BearerTokenSource', 'OAuth2Endpoints', 'TokenSet', 'Transport', 'authorization_url',
+    'bearer_auth', 'endpoints_for', 'exchange_code', 'fetch_client_credentials',
+    'is_loopback_host', 'make_obtain', 'make_pkce_pair', 'mediawiki_client_auth',
+    'mediawiki_redirect_denial', 'mediawiki_token_error', 'new_state', 'parse_redirect',
+    'refresh', 'requests_transport',
+]
