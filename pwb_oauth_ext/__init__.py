@@ -1,0 +1,64 @@
+"""OAuth 1.0a and OAuth 2.0 for Pywikibot, enabled from user-config.py.
+
+    import pwb_oauth_ext as _oauth
+    _oauth.enable()
+    authenticate['en.wikipedia.org'] = _oauth.OAuth2(access_token=_oauth.env('WP_TOKEN'))
+
+Importing this package is cheap and imports no Pywikibot, requests-oauthlib,
+oauthlib or jwt: user-config.py runs on every Pywikibot start, while
+Pywikibot itself is only half imported.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .credentials import OAuth1, OAuth2
+from .errors import ConfigError, OAuthExtError, OAuthFlowError, TokenStoreError
+from .secrets import env, file, keyring
+
+__version__ = '0.1.0'
+__all__ = [
+    'ConfigError', 'OAuth1', 'OAuth2', 'OAuthAuthorizationError', 'OAuthExtError',
+    'OAuthFlowError', 'OAuthIdentityError', 'TokenStoreError', 'disable', 'enable',
+    'env', 'explain', 'file', 'keyring',
+]
+
+
+def enable(*, token_store: str | Path | None = None) -> None:
+    """Make Pywikibot use this package for every ``authenticate`` entry.
+
+    Safe to call from user-config.py (the patch waits until Pywikibot's site
+    module is imported) and idempotent. ``token_store`` overrides the default
+    token file ``<Pywikibot base dir>/pwb-oauth-tokens.json``.
+    """
+    from . import pywikibot_adapter
+    if token_store is not None:
+        pywikibot_adapter.resolver.token_store_path = Path(token_store).expanduser()
+    pywikibot_adapter.install_when_imported()
+
+
+def disable() -> None:
+    """Restore Pywikibot's own behaviour."""
+    from . import pywikibot_adapter
+    pywikibot_adapter.remove()
+
+
+def explain(url: str, user: str | None = None, entries: Any = None) -> Any:
+    """Which ``authenticate`` key applies to ``url`` (and account ``user``), and why.
+
+    ``entries`` defaults to Pywikibot's ``config.authenticate``. No network.
+    """
+    from .hosts import HostTable
+    if entries is None:
+        from pywikibot import config
+        entries = config.authenticate
+    return HostTable(entries).explain(url, user)
+
+
+def __getattr__(name: str) -> Any:
+    # Pywikibot-facing exceptions need pywikibot: import them only when asked for.
+    if name in ('OAuthAuthorizationError', 'OAuthIdentityError'):
+        from . import exceptions
+        return getattr(exceptions, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -1,0 +1,206 @@
+"""Credential objects written in user-config.py, and the reading of config values.
+
+They hold configuration only (which may include secret references); the
+requests auth objects that sign or carry tokens are made from them at first
+use by the adapter. ``repr()`` never shows a secret.
+"""
+from __future__ import annotations
+
+from typing import Union
+
+from .errors import ConfigError
+from .secrets import Secret, SecretRef
+
+OAUTH2_GRANTS = ('owner_only', 'client_credentials', 'authorization_code')
+
+
+def _check_secret(value: object, field: str, where: str, *, optional: bool = False) -> None:
+    """Refuse values that cannot be a secret, without echoing them."""
+    if value is None and optional:
+        return
+    if isinstance(value, SecretRef):
+        return
+    if not isinstance(value, str):
+        raise ConfigError(f'{where}: {field} must be a string or a secret reference'
+                          f' (env(...), file(...), keyring(...)), not {type(value).__name__}')
+    if not value.strip():
+        raise ConfigError(f'{where}: {field} is empty')
+    if value != value.strip():
+        raise ConfigError(f'{where}: {field} has leading or trailing white space;'
+                          ' remove it (a copy-and-paste slip?)')
+
+
+def resolve_secret(value: Secret, config_key: str) -> str:
+    """The secret's text; references are fetched now (first use)."""
+    if isinstance(value, SecretRef):
+        return value.resolve(config_key)
+    return value
+
+
+def _mask(value: Secret | None) -> str:
+    if value is None:
+        return 'None'
+    if isinstance(value, SecretRef):
+        return value.describe()
+    return '<hidden>'
+
+
+class Credential:
+    """Base class: what protocol a config entry speaks."""
+
+    protocol = ''
+    #: Pywikibot treats a credential as OAuth when its value has length 4.
+    is_oauth = True
+
+    def public_id(self) -> str:
+        """A non-secret identifier, e.g. the first characters of the consumer key."""
+        return ''
+
+
+class OAuth1(Credential):
+    """OAuth 1.0a: consumer key and secret, and an access token and secret.
+
+    Without the access token pair, the one obtained by ``pwb-oauth authorize``
+    is taken from the token store.
+    """
+
+    protocol = 'oauth1'
+
+    def __init__(self, consumer_key: Secret, consumer_secret: Secret,
+                 access_token: Secret | None = None, access_secret: Secret | None = None,
+                 *, _where: str = 'OAuth1(...)') -> None:
+        _check_secret(consumer_key, 'consumer_key', _where)
+        _check_secret(consumer_secret, 'consumer_secret', _where)
+        _check_secret(access_token, 'access_token', _where, optional=True)
+        _check_secret(access_secret, 'access_secret', _where, optional=True)
+        if (access_token is None) != (access_secret is None):
+            raise ConfigError(f'{_where}: give both access_token and access_secret, or'
+                              ' neither (then the token stored by pwb-oauth authorize is used)')
+        self.consumer_key = consumer_key
+        self.consumer_secret = consumer_secret
+        self.access_token = access_token
+        self.access_secret = access_secret
+
+    @property
+    def has_access_token(self) -> bool:
+        """True when the access token is configured rather than stored."""
+        return self.access_token is not None
+
+    def public_id(self) -> str:
+        key = self.consumer_key
+        return key.describe() if isinstance(key, SecretRef) else key[:6]
+
+    def __repr__(self) -> str:
+        return (f'OAuth1(consumer_key={self.public_id()!r}..., consumer_secret='
+                f'{_mask(self.consumer_secret)}, access_token={_mask(self.access_token)},'
+                f' access_secret={_mask(self.access_secret)})')
+
+
+class OAuth2(Credential):
+    """OAuth 2.0: an owner-only bearer token, client credentials, or authorization code.
+
+    * ``OAuth2(access_token=...)``: an owner-only client's non-expiring token.
+    * ``OAuth2(client_id=..., client_secret=..., grant='client_credentials')``.
+    * ``OAuth2(client_id=...[, client_secret=...])``: authorization code with
+      PKCE, tokens obtained by ``pwb-oauth authorize`` and refreshed by themselves.
+
+    Endpoints default to the wiki's ``{scriptpath}/rest.php/oauth2/...``.
+    """
+
+    protocol = 'oauth2'
+
+    def __init__(self, access_token: Secret | None = None, *, client_id: str | None = None,
+                 client_secret: Secret | None = None, grant: str | None = None,
+                 redirect_uri: str | None = None, authorize_url: str | None = None,
+                 token_url: str | None = None, profile_url: str | None = None,
+                 _where: str = 'OAuth2(...)') -> None:
+        _check_secret(access_token, 'access_token', _where, optional=True)
+        _check_secret(client_secret, 'client_secret', _where, optional=True)
+        if client_id is not None and (not isinstance(client_id, str) or not client_id.strip()):
+            raise ConfigError(f'{_where}: client_id must be a non-empty string')
+        if grant is None:
+            if access_token is not None:
+                grant = 'owner_only'
+            elif client_id is not None:
+                grant = 'authorization_code'
+            else:
+                raise ConfigError(f'{_where}: give access_token=... (owner-only client)'
+                                  ' or client_id=... (client credentials or authorization code)')
+        if grant not in OAUTH2_GRANTS:
+            raise ConfigError(f'{_where}: grant must be one of {", ".join(OAUTH2_GRANTS)},'
+                              f' not {grant!r}')
+        if grant == 'owner_only' and access_token is None:
+            raise ConfigError(f'{_where}: an owner-only client needs access_token=...')
+        if grant == 'client_credentials' and (client_id is None or client_secret is None):
+            raise ConfigError(f'{_where}: the client_credentials grant needs client_id'
+                              ' and client_secret')
+        if grant == 'authorization_code' and client_id is None:
+            raise ConfigError(f'{_where}: the authorization_code grant needs client_id')
+        self.access_token = access_token
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.grant = grant
+        self.redirect_uri = redirect_uri
+        self.authorize_url = authorize_url
+        self.token_url = token_url
+        self.profile_url = profile_url
+
+    def public_id(self) -> str:
+        return (self.client_id or '')[:6]
+
+    def __repr__(self) -> str:
+        parts = [f'grant={self.grant!r}']
+        if self.client_id:
+            parts.append(f'client_id={self.public_id()!r}...')
+        if self.client_secret is not None:
+            parts.append(f'client_secret={_mask(self.client_secret)}')
+        if self.access_token is not None:
+            parts.append(f'access_token={_mask(self.access_token)}')
+        return f'OAuth2({", ".join(parts)})'
+
+
+class BasicAuth(Credential):
+    """HTTP basic authentication (Pywikibot's 2-tuple), passed on unchanged."""
+
+    protocol = 'basic'
+    is_oauth = False
+
+    def __init__(self, username: str, password: Secret) -> None:
+        self.username = username
+        self.password = password
+
+    def __repr__(self) -> str:
+        return f'BasicAuth(username={self.username!r}, password={_mask(self.password)})'
+
+
+AnyCredential = Union[OAuth1, OAuth2, BasicAuth]
+
+
+def credential_from_config(key: object, value: object) -> AnyCredential:
+    """Read one ``authenticate[key]`` value; ConfigError naming the key (never a secret)."""
+    where = f'authenticate[{key!r}]'
+    if isinstance(value, (OAuth1, OAuth2, BasicAuth)):
+        return value
+    if isinstance(value, (tuple, list)):
+        if len(value) == 4:
+            try:
+                return OAuth1(*value, _where=f'{where} (OAuth 1.0a 4-tuple)')
+            except ConfigError as exc:
+                raise ConfigError(str(exc).replace('consumer_key', 'item 1 (consumer key)')
+                                  .replace('consumer_secret', 'item 2 (consumer secret)')
+                                  .replace('access_token', 'item 3 (access token)')
+                                  .replace('access_secret', 'item 4 (access secret)')) from None
+        if len(value) == 2:
+            user, password = value
+            if not isinstance(user, str) or not user:
+                raise ConfigError(f'{where}: the HTTP basic user name (item 1) must be'
+                                  ' a non-empty string')
+            _check_secret(password, 'the HTTP basic password (item 2)', where)
+            return BasicAuth(user, password)
+        raise ConfigError(
+            f'{where} has {len(value)} items: use 4 for OAuth 1.0a (consumer key,'
+            ' consumer secret, access token, access secret), 2 for HTTP basic,'
+            ' or OAuth1(...)/OAuth2(...) from pwb_oauth_ext')
+    raise ConfigError(
+        f'{where} is a {type(value).__name__}: use a 4-tuple (OAuth 1.0a), a 2-tuple'
+        ' (HTTP basic), or OAuth1(...)/OAuth2(...) from pwb_oauth_ext')

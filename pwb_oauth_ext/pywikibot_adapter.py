@@ -1,0 +1,431 @@
+"""The one module that touches Pywikibot internals.
+
+It replaces, on ``enable()``, a handful of Pywikibot functions with versions
+that resolve credentials through our host table:
+
+* ``comms.http.request`` / ``get_authentication``: which auth object a request carries;
+* ``APISite.is_oauth_token_available`` / ``login`` / ``logout``: OAuth-only login;
+* ``api.Request._internal_api_error``: what to do when the wiki refuses a token.
+
+Nothing here is imported from user-config.py except ``install_when_imported``,
+which only watches for ``pywikibot.site._apisite`` to finish importing.
+"""
+from __future__ import annotations
+
+import importlib.abc
+import importlib.util
+import re
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from .credentials import (
+    AnyCredential,
+    BasicAuth,
+    OAuth1,
+    OAuth2,
+    credential_from_config,
+    resolve_secret,
+)
+from .errors import ConfigError
+from .hosts import HostTable, Match, split_url
+
+_WATCHED_MODULE = 'pywikibot.site._apisite'
+_LOGGED_OUT = '_pwb_oauth_logged_out'
+_EXPIRED_TIMESTAMP = re.compile(r'Expired timestamp, yours (\d+), ours (\d+)')
+
+
+class WatchedDict(dict):
+    """A dict that counts its changes, so the host table is rebuilt only when needed."""
+
+    version = 0
+
+    def _changed(self) -> None:
+        self.version += 1
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._changed()
+
+    def __delitem__(self, key: Any) -> None:
+        super().__delitem__(key)
+        self._changed()
+
+    def clear(self) -> None:
+        super().clear()
+        self._changed()
+
+    def pop(self, *args: Any) -> Any:
+        result = super().pop(*args)
+        self._changed()
+        return result
+
+    def popitem(self) -> Any:
+        result = super().popitem()
+        self._changed()
+        return result
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        result = super().setdefault(key, default)
+        self._changed()
+        return result
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        self._changed()
+
+    def __ior__(self, other: Any) -> WatchedDict:  # type: ignore[override]
+        self.update(other)
+        return self
+
+
+class Resolver:
+    """Turns ``config.authenticate`` into a host table and auth objects, lazily."""
+
+    def __init__(self, token_store_path: Path | None = None) -> None:
+        self._lock = threading.Lock()
+        self._table: HostTable[AnyCredential] | None = None
+        self._source: WatchedDict | None = None
+        self._version = -1
+        self._auth_cache: dict[tuple[str, str | None], Any] = {}
+        self.token_store_path = token_store_path
+
+    def table(self) -> HostTable[AnyCredential]:
+        """The host table for the current ``config.authenticate``."""
+        from pywikibot import config
+        entries = config.authenticate
+        if not isinstance(entries, WatchedDict):
+            entries = config.authenticate = WatchedDict(entries)
+        if entries is not self._source or entries.version != self._version:
+            with self._lock:
+                table = HostTable({key: credential_from_config(key, value)
+                                   for key, value in entries.items()})
+                self._table, self._source, self._version = table, entries, entries.version
+                self._auth_cache.clear()
+        assert self._table is not None
+        return self._table
+
+    def match(self, url: str, account: str | None) -> Match[AnyCredential] | None:
+        """The winning entry for a URL and account, or None."""
+        host, port = split_url(url)
+        return self.table().lookup(host, port, account)
+
+    def auth_for(self, match: Match[AnyCredential], account: str | None, url: str) -> Any:
+        """The requests auth object for a matched entry, made once and reused."""
+        cache_key = (match.key.original, account)
+        auth = self._auth_cache.get(cache_key)
+        if auth is None:
+            with self._lock:
+                auth = self._auth_cache.get(cache_key)
+                if auth is None:
+                    auth = self._make_auth(match, account, url)
+                    self._auth_cache[cache_key] = auth
+        return auth
+
+    def _make_auth(self, match: Match[AnyCredential], account: str | None, url: str) -> Any:
+        from .auth import HTTPBasicAuth, OAuth1Auth
+        key = match.key.original
+        cred = match.value
+        if isinstance(cred, BasicAuth):
+            return HTTPBasicAuth(cred.username, resolve_secret(cred.password, key))
+        if isinstance(cred, OAuth1):
+            ck = resolve_secret(cred.consumer_key, key)
+            cs = resolve_secret(cred.consumer_secret, key)
+            if cred.has_access_token:
+                assert cred.access_token is not None and cred.access_secret is not None
+                return OAuth1Auth(ck, cs, resolve_secret(cred.access_token, key),
+                                  resolve_secret(cred.access_secret, key))
+            record = self._stored_record(url, ck, account)
+            if record is None:
+                raise ConfigError(
+                    f'authenticate[{key!r}] has no access token and none is stored for'
+                    f' {split_url(url)[0]} (account {account or "unset"}): run'
+                    ' pwb-oauth authorize for that site')
+            return OAuth1Auth(ck, cs, record['access_token'], record['access_secret'])
+        if isinstance(cred, OAuth2):
+            from .oauth2_auth import make_bearer_auth
+            return make_bearer_auth(cred, key=key, url=url, account=account,
+                                    store_path=self.store_path())
+        raise ConfigError(f'authenticate[{key!r}]: unsupported credential {cred!r}')
+
+    def store_path(self) -> Path:
+        """The token store file: set by enable(), else in Pywikibot's base directory."""
+        if self.token_store_path is not None:
+            return self.token_store_path
+        from pywikibot import config
+        return Path(config.base_dir) / 'pwb-oauth-tokens.json'
+
+    def _stored_record(self, url: str, consumer_key: str, account: str | None) -> dict | None:
+        from .store import TokenStore
+        host, port = split_url(url)
+        netloc = f'{host}:{port}' if port else host
+        return TokenStore(self.store_path()).get(netloc, consumer_key, account)
+
+    def forget(self) -> None:
+        """Drop cached auth objects (tokens are re-read on next use)."""
+        with self._lock:
+            self._auth_cache.clear()
+
+
+resolver = Resolver()
+
+
+# --- the patches -----------------------------------------------------------
+
+_originals: dict[str, tuple[Any, str, Any]] = {}
+
+
+def _patch(owner: Any, name: str, replacement: Callable[..., Any]) -> None:
+    label = f'{owner.__name__}.{name}'
+    if label not in _originals:
+        _originals[label] = (owner, name, getattr(owner, name))
+    setattr(owner, name, replacement)
+
+
+def site_url(site: Any, uri: str | None = None) -> str:
+    """The URL a site request goes to (for host matching)."""
+    return site.base_url(uri or site.apipath())
+
+
+def site_match(site: Any) -> Match[AnyCredential] | None:
+    """The entry that applies to this site and its account."""
+    return resolver.match(site_url(site), site.username())
+
+
+def oauth_match(site: Any) -> Match[AnyCredential] | None:
+    """The site's OAuth entry, or None when it has none (or basic auth)."""
+    match = site_match(site)
+    return match if match is not None and match.value.is_oauth else None
+
+
+def install() -> None:
+    """Patch Pywikibot now. Idempotent."""
+    from pywikibot.comms import http
+    from pywikibot.data import api
+    from pywikibot.site import _apisite
+
+    from .exceptions import OAuthAuthorizationError, OAuthIdentityError
+
+    api_site = _apisite.APISite
+    original_request = _originals.get('pywikibot.comms.http.request', (None, None, http.request))[2]
+    original_login = _originals.get('APISite.login', (None, None, api_site.login))[2]
+    original_logout = _originals.get('APISite.logout', (None, None, api_site.logout))[2]
+    original_api_error = _originals.get(
+        'Request._internal_api_error', (None, None, api.Request._internal_api_error))[2]
+
+    def request(site: Any, uri: str | None = None, headers: dict | None = None,
+                **kwargs: Any) -> Any:
+        if 'auth' not in kwargs and not getattr(site, '_oauth_disabled', False):
+            url = site.base_url(uri or '', protocol=kwargs.get('protocol'))
+            if getattr(site, _LOGGED_OUT, False):
+                kwargs['auth'] = None
+            else:
+                account = site.username()
+                match = resolver.match(url, account)
+                kwargs['auth'] = resolver.auth_for(match, account, url) if match else None
+        return original_request(site, uri=uri, headers=headers, **kwargs)
+
+    def get_authentication(uri: str) -> Any:
+        match = resolver.match(uri, None)
+        return resolver.auth_for(match, None, uri) if match else None
+
+    def is_oauth_token_available(self: Any) -> bool:
+        if getattr(self, '_oauth_disabled', False) or getattr(self, _LOGGED_OUT, False):
+            return False
+        return oauth_match(self) is not None
+
+    def login(self: Any, autocreate: bool = False, user: str | None = None,
+              *args: Any, **kwargs: Any) -> None:
+        if user:
+            from pywikibot.tools import normalize_username
+            self._username = normalize_username(user)
+        match = oauth_match(self)
+        if match is None:
+            return original_login(self, autocreate, user, *args, **kwargs)
+        _oauth_login(self, match, OAuthIdentityError)
+
+    def logout(self: Any) -> None:
+        if getattr(self, _LOGGED_OUT, False) or oauth_match(self) is None:
+            return original_logout(self)
+        _oauth_logout(self)
+
+    def internal_api_error(self: Any, code: str, error: dict, result: Any) -> bool:
+        if code.startswith('mwoauth-invalid-authorization'):
+            return _handle_rejection(self, error, OAuthAuthorizationError)
+        return original_api_error(self, code, error, result)
+
+    _patch(http, 'request', request)
+    _patch(http, 'get_authentication', get_authentication)
+    _patch(api_site, 'is_oauth_token_available', is_oauth_token_available)
+    _patch(api_site, 'login', login)
+    _patch(api_site, 'logout', logout)
+    _patch(api.Request, '_internal_api_error', internal_api_error)
+
+
+def uninstall() -> None:
+    """Put Pywikibot's own functions back."""
+    for owner, name, original in _originals.values():
+        setattr(owner, name, original)
+    _originals.clear()
+    resolver.forget()
+
+
+# --- login, logout, refusals -------------------------------------------------
+
+def _oauth_login(site: Any, match: Match[AnyCredential], identity_error: type) -> None:
+    """Prove the identity with one userinfo request; never send a password."""
+    from pywikibot.login import LoginStatus
+    if getattr(site, _LOGGED_OUT, False):
+        setattr(site, _LOGGED_OUT, False)
+    if site.logged_in():
+        site._loginstatus = LoginStatus.AS_USER
+        return
+    site._loginstatus = LoginStatus.IN_PROGRESS
+    try:
+        del site.userinfo
+        info = site.userinfo
+        if 'anon' in info or not info.get('id'):
+            raise identity_error(
+                f'OAuth login on {site} failed: the wiki treated the request as'
+                f' anonymous although authenticate[{match.key.original!r}] applies.'
+                ' A proxy may strip the Authorization header.')
+        name = info['name']
+        configured = site.username()
+        if configured is None:
+            site._username = name
+        elif configured != name:
+            raise identity_error(
+                f'OAuth login on {site}: the token of authenticate[{match.key.original!r}]'
+                f' belongs to {name!r}, but the configured user is {configured!r}. Set'
+                f" usernames[{site.family.name!r}][{site.code!r}] = {name!r}, or add an"
+                f" entry authenticate['{configured}@{match.key.host or '*'}'] with"
+                f" {configured}'s own token.")
+    except BaseException:
+        site._loginstatus = LoginStatus.NOT_LOGGED_IN
+        raise
+    site._loginstatus = LoginStatus.AS_USER
+
+
+def _oauth_logout(site: Any) -> None:
+    """Forget the session locally: MediaWiki refuses action=logout under OAuth."""
+    import pywikibot
+    from pywikibot.comms import http
+    from pywikibot.login import LoginStatus
+
+    user = site.username()
+    setattr(site, _LOGGED_OUT, True)
+    site._loginstatus = LoginStatus.NOT_LOGGED_IN
+    del site.userinfo
+    site.tokens.clear()
+    host = split_url(site_url(site))[0]
+    for cookie in list(http.cookie_jar):
+        if cookie.domain.lstrip('.') == host or cookie.domain.endswith('.' + host):
+            http.cookie_jar.clear(cookie.domain, cookie.path, cookie.name)
+    pywikibot.info(
+        f'Logged out of {site} in this process: OAuth credentials for {user} are no'
+        ' longer sent to it (OAuth sessions cannot be ended at the wiki; revoke the'
+        ' grant on Special:OAuthManageMyGrants to end it for good). site.login()'
+        ' uses them again.')
+
+
+def _handle_rejection(request: Any, error: dict, authorization_error: type) -> bool:
+    """Retry once after a replayed nonce, a clock skew or a renewable token; else raise."""
+    import pywikibot
+
+    from .auth import OAuth1Auth
+
+    info = str(error.get('info', ''))
+    site = request.site
+    tried: set[str] = request.__dict__.setdefault('_pwb_oauth_retries', set())
+    match = oauth_match(site)
+    url = site_url(site)
+    auth = resolver.auth_for(match, site.username(), url) if match else None
+
+    if 'Nonce already used' in info and 'nonce' not in tried:
+        tried.add('nonce')
+        pywikibot.log(f'OAuth nonce reused on {site}; retrying once with a new nonce')
+        return True
+    skew = _EXPIRED_TIMESTAMP.search(info)
+    if skew and isinstance(auth, OAuth1Auth) and 'clock' not in tried:
+        tried.add('clock')
+        auth.correct_clock(int(skew[1]), int(skew[2]))
+        pywikibot.warning(f'Clock differs from {site} by {int(skew[2]) - int(skew[1])} s;'
+                          ' signing with the wiki\'s time from now on. Fix the clock (NTP).')
+        return True
+    renew = getattr(auth, 'renew_after_rejection', None)
+    if renew is not None and 'renew' not in tried:
+        tried.add('renew')
+        if renew():
+            return True
+    raise authorization_error(_rejection_message(site, match, info))
+
+
+_LIKELY_CAUSES = (
+    ('Invalid signature', 'the consumer secret or access secret is wrong, or the wiki'
+     ' computes signatures for another URL (http/https, host name or proxy)'),
+    ('Invalid consumer', 'the consumer key is wrong, or the consumer is not approved,'
+     ' disabled, or registered for another wiki'),
+    ('No approved grant', 'the access token is wrong or was revoked, or belongs to'
+     ' another consumer'),
+    ('Expired timestamp', 'this computer\'s clock is off by more than 5 minutes'),
+    ('Nonce already used', 'a request was replayed (a proxy retrying it?)'),
+    ('Invalid access token', 'the bearer token expired, was revoked or was damaged;'
+     ' for an authorization-code grant run pwb-oauth authorize for this site again'),
+)
+
+
+def _rejection_message(site: Any, match: Match[AnyCredential] | None, info: str) -> str:
+    causes = [cause for marker, cause in _LIKELY_CAUSES if marker in info]
+    where = 'no entry' if match is None else f'authenticate[{match.key.original!r}]'
+    public_id = match.value.public_id() if match is not None else ''
+    who = f', consumer key {public_id}...' if public_id else ''
+    text = f'OAuth authentication on {site} was refused ({where}{who}): {info}'
+    if causes:
+        text += '\nLikely cause: ' + '; or '.join(causes) + '.'
+    return text
+
+
+# --- lazy installation from user-config.py -----------------------------------
+
+class _PatchAfterImport(importlib.abc.MetaPathFinder):
+    """Runs ``install()`` right after ``pywikibot.site._apisite`` has executed."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != _WATCHED_MODULE:
+            return None
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            sys.meta_path.insert(0, self)
+        if spec is None or spec.loader is None:
+            return None
+        loader = spec.loader
+        exec_module = loader.exec_module
+
+        def exec_then_install(module: Any) -> None:
+            exec_module(module)
+            _remove_finder()
+            install()
+        loader.exec_module = exec_then_install  # type: ignore[method-assign]
+        return spec
+
+
+def _remove_finder() -> None:
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _PatchAfterImport)]
+
+
+def install_when_imported() -> None:
+    """Install now if Pywikibot's site module is loaded, else right after it loads."""
+    module = sys.modules.get(_WATCHED_MODULE)
+    if module is not None and hasattr(module, 'APISite'):
+        install()
+    elif not any(isinstance(f, _PatchAfterImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _PatchAfterImport())
+
+
+def remove() -> None:
+    """Undo ``install_when_imported`` and ``install``."""
+    _remove_finder()
+    uninstall()

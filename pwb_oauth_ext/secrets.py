@@ -1,0 +1,115 @@
+"""Secret references: keep secrets out of user-config.py.
+
+``env('NAME')``, ``file('~/path')`` and ``keyring('service', 'name')`` can
+stand wherever a secret goes in a credential. They are resolved at first use
+(not when user-config.py runs), and an unresolvable reference is an error that
+names the config key and the reference, never a value.
+"""
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Union
+
+from .errors import ConfigError
+
+
+class SecretRef:
+    """Where a secret lives; ``resolve()`` fetches it."""
+
+    def describe(self) -> str:
+        """A safe text naming the reference (not its value)."""
+        raise NotImplementedError
+
+    def fetch(self) -> str | None:
+        """Return the secret, or None when the source has no such entry."""
+        raise NotImplementedError
+
+    def resolve(self, config_key: str) -> str:
+        """Return the secret; ConfigError naming ``config_key`` when missing or empty."""
+        value = self.fetch()
+        if value is None or not value.strip():
+            raise ConfigError(
+                f'authenticate[{config_key!r}]: {self.describe()} gives no secret'
+                f' ({self.missing_hint()})')
+        return value.strip()
+
+    def missing_hint(self) -> str:
+        """How to provide the secret."""
+        return 'set it, or fix the reference'
+
+    def __repr__(self) -> str:
+        return self.describe()
+
+
+class env(SecretRef):  # noqa: N801 - reads as a config function: _oauth.env('NAME')
+    """A secret held in an environment variable."""
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise ConfigError('env(...) needs the name of an environment variable')
+        self.name = name
+
+    def describe(self) -> str:
+        return f'env({self.name!r})'
+
+    def fetch(self) -> str | None:
+        return os.environ.get(self.name)
+
+    def missing_hint(self) -> str:
+        return f'the environment variable {self.name} is not set or empty'
+
+
+class file(SecretRef):  # noqa: N801
+    """A secret held in a file that only its owner can read."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(os.path.expanduser(os.fspath(path)))
+
+    def describe(self) -> str:
+        return f'file({str(self.path)!r})'
+
+    def fetch(self) -> str | None:
+        try:
+            mode = self.path.stat().st_mode
+        except FileNotFoundError:
+            return None
+        if os.name == 'posix' and mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigError(
+                f'{self.describe()}: the secret file can be read by other users;'
+                f' fix it with: chmod 600 {self.path}')
+        return self.path.read_text(encoding='utf-8')
+
+    def missing_hint(self) -> str:
+        return f'create {self.path} with the secret, mode 0600'
+
+
+class keyring(SecretRef):  # noqa: N801
+    """A secret held in the system keyring (needs the optional ``keyring`` package)."""
+
+    def __init__(self, service: str, name: str) -> None:
+        self.service = service
+        self.name = name
+
+    def describe(self) -> str:
+        return f'keyring({self.service!r}, {self.name!r})'
+
+    def fetch(self) -> str | None:
+        try:
+            import keyring as keyring_module
+        except ImportError:
+            raise ConfigError(
+                f'{self.describe()} needs the keyring package:'
+                ' pip install "pwb_oauth_ext[keyring]"') from None
+        try:
+            return keyring_module.get_password(self.service, self.name)
+        except Exception as exc:  # backends raise their own types
+            raise ConfigError(f'{self.describe()}: the keyring failed'
+                              f' ({type(exc).__name__})') from None
+
+    def missing_hint(self) -> str:
+        return (f'store it with: keyring set {self.service} {self.name}')
+
+
+Secret = Union[str, SecretRef]
