@@ -5,6 +5,8 @@ the Action API share one picture of who exists and what they may do.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import threading
 import time
@@ -108,6 +110,16 @@ class Wiki:
         self._next_revid = 1
         #: Every request the wiki has seen, as (method, path, action-or-endpoint).
         self.request_log: list[tuple[str, str, str]] = []
+        self._token_salt = secrets.token_bytes(16)
+
+    def edit_token(self, seed: str) -> str:
+        """A MediaWiki-shaped token (40 hex + '+\\') bound to ``seed`` (user or session).
+
+        Deterministic per wiki instance, so the csrf token fetched in one request
+        is accepted in the next without server-side bookkeeping.
+        """
+        digest = hmac.new(self._token_salt, seed.encode('utf-8'), hashlib.sha1).hexdigest()
+        return digest + '+\\'
 
     # -- clock ---------------------------------------------------------
     def now(self) -> float:

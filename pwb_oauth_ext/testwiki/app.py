@@ -1,0 +1,159 @@
+"""The test wiki as one WSGI callable: routing, logging, cookie login.
+
+``TestWikiApp`` composes the ``Wiki`` state, the OAuth 1.0a provider, the
+OAuth 2.0 provider (when its module is present) and the Action API.
+"""
+from __future__ import annotations
+
+import html
+import time
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any, Callable
+from urllib.parse import quote
+
+from ._http import WikiRequest, WikiResponse
+from .actionapi import ActionApi
+from .model import Wiki, WikiUser
+from .oauth1_provider import SESSION_COOKIE, OAuth1Consumer, OAuth1Provider
+
+StartResponse = Callable[..., Any]
+
+
+def _load_oauth2(wiki: Wiki, options: dict[str, float]) -> Any:
+    """The OAuth 2.0 provider, or None while its module does not exist yet."""
+    try:
+        from .oauth2_provider import OAuth2Provider
+    except ImportError:
+        return None
+    return OAuth2Provider(wiki, **options)
+
+
+class TestWikiApp:
+    """WSGI app serving /api.php, /index.php (Special:OAuth, Special:UserLogin), /rest.php."""
+
+    __test__ = False   # not a pytest test class despite the name
+
+    def __init__(self, server_url: str = 'http://127.0.0.1', *,
+                 clock: Callable[[], float] = time.time,
+                 access_token_ttl: float = 14400.0,
+                 refresh_token_ttl: float = 30 * 86400,
+                 refresh_grace_seconds: float = 0.0,
+                 sitename: str = 'TestWiki') -> None:
+        self.wiki = Wiki(server_url, sitename=sitename, clock=clock)
+        self.oauth1 = OAuth1Provider(self.wiki)
+        self.oauth2 = _load_oauth2(self.wiki, {
+            'access_token_ttl': access_token_ttl, 'refresh_token_ttl': refresh_token_ttl,
+            'refresh_grace_seconds': refresh_grace_seconds})
+        self.api = ActionApi(self.wiki, self.oauth1, lambda: self.oauth2)
+        #: Requests to /rest.php/oauth2/access_token, by grant_type.
+        self.token_requests: Counter[str] = Counter()
+
+    # -- conveniences for tests ---------------------------------------------
+    def add_bot(self, name: str = 'BotUser', groups: list[str] | None = None,
+                password: str = '') -> WikiUser:
+        """Register a user (by default in the bot group)."""
+        return self.wiki.add_user(name, groups=['bot'] if groups is None else groups,
+                                  password=password)
+
+    def register_oauth1_consumer(self, owner: str, *, owner_only: bool,
+                                 callback: str | None = None,
+                                 grants: list[str] | None = None) -> OAuth1Consumer:
+        """Shortcut for ``app.oauth1.register_consumer``."""
+        return self.oauth1.register_consumer(owner, owner_only=owner_only, callback=callback,
+                                             grants=grants)
+
+    def requests_for(self, action: str) -> list[tuple[str, str, str]]:
+        """Logged requests whose action or endpoint equals ``action``."""
+        with self.wiki.lock:
+            return [entry for entry in self.wiki.request_log if entry[2] == action]
+
+    # -- WSGI ------------------------------------------------------------------
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        req = self._request_from(environ)
+        try:
+            resp = self.dispatch(req)
+        except Exception:   # a bug here must show as a 500, not kill the server thread
+            import traceback
+            traceback.print_exc()
+            resp = WikiResponse.text('Internal error in the test wiki', status=500)
+        headers = list(resp.headers)
+        if not any(k.lower() == 'content-length' for k, _ in headers):
+            headers.append(('Content-Length', str(len(resp.body))))
+        start_response(resp.status_line, headers)
+        return [resp.body]
+
+    @staticmethod
+    def _request_from(environ: dict[str, Any]) -> WikiRequest:
+        headers = {key[5:].replace('_', '-').lower(): value
+                   for key, value in environ.items() if key.startswith('HTTP_')}
+        if environ.get('CONTENT_TYPE'):
+            headers['content-type'] = environ['CONTENT_TYPE']
+        try:
+            length = int(environ.get('CONTENT_LENGTH') or 0)
+        except ValueError:
+            length = 0
+        body = environ['wsgi.input'].read(length) if length > 0 else b''
+        # PEP 3333 hands PATH_INFO over as latin-1-decoded bytes.
+        path = environ.get('PATH_INFO', '/').encode('latin-1').decode('utf-8', 'replace')
+        return WikiRequest(method=environ.get('REQUEST_METHOD', 'GET'), path=path,
+                           query_string=environ.get('QUERY_STRING', ''), headers=headers,
+                           body=body, remote_addr=environ.get('REMOTE_ADDR', '127.0.0.1'))
+
+    def dispatch(self, req: WikiRequest) -> WikiResponse:
+        """Route one request and record it in ``wiki.request_log``."""
+        if req.path == '/api.php':
+            self._log(req, req.params.get('action', 'help'))
+            return self.api.handle(req, SESSION_COOKIE)
+        if req.path.startswith('/rest.php'):
+            if req.path == '/rest.php/oauth2/access_token':
+                with self.wiki.lock:
+                    self.token_requests[req.form.get('grant_type', '')] += 1
+            self._log(req, req.path[len('/rest.php'):])
+            if self.oauth2 is not None and self.oauth2.handles(req):
+                return self.oauth2.handle(req)
+            return WikiResponse.json({'httpCode': 404, 'httpReason': 'Not Found'}, status=404)
+        if req.path == '/index.php' or req.path.startswith('/index.php/'):
+            title = OAuth1Provider.special_title(req)
+            self._log(req, title)
+            if self.oauth2 is not None and self.oauth2.handles(req):
+                return self.oauth2.handle(req)
+            if self.oauth1.handles(req):
+                return self.oauth1.handle(req)
+            if title == 'Special:UserLogin':
+                return self._user_login(req)
+            return WikiResponse.text(f'<h1>{html.escape(title or "Main Page")}</h1>',
+                                     content_type='text/html; charset=UTF-8')
+        self._log(req, '')
+        return WikiResponse.text('Not found', status=404)
+
+    def _log(self, req: WikiRequest, what: str) -> None:
+        with self.wiki.lock:
+            self.wiki.request_log.append((req.method, req.path, what))
+
+    def _user_login(self, req: WikiRequest) -> WikiResponse:
+        """A bare Special:UserLogin: GET shows a form, POST wpName/wpPassword logs in."""
+        params = req.params
+        returnto = params.get('returnto', '')
+        if req.method == 'POST':
+            user = self.wiki.users.get(params.get('wpName', ''))
+            if user is not None and user.password and params.get('wpPassword') == user.password:
+                cookie = self.wiki.browser_login(user.name)
+                target = f'{self.wiki.server_url}/index.php?title={quote(returnto or "Main_Page")}'
+                if params.get('returntoquery'):
+                    target += '&' + params['returntoquery']
+                return WikiResponse(302, [
+                    ('Location', target),
+                    ('Set-Cookie', f'{SESSION_COOKIE}={cookie}; path=/; HttpOnly')])
+            message = '<p class="error">Incorrect username or password entered.</p>'
+        else:
+            message = ''
+        form = (f'{message}<form method="post" action="/index.php?title=Special:UserLogin">'
+                f'<input name="wpName"/><input name="wpPassword" type="password"/>'
+                f'<input type="hidden" name="returnto" value="{html.escape(returnto)}"/>'
+                f'<input type="hidden" name="returntoquery" '
+                f'value="{html.escape(params.get("returntoquery", ""))}"/>'
+                '<button type="submit" name="wpLoginAttempt">Log in</button></form>')
+        return WikiResponse.text(f'<html><head><title>Log in - {self.wiki.sitename}</title>'
+                                 f'</head><body>{form}</body></html>',
+                                 content_type='text/html; charset=UTF-8')
