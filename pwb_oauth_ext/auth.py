@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import requests_oauthlib
+
+from .errors import OAuthFlowError
+from .oauth2 import is_loopback_host
 
 
 class OAuth1Auth(requests.auth.AuthBase):
@@ -59,3 +64,37 @@ class HTTPBasicAuth(requests.auth.HTTPBasicAuth):
 
     def __repr__(self) -> str:
         return f'HTTPBasicAuth(username={self.username!r}, password=<hidden>)'
+
+
+class BearerAuth(requests.auth.AuthBase):
+    """``Authorization: Bearer`` from a token source that renews itself.
+
+    Refuses plain http except to loopback: a bearer token is a password.
+    Remembers the token it sent last so a refusal by the wiki renews exactly
+    that one.
+    """
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+        self.last_token: str | None = None
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        parts = urlsplit(request.url or '')
+        if parts.scheme != 'https' and not is_loopback_host(parts.hostname):
+            raise OAuthFlowError(
+                f'Refusing to send an OAuth 2.0 bearer token over {parts.scheme}:// to'
+                f' {parts.hostname}: use https.')
+        token = self.source.token()
+        self.last_token = token
+        request.headers['Authorization'] = f'Bearer {token}'
+        return request
+
+    def renew_after_rejection(self) -> bool:
+        """The wiki refused the last token: renew it once; False if it cannot be."""
+        return self.last_token is not None and self.source.renew_after_rejection(self.last_token)
+
+    def __len__(self) -> int:
+        return 4
+
+    def __repr__(self) -> str:
+        return f'BearerAuth({self.source!r})'

@@ -111,7 +111,8 @@ class Resolver:
         host, port = split_url(url)
         return self.table().lookup(host, port, account)
 
-    def auth_for(self, match: Match[AnyCredential], account: str | None, url: str) -> Any:
+    def auth_for(self, match: Match[AnyCredential], account: str | None, url: str,
+                 site: Any = None) -> Any:
         """The requests auth object for a matched entry, made once and reused."""
         cache_key = (match.key.original, account)
         auth = self._auth_cache.get(cache_key)
@@ -119,11 +120,12 @@ class Resolver:
             with self._lock:
                 auth = self._auth_cache.get(cache_key)
                 if auth is None:
-                    auth = self._make_auth(match, account, url)
+                    auth = self._make_auth(match, account, url, site)
                     self._auth_cache[cache_key] = auth
         return auth
 
-    def _make_auth(self, match: Match[AnyCredential], account: str | None, url: str) -> Any:
+    def _make_auth(self, match: Match[AnyCredential], account: str | None, url: str,
+                   site: Any) -> Any:
         from .auth import HTTPBasicAuth, OAuth1Auth
         key = match.key.original
         cred = match.value
@@ -140,13 +142,17 @@ class Resolver:
             if record is None:
                 raise ConfigError(
                     f'authenticate[{key!r}] has no access token and none is stored for'
-                    f' {split_url(url)[0]} (account {account or "unset"}): run'
-                    ' pwb-oauth authorize for that site')
+                    f' {split_url(url)[0]} (account {account or "unset"}):'
+                    f' {reauthorize_hint(site, account)}')
             return OAuth1Auth(ck, cs, record['access_token'], record['access_secret'])
         if isinstance(cred, OAuth2):
             from .oauth2_auth import make_bearer_auth
-            return make_bearer_auth(cred, key=key, url=url, account=account,
-                                    store_path=self.store_path())
+            script_url = (site.base_url(site.scriptpath()) if site is not None
+                          else url.rsplit('/', 1)[0])
+            return make_bearer_auth(cred, config_key=key, script_url=script_url,
+                                    account=account, store_path=self.store_path(),
+                                    transport=pywikibot_transport,
+                                    reauthorize_hint=reauthorize_hint(site, account))
         raise ConfigError(f'authenticate[{key!r}]: unsupported credential {cred!r}')
 
     def store_path(self) -> Path:
@@ -157,10 +163,9 @@ class Resolver:
         return Path(config.base_dir) / 'pwb-oauth-tokens.json'
 
     def _stored_record(self, url: str, consumer_key: str, account: str | None) -> dict | None:
+        from .oauth2_auth import store_host
         from .store import TokenStore
-        host, port = split_url(url)
-        netloc = f'{host}:{port}' if port else host
-        return TokenStore(self.store_path()).get(netloc, consumer_key, account)
+        return TokenStore(self.store_path()).get(store_host(url), consumer_key, account)
 
     def forget(self) -> None:
         """Drop cached auth objects (tokens are re-read on next use)."""
@@ -169,6 +174,27 @@ class Resolver:
 
 
 resolver = Resolver()
+
+
+def reauthorize_hint(site: Any, account: str | None) -> str:
+    """The command that obtains a token for this site."""
+    if site is None:
+        return 'run pwb-oauth authorize for that site'
+    user = f' -user:{account}' if account else ''
+    return f'run: pwb-oauth authorize -site:{site.family.name}:{site.code}{user}'
+
+
+def pywikibot_transport(url: str, data: dict[str, str], headers: dict[str, str]) -> Any:
+    """POST a token request through Pywikibot's session (User-Agent, SSL, timeouts), no auth."""
+    from pywikibot.comms import http
+
+    from .errors import OAuthFlowError
+    response = http.fetch(url, method='POST', data=data, headers=headers, auth=None,
+                          default_error_handling=False)
+    if isinstance(response, Exception):
+        raise OAuthFlowError(f'Cannot reach the OAuth 2.0 token endpoint {url}:'
+                             f' {type(response).__name__}') from None
+    return response
 
 
 # --- the patches -----------------------------------------------------------
@@ -223,7 +249,8 @@ def install() -> None:
             else:
                 account = site.username()
                 match = resolver.match(url, account)
-                kwargs['auth'] = resolver.auth_for(match, account, url) if match else None
+                kwargs['auth'] = (resolver.auth_for(match, account, url, site)
+                                  if match else None)
         return original_request(site, uri=uri, headers=headers, **kwargs)
 
     def get_authentication(uri: str) -> Any:
@@ -340,7 +367,7 @@ def _handle_rejection(request: Any, error: dict, authorization_error: type) -> b
     tried: set[str] = request.__dict__.setdefault('_pwb_oauth_retries', set())
     match = oauth_match(site)
     url = site_url(site)
-    auth = resolver.auth_for(match, site.username(), url) if match else None
+    auth = resolver.auth_for(match, site.username(), url, site) if match else None
 
     if 'Nonce already used' in info and 'nonce' not in tried:
         tried.add('nonce')

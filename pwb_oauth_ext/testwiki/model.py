@@ -157,7 +157,8 @@ class Wiki:
         return self.users.get(name) if name else None
 
     # -- pages ---------------------------------------------------------
-    def save_page(self, title: str, text: str, user: str, comment: str = '') -> tuple[WikiPage, Revision | None]:
+    def save_page(self, title: str, text: str, user: str,
+                  comment: str = '') -> tuple[WikiPage, Revision | None]:
         """Save ``text``; return the page and the new revision (None for a no-op)."""
         with self.lock:
             page = self.pages.get(title)
