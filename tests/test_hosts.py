@@ -463,6 +463,14 @@ def test_explain_format_is_readable_and_free_of_values():
         assert 'ck4' not in shown
 
 
+@pytest.mark.parametrize('url', [
+    'https://evilwikipedia.org/', 'https://wikipedia.org.evil.net/', 'http://127.0.0.1/'])
+def test_explain_leaves_out_keys_for_other_hosts(url):
+    explanation = explain({'*.wikipedia.org': 1, 'en.wikipedia.org': 2}, url)
+    assert explanation.candidates == []
+    assert explanation.winner is None
+
+
 def test_explain_without_winner():
     text = explain({'*.wikipedia.org': 1}, 'https://example.com/').format()
     assert 'no config.authenticate key applies to this host' in text
