@@ -23,8 +23,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
@@ -149,15 +148,58 @@ def _split_host_port(hostport: str) -> tuple[str, int | None, bool]:
     return host, port, False
 
 
-@dataclass(frozen=True)
-class HostKey:
+class _Frozen:
+    """An immutable record with value equality, like a frozen dataclass.
+
+    Hand-written because ``dataclasses`` costs milliseconds per class at import, and
+    user-config.py imports this package on every Pywikibot start.
+    """
+
+    __slots__ = ()
+    _fields: ClassVar[tuple[str, ...]] = ()
+    _secret_fields: ClassVar[tuple[str, ...]] = ()  # kept out of repr()
+
+    def _init(self, *values: object) -> None:
+        for name, value in zip(self._fields, values):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f'{type(self).__name__} is immutable')
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f'{type(self).__name__} is immutable')
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        shown = ', '.join(f'{name}={getattr(self, name)!r}' for name in self._fields
+                          if name not in self._secret_fields)
+        return f'{type(self).__name__}({shown})'
+
+
+class HostKey(_Frozen):
     """A parsed, normalised ``config.authenticate`` key."""
 
+    _fields = ('original', 'account', 'kind', 'host', 'port')
+    __slots__ = _fields
     original: str
     account: str | None
     kind: str  # 'exact' | 'wildcard' | 'any'
     host: str  # normalised host; the suffix (without '*.') for 'wildcard'; '' for 'any'
     port: int | None
+
+    def __init__(self, original: str, account: str | None, kind: str, host: str,
+                 port: int | None) -> None:
+        self._init(original, account, kind, host, port)
 
     def __str__(self) -> str:
         return self.original
@@ -294,34 +336,48 @@ def split_url(url: str) -> tuple[str, int | None]:
     return normalize_host(hostname), (None if port in DEFAULT_PORTS else port)
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(_Frozen):
     """One key considered for a request, and whether and why it matched."""
 
+    _fields = ('key', 'matched', 'reason')
+    __slots__ = _fields
     key: HostKey
     matched: bool
     reason: str
 
+    def __init__(self, key: HostKey, matched: bool, reason: str) -> None:
+        self._init(key, matched, reason)
 
-@dataclass(frozen=True)
-class Match(Generic[T]):
+
+class Match(_Frozen, Generic[T]):
     """The winning key of a lookup; ``value`` is kept out of the repr (secrets)."""
 
+    _fields = ('key', 'value', 'reason')
+    __slots__ = _fields
+    _secret_fields = ('value',)
     key: HostKey
-    value: T = field(repr=False)
+    value: T
     reason: str
 
+    def __init__(self, key: HostKey, value: T, reason: str) -> None:
+        self._init(key, value, reason)
 
-@dataclass(frozen=True)
-class Explanation(Generic[T]):
+
+class Explanation(_Frozen, Generic[T]):
     """The keys considered for a URL in precedence order, and the winner."""
 
+    _fields = ('url', 'host', 'port', 'account', 'candidates', 'winner')
+    __slots__ = _fields
     url: str
     host: str
     port: int | None
     account: str | None
     candidates: list[Candidate]
     winner: Match[T] | None
+
+    def __init__(self, url: str, host: str, port: int | None, account: str | None,
+                 candidates: list[Candidate], winner: Match[T] | None) -> None:
+        self._init(url, host, port, account, candidates, winner)
 
     def format(self) -> str:
         """Readable text for error messages and ``pwb-oauth explain``; no values."""
