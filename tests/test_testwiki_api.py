@@ -240,3 +240,25 @@ def test_pywikibot_with_wrong_secret_gets_no_user(test_wiki: RunningWiki, bot: O
     assert 'The authorization headers in your request are not valid: Invalid signature' \
         in result.stderr
     assert test_wiki.app.requests_for('login') == []
+
+
+def test_bearer_token_from_the_oauth2_provider_on_api_php(test_wiki: RunningWiki) -> None:
+    if test_wiki.app.oauth2 is None:
+        pytest.skip('OAuth 2.0 provider not available')
+    test_wiki.app.add_bot('BotUser')
+    client = test_wiki.app.oauth2.register_client('BotUser', owner_only=True)
+    token = requests.post(test_wiki.url + '/rest.php/oauth2/access_token', data={
+        'grant_type': 'client_credentials', 'client_id': client.client_id,
+        'client_secret': client.client_secret}).json()['access_token']
+    headers = {'Authorization': f'Bearer {token}'}
+    userinfo = requests.post(test_wiki.api_url, headers=headers, data={
+        'action': 'query', 'meta': 'userinfo|tokens', 'format': 'json'}).json()['query']
+    assert userinfo['userinfo']['name'] == 'BotUser'
+    logout = requests.post(test_wiki.api_url, headers=headers, data={
+        'action': 'logout', 'token': userinfo['tokens']['csrftoken'], 'format': 'json'})
+    assert logout.headers['MediaWiki-API-Error'] == 'cannotlogout'
+    assert test_wiki.app.token_requests['client_credentials'] == 1
+    # 'bearer' in lower case is not the Bearer scheme: the request stays anonymous.
+    lower = requests.post(test_wiki.api_url, headers={'Authorization': f'bearer {token}'},
+                          data={'action': 'query', 'meta': 'userinfo', 'format': 'json'})
+    assert lower.json()['query']['userinfo']['id'] == 0
