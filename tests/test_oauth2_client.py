@@ -15,9 +15,11 @@ import textwrap
 import threading
 import urllib.error
 import urllib.request
+from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
 
@@ -39,6 +41,7 @@ from pwb_oauth_ext.oauth2 import (
     make_pkce_pair,
     parse_redirect,
     refresh,
+    requests_transport,
 )
 from pwb_oauth_ext.store import TokenStore
 
@@ -459,3 +462,200 @@ def test_loopback_receiver_gives_up_after_timeout() -> None:
 def test_loopback_receiver_refuses_a_non_loopback_uri() -> None:
     with pytest.raises(OAuthFlowError, match='not a loopback redirect'):
         LoopbackReceiver('https://example.org/cb')
+
+
+# --- end to end against the test wiki's OAuth 2.0 provider -----------------------
+
+class _FormInputs(HTMLParser):
+    """Collects the approval form's action and hidden inputs, as a browser would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action = ''
+        self.fields: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag == 'form' and attributes.get('id') == 'mw-mwoauth-authorize-form':
+            self.action = attributes.get('action') or ''
+        if tag == 'input' and attributes.get('name'):
+            self.fields[attributes['name']] = attributes.get('value') or ''
+
+
+def browser_authorize(wiki: Any, user: str, url: str, button: str = 'accept') -> str:
+    """Drive the consent pages like a logged-in browser; return the client redirect URL."""
+    import requests
+
+    from pwb_oauth_ext.testwiki.oauth1_provider import SESSION_COOKIE
+
+    browser = requests.Session()
+    browser.cookies.set(SESSION_COOKIE, wiki.app.wiki.browser_login(user))
+    response = browser.get(url, allow_redirects=False, timeout=30)
+    for _ in range(10):
+        if response.status_code in (301, 302, 303, 307):
+            url = urljoin(url, response.headers['Location'])
+            if not url.startswith(wiki.url + '/'):
+                return url   # leaving the wiki: this is the redirect to the client
+            response = browser.get(url, allow_redirects=False, timeout=30)
+            continue
+        form = _FormInputs()
+        form.feed(response.text)
+        assert form.action, f'no approval form: HTTP {response.status_code}'
+        data = dict(form.fields)
+        data[button] = 'Allow' if button == 'accept' else 'Cancel'
+        response = browser.post(urljoin(url, form.action), data=data, allow_redirects=False,
+                                timeout=30)
+    raise AssertionError('too many redirects')
+
+
+@pytest.fixture
+def wiki() -> Any:
+    pytest.importorskip('pwb_oauth_ext.testwiki.oauth2_provider')
+    from pwb_oauth_ext.testwiki.server import run_test_wiki
+
+    with run_test_wiki() as running:
+        if running.app.oauth2 is None:
+            pytest.skip('the test wiki has no OAuth 2.0 provider')
+        running.app.add_bot('BotUser')
+        running.app.wiki.add_user('HandshakeUser')
+        yield running
+
+
+def profile_of(endpoints: Any, source: BearerTokenSource) -> Any:
+    import requests
+
+    return requests.get(endpoints.profile_url, auth=bearer_auth(source), timeout=30)
+
+
+def fixed_source(tokens: TokenSet) -> BearerTokenSource:
+    return BearerTokenSource(store=None, key=KEY, obtain=None, initial=tokens)
+
+
+def authorize_in_browser(wiki: Any, client: Any, *, redirect_uri: str | None,
+                         state: str = 'state-1') -> tuple[str, str]:
+    """(redirect URL, PKCE verifier) after HandshakeUser clicks Allow."""
+    verifier, challenge = make_pkce_pair()
+    url = authorization_url(endpoints_for(wiki.url), client.client_id,
+                            redirect_uri=redirect_uri, state=state, code_challenge=challenge)
+    return browser_authorize(wiki, 'HandshakeUser', url), verifier
+
+
+def test_e2e_public_client_with_pkce(wiki: Any) -> None:
+    endpoints = endpoints_for(wiki.url)
+    client = wiki.app.oauth2.register_client(
+        'HandshakeUser', confidential=False,
+        redirect_uri='http://127.0.0.1:8765/oauth2/public-callback')
+    redirect, verifier = authorize_in_browser(wiki, client, redirect_uri=None)
+    assert redirect.startswith('http://127.0.0.1:8765/oauth2/public-callback?')
+    code = parse_redirect(redirect, 'state-1')
+    tokens = exchange_code(requests_transport(), endpoints, client.client_id, None, code=code,
+                           code_verifier=verifier, redirect_uri=None)
+    assert tokens.refresh_token and tokens.expires_at
+    profile = profile_of(endpoints, fixed_source(tokens))
+    assert profile.status_code == 200
+    assert json.loads(profile.text)['username'] == 'HandshakeUser'
+    # MediaWiki 1.39 never lets a public client refresh.
+    with pytest.raises(ReauthorizationRequired, match='public client'):
+        refresh(requests_transport(), endpoints, client.client_id, None, tokens.refresh_token)
+
+
+def test_e2e_confidential_client_and_refresh_rotation(wiki: Any) -> None:
+    endpoints = endpoints_for(wiki.url)
+    transport = requests_transport()
+    callback = 'http://127.0.0.1:8765/oauth2/callback'
+    client = wiki.app.oauth2.register_client('HandshakeUser', confidential=True,
+                                             redirect_uri=callback)
+    redirect, verifier = authorize_in_browser(wiki, client, redirect_uri=callback)
+    code = parse_redirect(redirect, 'state-1')
+    first = exchange_code(transport, endpoints, client.client_id, client.client_secret,
+                          code=code, code_verifier=verifier, redirect_uri=callback)
+    second = refresh(transport, endpoints, client.client_id, client.client_secret,
+                     first.refresh_token)
+    assert second.refresh_token != first.refresh_token
+    assert second.access_token != first.access_token
+    # The old access token died with the rotation; the new one works.
+    assert profile_of(endpoints, fixed_source(first)).status_code == 401
+    assert profile_of(endpoints, fixed_source(second)).status_code == 200
+    with pytest.raises(ReauthorizationRequired) as info:
+        refresh(transport, endpoints, client.client_id, client.client_secret,
+                first.refresh_token, reauthorize_hint='run: pwb-oauth authorize -site:test:test')
+    message = str(info.value)
+    assert message.endswith('run: pwb-oauth authorize -site:test:test')
+    for secret in (client.client_secret, first.refresh_token, second.access_token):
+        assert secret not in message
+    third = refresh(transport, endpoints, client.client_id, client.client_secret,
+                    second.refresh_token)
+    assert profile_of(endpoints, fixed_source(third)).status_code == 200
+
+
+def test_e2e_code_is_single_use_and_redirect_uri_must_match(wiki: Any) -> None:
+    endpoints = endpoints_for(wiki.url)
+    callback = 'http://127.0.0.1:8765/oauth2/callback'
+    client = wiki.app.oauth2.register_client('HandshakeUser', redirect_uri=callback)
+    redirect, verifier = authorize_in_browser(wiki, client, redirect_uri=callback)
+    code = parse_redirect(redirect, 'state-1')
+    with pytest.raises(TokenEndpointError) as info:
+        exchange_code(requests_transport(), endpoints, client.client_id,
+                      client.client_secret, code=code, code_verifier=verifier,
+                      redirect_uri=None)
+    assert info.value.error == 'invalid_request'
+
+
+def test_e2e_state_mismatch_and_denial(wiki: Any) -> None:
+    callback = 'http://127.0.0.1:8765/oauth2/callback'
+    client = wiki.app.oauth2.register_client('HandshakeUser', redirect_uri=callback)
+    redirect, _ = authorize_in_browser(wiki, client, redirect_uri=callback, state='mine')
+    with pytest.raises(OAuthFlowError, match='state mismatch'):
+        parse_redirect(redirect, 'someone-elses')
+    _, challenge = make_pkce_pair()
+    url = authorization_url(endpoints_for(wiki.url), client.client_id, redirect_uri=callback,
+                            state='mine', code_challenge=challenge)
+    denied = browser_authorize(wiki, 'HandshakeUser', url, button='cancel')
+    with pytest.raises(OAuthFlowError, match=r'(?i)the authorization was denied'):
+        parse_redirect(denied, 'mine')
+
+
+def test_e2e_client_credentials_owner_only(wiki: Any) -> None:
+    endpoints = endpoints_for(wiki.url)
+    client = wiki.app.oauth2.register_client('BotUser', owner_only=True)
+    tokens = fetch_client_credentials(requests_transport(), endpoints, client.client_id,
+                                      client.client_secret)
+    assert tokens.refresh_token is None
+    assert json.loads(profile_of(endpoints, fixed_source(tokens)).text)['username'] == 'BotUser'
+    with pytest.raises(TokenEndpointError) as info:
+        fetch_client_credentials(requests_transport(), endpoints, client.client_id,
+                                 'CS-wrong-secret')
+    assert info.value.error == 'invalid_client'
+    assert 'CS-wrong-secret' not in str(info.value)
+
+
+def test_e2e_token_source_refreshes_through_the_store(wiki: Any, tmp_path: Path) -> None:
+    endpoints = endpoints_for(wiki.url)
+    transport = requests_transport()
+    callback = 'http://127.0.0.1:8765/oauth2/callback'
+    client = wiki.app.oauth2.register_client('HandshakeUser', redirect_uri=callback)
+    redirect, verifier = authorize_in_browser(wiki, client, redirect_uri=callback)
+    tokens = exchange_code(transport, endpoints, client.client_id, client.client_secret,
+                           code=parse_redirect(redirect, 'state-1'), code_verifier=verifier,
+                           redirect_uri=callback)
+    store = TokenStore(tmp_path / 'tokens.json')
+    key = (wiki.host, client.client_id, 'HandshakeUser')
+    store.put(*key, tokens.to_record())
+    clock = [tokens.obtained_at]
+    hint = 'run: pwb-oauth authorize -site:test:test'
+    source = BearerTokenSource(
+        store=store, key=key, now=lambda: clock[0],
+        obtain=make_obtain(transport, endpoints, client.client_id, client.client_secret,
+                           reauthorize_hint=hint, now=lambda: clock[0]))
+    assert source.token() == tokens.access_token
+    clock[0] = tokens.expires_at - 30      # inside the 60 s margin: renew first
+    renewed = source.token()
+    assert renewed != tokens.access_token
+    assert store.get(*key)['refresh_token'] not in (None, tokens.refresh_token)
+    assert profile_of(endpoints, source).status_code == 200
+    assert source.token() == renewed
+    # The user withdraws the grant on the wiki: the next renewal asks for a new authorization.
+    wiki.app.oauth2.revoke_grant(client.client_id, 'HandshakeUser')
+    assert profile_of(endpoints, source).status_code == 401
+    with pytest.raises(ReauthorizationRequired, match='pwb-oauth authorize -site:test:test'):
+        source.renew_after_rejection(renewed)
