@@ -57,6 +57,7 @@ VALID_KEY_FORMS = (
 _KIND_EXACT = 'exact'
 _KIND_WILDCARD = 'wildcard'
 _KIND_ANY = 'any'
+_MEMO_SIZE = 1024
 _KIND_RANK = {_KIND_EXACT: 0, _KIND_WILDCARD: 1, _KIND_ANY: 2}
 
 # After IDNA encoding a DNS label holds only these; '_' occurs in real host names.
@@ -426,6 +427,9 @@ class HostTable(Generic[T]):
         self._exact: dict[tuple[str | None, str, int | None], Match[T]] = {}
         self._wildcard: dict[tuple[str | None, str, int | None], Match[T]] = {}
         self._any: dict[tuple[str | None, int | None], Match[T]] = {}
+        # Results by raw (host, port, account): a bot talks to a handful of hosts, so
+        # after the first request a lookup is one dict hit. The table never changes.
+        self._memo: dict[tuple[str, int | None, str | None], Match[T] | None] = {}
         seen: dict[tuple[str | None, str, str, int | None], HostKey] = {}
         for raw_key, value in entries.items():
             key = parse_key(raw_key)
@@ -462,6 +466,19 @@ class HostTable(Generic[T]):
     def lookup(self, host: str, port: int | None,
                account: str | None = None) -> Match[T] | None:
         """The winning entry for a request to ``host:port`` as ``account``, or None."""
+        memo_key = (host, port, account)
+        try:
+            return self._memo[memo_key]
+        except KeyError:
+            pass
+        match = self._lookup(host, port, account)
+        if len(self._memo) >= _MEMO_SIZE:
+            self._memo.clear()  # bounded: odd hosts (external links) must not pile up
+        self._memo[memo_key] = match
+        return match
+
+    def _lookup(self, host: str, port: int | None,
+                account: str | None) -> Match[T] | None:
         host = normalize_host(host)
         if port in DEFAULT_PORTS:
             port = None

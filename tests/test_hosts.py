@@ -599,3 +599,31 @@ def test_upstream_results_are_what_pywikibot_really_does(tmp_path):
     expected += [None if upstream is None else [upstream, 'v']
                  for _, _, _, upstream, _ in DIFFERENCES]
     assert results == expected
+
+
+def test_repeated_lookups_over_many_hosts_stay_correct():
+    table = HostTable({'*.wikipedia.org': 1, 'BotB@*': 2})
+    for number in range(3000):  # more distinct hosts than the table remembers
+        host = f'h{number}.wikipedia.org' if number % 2 else f'h{number}.example.org'
+        match = table.lookup(host, None)
+        assert (None if match is None else match.value) == (1 if number % 2 else None)
+    assert table.lookup('en.wikipedia.org', None).value == 1
+    assert table.lookup('en.wikipedia.org', None, 'BotB').value == 2
+    assert table.lookup('example.org', 8080, 'botB').value == 2
+    assert table.lookup('example.org', 8080, 'BotC') is None
+
+
+def test_records_are_immutable_values():
+    key = parse_key('BotB@*.wikipedia.org')
+    assert key == parse_key('BotB@*.wikipedia.org')
+    assert hash(key) == hash(parse_key('BotB@*.wikipedia.org'))
+    assert key != parse_key('botB@*.wikipedia.org')  # same identity, other spelling
+    assert key.identity == parse_key('botB@*.wikipedia.org').identity
+    with pytest.raises(AttributeError):
+        key.host = 'evil.org'
+    match = HostTable({'*.wikipedia.org': SECRET}).lookup('en.wikipedia.org', None)
+    with pytest.raises(AttributeError):
+        match.value = 'other'
+    assert SECRET not in repr(match)
+    assert repr(key) == ("HostKey(original='BotB@*.wikipedia.org', account='BotB', "
+                         "kind='wildcard', host='wikipedia.org', port=None)")
