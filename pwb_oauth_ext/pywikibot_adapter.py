@@ -18,7 +18,7 @@ import re
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .credentials import (
     AnyCredential,
@@ -189,8 +189,9 @@ def pywikibot_transport(url: str, data: dict[str, str], headers: dict[str, str])
     from pywikibot.comms import http
 
     from .errors import OAuthFlowError
-    response = http.fetch(url, method='POST', data=data, headers=headers, auth=None,
-                          default_error_handling=False)
+    with no_auth():
+        response = http.fetch(url, method='POST', data=data, headers=headers,
+                              default_error_handling=False)
     if isinstance(response, Exception):
         raise OAuthFlowError(f'Cannot reach the OAuth 2.0 token endpoint {url}:'
                              f' {type(response).__name__}') from None
@@ -202,8 +203,8 @@ def pywikibot_transport(url: str, data: dict[str, str], headers: dict[str, str])
 _originals: dict[str, tuple[Any, str, Any]] = {}
 
 
-def _patch(owner: Any, name: str, replacement: Callable[..., Any]) -> None:
-    label = f'{owner.__name__}.{name}'
+def _patch(owner: Any, name: str, replacement: Any) -> None:
+    label = f'{getattr(owner, "__name__", type(owner).__name__)}.{name}'
     if label not in _originals:
         _originals[label] = (owner, name, getattr(owner, name))
     setattr(owner, name, replacement)
@@ -225,6 +226,59 @@ def oauth_match(site: Any) -> Match[AnyCredential] | None:
     return match if match is not None and match.value.is_oauth else None
 
 
+_context = threading.local()  # .site: the site of the request in flight; .no_auth
+
+
+class _NoAuth:
+    """Within ``with no_auth():`` nothing of ours is attached (token endpoint requests)."""
+
+    def __enter__(self) -> None:
+        _context.no_auth = True
+
+    def __exit__(self, *exc_info: Any) -> None:
+        _context.no_auth = False
+
+
+no_auth = _NoAuth
+
+
+class SessionAuth:
+    """Installed as ``http.session.auth``: picks the credential for each request.
+
+    A session-level auth applies to every request Pywikibot sends without an
+    explicit ``auth`` (Pywikibot 10 and 11 alike), knows the site in flight
+    through ``_context`` (set by the patched ``http.request``), and so can
+    choose the ``User@host`` entry of the site's account. Requests to a host
+    without a matching entry get nothing.
+    """
+
+    def __call__(self, request: Any) -> Any:
+        if getattr(_context, 'no_auth', False):
+            return request
+        site = getattr(_context, 'site', None)
+        account = None
+        if site is not None:
+            if getattr(site, _LOGGED_OUT, False) or getattr(site, '_oauth_disabled', False):
+                return request
+            account = site.username()
+        match = resolver.match(request.url, account)
+        if match is None or (match.key.kind == 'any' and not _is_site_host(site, request.url)):
+            return request
+        return resolver.auth_for(match, account, request.url, site)(request)
+
+    def __repr__(self) -> str:
+        return 'SessionAuth(config.authenticate via pwb_oauth_ext)'
+
+
+def _is_site_host(site: Any, url: str) -> bool:
+    """True for a request to the host of the wiki in flight.
+
+    A bare ``*`` entry applies only there: never to SPARQL endpoints,
+    toolforge, upload-by-URL or external links fetched without a site.
+    """
+    return site is not None and split_url(url)[0] == split_url(site_url(site))[0]
+
+
 def install() -> None:
     """Patch Pywikibot now. Idempotent."""
     from pywikibot.comms import http
@@ -242,20 +296,15 @@ def install() -> None:
 
     def request(site: Any, uri: str | None = None, headers: dict | None = None,
                 **kwargs: Any) -> Any:
-        if 'auth' not in kwargs and not getattr(site, '_oauth_disabled', False):
-            url = site.base_url(uri or '', protocol=kwargs.get('protocol'))
-            if getattr(site, _LOGGED_OUT, False):
-                kwargs['auth'] = None
-            else:
-                account = site.username()
-                match = resolver.match(url, account)
-                kwargs['auth'] = (resolver.auth_for(match, account, url, site)
-                                  if match else None)
-        return original_request(site, uri=uri, headers=headers, **kwargs)
+        previous = getattr(_context, 'site', None)
+        _context.site = site
+        try:
+            return original_request(site, uri=uri, headers=headers, **kwargs)
+        finally:
+            _context.site = previous
 
-    def get_authentication(uri: str) -> Any:
-        match = resolver.match(uri, None)
-        return resolver.auth_for(match, None, uri) if match else None
+    def get_authentication(uri: str) -> None:
+        return None  # the session-level dispatcher attaches credentials instead
 
     def is_oauth_token_available(self: Any) -> bool:
         if getattr(self, '_oauth_disabled', False) or getattr(self, _LOGGED_OUT, False):
@@ -284,6 +333,7 @@ def install() -> None:
 
     _patch(http, 'request', request)
     _patch(http, 'get_authentication', get_authentication)
+    _patch(http.session, 'auth', SessionAuth())
     _patch(api_site, 'is_oauth_token_available', is_oauth_token_available)
     _patch(api_site, 'login', login)
     _patch(api_site, 'logout', logout)
