@@ -5,7 +5,7 @@ so existing ``except NoUsernameError`` handlers in bots keep working.
 """
 from __future__ import annotations
 
-from pywikibot.exceptions import NoUsernameError
+from pywikibot.exceptions import FatalServerError, NoUsernameError
 
 
 class OAuthAuthorizationError(NoUsernameError):
@@ -14,3 +14,11 @@ class OAuthAuthorizationError(NoUsernameError):
 
 class OAuthIdentityError(NoUsernameError):
     """The OAuth token belongs to another account than the one configured."""
+
+
+class OAuthCredentialError(NoUsernameError, FatalServerError):
+    """A credential cannot be used: bad config, token store trouble, authorize again.
+
+    Also a FatalServerError so Pywikibot's request loop raises it at once
+    instead of waiting and retrying something only the operator can fix.
+    """

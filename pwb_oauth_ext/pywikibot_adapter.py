@@ -28,7 +28,7 @@ from .credentials import (
     credential_from_config,
     resolve_secret,
 )
-from .errors import ConfigError
+from .errors import ConfigError, OAuthExtError
 from .hosts import HostTable, Match, split_url
 
 _WATCHED_MODULE = 'pywikibot.site._apisite'
@@ -261,10 +261,15 @@ class SessionAuth:
             if getattr(site, _LOGGED_OUT, False) or getattr(site, '_oauth_disabled', False):
                 return request
             account = site.username()
-        match = resolver.match(request.url, account)
-        if match is None or (match.key.kind == 'any' and not _is_site_host(site, request.url)):
-            return request
-        return resolver.auth_for(match, account, request.url, site)(request)
+        try:
+            match = resolver.match(request.url, account)
+            if match is None or (match.key.kind == 'any'
+                                 and not _is_site_host(site, request.url)):
+                return request
+            return resolver.auth_for(match, account, request.url, site)(request)
+        except OAuthExtError as exc:
+            from .exceptions import OAuthCredentialError
+            raise OAuthCredentialError(str(exc)) from None
 
     def __repr__(self) -> str:
         return 'SessionAuth(config.authenticate via pwb_oauth_ext)'
