@@ -850,3 +850,45 @@ def test_over_http_on_loopback() -> None:
             assert wrong.status_code == 401
             assert wrong.headers['WWW-Authenticate'] == 'Basic realm="OAuth"'
         assert provider.token_requests['client_credentials'] == 2
+
+
+def test_browser_consent_over_http_with_login() -> None:
+    """A person's path: authorize -> log in -> back -> approve -> Allow -> callback."""
+    server = pytest.importorskip('pwb_oauth_ext.testwiki.server')
+    with server.run_test_wiki() as running:
+        provider: OAuth2Provider = running.app.oauth2
+        running.wiki.add_user('HandshakeUser', password='pass-word-1')
+        client = provider.register_client('HandshakeUser', redirect_uri=CALLBACK)
+        with requests.Session() as browser:
+            def step(resp: requests.Response, status: int) -> str:
+                assert resp.status_code == status, resp.text
+                return resp.headers['Location']
+
+            query = urlencode({'client_id': client.client_id, 'response_type': 'code',
+                               'state': STATE})
+            login_url = step(browser.get(f'{running.url}/rest.php/oauth2/authorize?{query}',
+                                         allow_redirects=False, timeout=10), 307)
+            login = dict(parse_qsl(urlsplit(login_url).query))
+            back = step(browser.post(running.url + '/index.php?title=Special:UserLogin', data={
+                'wpName': 'HandshakeUser', 'wpPassword': 'pass-word-1',
+                'returnto': login['returnto'], 'returntoquery': login['returntoquery']},
+                allow_redirects=False, timeout=10), 302)
+            authorize_again = step(browser.get(back, allow_redirects=False, timeout=10), 302)
+            approve_url = step(browser.get(authorize_again, allow_redirects=False, timeout=10),
+                               307)
+            page = browser.get(approve_url, timeout=10)
+            assert page.status_code == 200
+            form = {f['name']: f['value'] for f in parse_html(page.text).fields
+                    if f['tag'] == 'input'}
+            allowed = step(browser.post(running.url + '/index.php/Special:OAuth/approve',
+                                        data={**form, 'accept': 'Allow'},
+                                        allow_redirects=False, timeout=10), 302)
+            callback = step(browser.get(allowed, allow_redirects=False, timeout=10), 302)
+        params = dict(parse_qsl(urlsplit(callback).query))
+        assert callback.startswith(CALLBACK + '?')
+        assert params['state'] == STATE
+        token = requests.post(running.url + TOKEN_PATH, data={
+            'grant_type': 'authorization_code', 'code': params['code'],
+            'client_id': client.client_id, 'client_secret': client.client_secret}, timeout=10)
+        assert token.status_code == 200
+        assert 'refresh_token' in token.json()
