@@ -471,39 +471,6 @@ class BearerTokenSource:
         return fresh
 
 
-# --- requests auth ---------------------------------------------------------------
-
-_bearer_auth_class: Any = None
-
-
-def bearer_auth(source: BearerTokenSource) -> Any:
-    """A requests AuthBase that sets 'Authorization: Bearer <token>' from ``source``."""
-    global _bearer_auth_class
-    if _bearer_auth_class is None:
-        import requests.auth
-
-        class BearerAuth(requests.auth.AuthBase):
-            """Adds the bearer token; refuses plain http to other machines."""
-
-            def __init__(self, token_source: BearerTokenSource) -> None:
-                self.source = token_source
-
-            def __call__(self, request: Any) -> Any:
-                parts = urlsplit(request.url)
-                if parts.scheme != 'https' and not is_loopback_host(parts.hostname):
-                    raise OAuthFlowError(
-                        f'Refusing to send an OAuth 2.0 bearer token over '
-                        f'{parts.scheme}:// to {parts.hostname}: use https.')
-                request.headers['Authorization'] = f'Bearer {self.source.token()}'
-                return request
-
-            def __repr__(self) -> str:
-                return f'<BearerAuth via {self.source!r}>'
-
-        _bearer_auth_class = BearerAuth
-    return _bearer_auth_class(source)
-
-
 def new_state() -> str:
     """A random ``state`` for an authorization request."""
     return secrets.token_urlsafe(24)
@@ -511,7 +478,7 @@ def new_state() -> str:
 
 __all__ = [
     'BearerTokenSource', 'OAuth2Endpoints', 'TokenSet', 'Transport', 'authorization_url',
-    'bearer_auth', 'endpoints_for', 'exchange_code', 'fetch_client_credentials',
+    'endpoints_for', 'exchange_code', 'fetch_client_credentials',
     'is_loopback_host', 'make_obtain', 'make_pkce_pair', 'mediawiki_client_auth',
     'mediawiki_redirect_denial', 'mediawiki_token_error', 'new_state', 'parse_redirect',
     'refresh', 'requests_transport',

@@ -23,6 +23,7 @@ from urllib.parse import urljoin
 
 import pytest
 
+from pwb_oauth_ext.auth import BearerAuth
 from pwb_oauth_ext.errors import (
     OAuthFlowError,
     ReauthorizationRequired,
@@ -33,7 +34,6 @@ from pwb_oauth_ext.oauth2 import (
     BearerTokenSource,
     TokenSet,
     authorization_url,
-    bearer_auth,
     endpoints_for,
     exchange_code,
     fetch_client_credentials,
@@ -407,7 +407,7 @@ def test_bearer_auth_sets_header_and_refuses_plain_http_elsewhere() -> None:
 
     source = BearerTokenSource(store=None, key=KEY, obtain=None,
                                initial=TokenSet('AT-secret', None, None))
-    auth = bearer_auth(source)
+    auth = BearerAuth(source)
     assert 'AT-secret' not in repr(auth)
     prepared = requests.Request('POST', 'https://test.wikipedia.org/w/api.php',
                                 data={'action': 'query'}, auth=auth).prepare()
@@ -524,7 +524,7 @@ def wiki() -> Any:
 def profile_of(endpoints: Any, source: BearerTokenSource) -> Any:
     import requests
 
-    return requests.get(endpoints.profile_url, auth=bearer_auth(source), timeout=30)
+    return requests.get(endpoints.profile_url, auth=BearerAuth(source), timeout=30)
 
 
 def fixed_source(tokens: TokenSet) -> BearerTokenSource:
