@@ -26,7 +26,7 @@ class OAuthFlowError(OAuthExtError):
     """A token endpoint or handshake step failed (bad grant, bad verifier...)."""
 
 
-class ReauthorizationRequired(OAuthFlowError):  # noqa: N818 - reads as what to do
+class ReauthorizationRequired(OAuthFlowError):
     """The stored grant can no longer be renewed; a human must authorize again.
 
     Raised when a refresh token was revoked, expired or already used (the
