@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.abc
 import importlib.util
+import logging
 import re
 import sys
 import threading
@@ -335,6 +336,11 @@ def install() -> None:
         if code.startswith('mwoauth-invalid-authorization'):
             return _handle_rejection(self, error, OAuthAuthorizationError)
         return original_api_error(self, code, error, result)
+
+    # requests-oauthlib and oauthlib log signed headers, signature base strings
+    # and tokens at DEBUG: keep them out of any log a bot may configure.
+    for name in ('oauthlib', 'requests_oauthlib'):
+        logging.getLogger(name).setLevel(logging.INFO)
 
     _patch(http, 'request', request)
     _patch(http, 'get_authentication', get_authentication)
