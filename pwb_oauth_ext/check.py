@@ -1,0 +1,321 @@
+"""``pwb-oauth explain`` and ``pwb-oauth check``: what the configuration does, verified.
+
+``explain`` needs no network: it shows which ``config.authenticate`` key a URL
+gets. ``check`` logs in to each site once (one userinfo request) and reports
+what a bot operator needs to know before a run: which key and protocol, who the
+wiki says the bot is, whether it may edit, when its token expires, and what in
+the setup is risky. No secret is ever printed: only key names, consumer key
+prefixes and client id prefixes.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+#: Rights a bot usually needs; without 'edit' the check fails.
+REQUIRED_RIGHTS = ('edit',)
+USUAL_RIGHTS = ('edit', 'createpage', 'writeapi', 'bot', 'apihighlimits')
+
+PROTOCOL_NAMES = {
+    'oauth1': 'OAuth 1.0a',
+    'owner_only': 'OAuth 2.0 owner-only',
+    'client_credentials': 'OAuth 2.0 client credentials',
+    'authorization_code': 'OAuth 2.0 authorization code',
+    'basic': 'HTTP basic',
+    'none': 'none',
+}
+
+
+def load_pywikibot() -> Any:
+    """Import Pywikibot (reads user-config.py from PYWIKIBOT_DIR)."""
+    import pywikibot
+    return pywikibot
+
+
+# --- explain -----------------------------------------------------------------
+
+def run_explain(url: str, user: str | None, out: TextIO) -> int:
+    """Print the candidate keys for ``url``; 1 when none matches."""
+    from .errors import ConfigError
+    from .hosts import HostTable
+    load_pywikibot()
+    from pywikibot import config
+    try:
+        explanation = HostTable(config.authenticate).explain(url, user)
+    except (ConfigError, ValueError) as exc:
+        print(f'pwb-oauth explain: {exc}', file=out)
+        return 2
+    print(explanation.format(), file=out)
+    if explanation.winner is None:
+        print(f'No config.authenticate key matches {url}'
+              f'{" for account " + explanation.account if explanation.account else ""};'
+              f' Pywikibot would send no credentials there. Keys read from'
+              f' {_user_config_path()}.', file=out)
+        return 1
+    print(f'Protocol: {PROTOCOL_NAMES[_protocol_of(explanation.winner)]}', file=out)
+    return 0
+
+
+def _user_config_path() -> Path:
+    from pywikibot import config
+    return Path(config.base_dir) / 'user-config.py'
+
+
+def _protocol_of(match: Any) -> str:
+    """'oauth1', an OAuth 2.0 grant name, 'basic' or 'none' for a match of raw config."""
+    from .credentials import BasicAuth, OAuth2, credential_from_config
+    if match is None:
+        return 'none'
+    credential = credential_from_config(match.key.original, match.value)
+    if isinstance(credential, OAuth2):
+        return credential.grant
+    if isinstance(credential, BasicAuth):
+        return 'basic'
+    return 'oauth1'
+
+
+# --- check -------------------------------------------------------------------
+
+def run_check(sites: list[tuple[str, str]], *, all_sites: bool, as_json: bool,
+              out: TextIO) -> int:
+    """Check each site; print text or JSON; 0 only when every site passes."""
+    pywikibot = load_pywikibot()
+    from pywikibot import config
+    targets = list(sites)
+    if not targets or all_sites:
+        default = (config.family, config.mylang)
+        if default not in targets:
+            targets.append(default)
+    if all_sites:
+        for family, codes in config.usernames.items():
+            for code in codes:
+                if code != '*' and (family, code) not in targets:
+                    targets.append((family, code))
+    reports = [check_site(pywikibot, family, code) for family, code in targets]
+    ok = all(report['ok'] for report in reports)
+    if as_json:
+        json.dump({'ok': ok, 'sites': reports}, out, indent=2)
+        out.write('\n')
+    else:
+        for report in reports:
+            out.write(format_report(report) + '\n')
+        print(f'{"All checks passed." if ok else "Some checks FAILED."}', file=out)
+    out.flush()
+    return 0 if ok else 1
+
+
+def check_site(pywikibot: Any, family_name: str, code: str) -> dict[str, Any]:
+    """One site's report as a JSON-ready dict (``ok``, ``errors``, ``warnings``, ...)."""
+    from pywikibot import config
+
+    report: dict[str, Any] = {
+        'site': f'{family_name}:{code}', 'api_url': None, 'configured_user': None,
+        'key': None, 'key_reason': None, 'explanation': None,
+        'protocol': 'none', 'protocol_name': PROTOCOL_NAMES['none'], 'public_id': None,
+        'identity': None, 'groups': [], 'grants': None,
+        'rights': {'present': [], 'missing': []},
+        'token_expires_at': None, 'token_expiry': None,
+        'warnings': [], 'errors': [], 'ok': False,
+    }
+    errors: list[str] = report['errors']
+    warnings: list[str] = report['warnings']
+    _file_warnings(warnings)
+    if not _enabled():
+        warnings.append('pwb_oauth_ext is not enabled in user-config.py'
+                        ' (add: import pwb_oauth_ext as _oauth; _oauth.enable())')
+    try:
+        family = pywikibot.family.Family.load(family_name)
+        api_url = family.base_url(code, family.apipath(code))
+    except Exception as exc:
+        errors.append(f'unknown site {family_name}:{code}: {type(exc).__name__}: {exc}')
+        return report
+    report['api_url'] = api_url
+    configured = (config.usernames.get(family_name, {}).get(code)
+                  or config.usernames.get(family_name, {}).get('*'))
+    report['configured_user'] = configured
+
+    from .hosts import HostTable
+    try:
+        explanation = HostTable(config.authenticate).explain(api_url, configured)
+    except Exception as exc:
+        errors.append(f'config.authenticate cannot be read: {exc}')
+        return report
+    report['explanation'] = explanation.format()
+    match = explanation.winner
+    if match is None:
+        errors.append(f'no config.authenticate key matches {api_url}')
+        return report
+    report['key'] = match.key.original
+    report['key_reason'] = match.reason
+    if match.key.kind == 'any':
+        warnings.append(f"the catch-all key {match.key.original!r} is in use: add a key for"
+                        ' this host so these credentials cannot go to another one')
+    elif any(candidate.key.kind == 'any' for candidate in explanation.candidates):
+        warnings.append("config.authenticate has a catch-all key '*': every host without"
+                        ' a key of its own gets those credentials')
+    try:
+        protocol = _protocol_of(match)
+    except Exception as exc:
+        errors.append(str(exc))
+        return report
+    report['protocol'] = protocol
+    report['protocol_name'] = PROTOCOL_NAMES[protocol]
+    from .credentials import credential_from_config
+    credential = credential_from_config(match.key.original, match.value)
+    report['public_id'] = credential.public_id() or None
+
+    site = _login(pywikibot, family_name, code, configured, errors)
+    if site is None:
+        return report
+    info = site.userinfo
+    report['identity'] = info.get('name')
+    report['groups'] = [group for group in info.get('groups', []) if group != '*']
+    rights = set(info.get('rights', []))
+    report['rights'] = {'present': [r for r in USUAL_RIGHTS if r in rights],
+                        'missing': [r for r in USUAL_RIGHTS if r not in rights]}
+    for right in REQUIRED_RIGHTS:
+        if right not in rights:
+            errors.append(f'{report["identity"]} lacks the {right!r} right'
+                          ' (check the grants of the consumer and the groups of the user)')
+    if configured and report['identity'] and configured != report['identity']:
+        errors.append(f'the token belongs to {report["identity"]!r} but the configured'
+                      f' user is {configured!r}')
+    if protocol in ('owner_only', 'client_credentials', 'authorization_code'):
+        report['grants'] = _oauth2_grants(site)
+        _token_expiry(report, credential, site, api_url)
+    report['ok'] = not errors
+    return report
+
+
+def _enabled() -> bool:
+    from . import pywikibot_adapter
+    return bool(pywikibot_adapter._originals)
+
+
+def _login(pywikibot: Any, family: str, code: str, user: str | None,
+           errors: list[str]) -> Any:
+    """Create the site and log in (one userinfo request); None with the reason on failure."""
+    try:
+        site = pywikibot.Site(code, family, user=user)
+        site.login()
+    except Exception as exc:
+        text = str(exc).strip() or type(exc).__name__
+        kind = 'identity mismatch' if 'belongs to' in text else 'login refused'
+        errors.append(f'{kind}: {type(exc).__name__}: {text}')
+        return None
+    if not site.logged_in():
+        errors.append('login refused: the wiki treated the request as anonymous')
+        return None
+    return site
+
+
+def _oauth2_grants(site: Any) -> list[str] | None:
+    """The token's grants from rest.php/oauth2/resource/profile; None when unavailable."""
+    from pywikibot.comms import http
+    try:
+        response = http.request(site, uri=site.scriptpath() + '/rest.php/oauth2/resource/profile',
+                                method='GET')
+        grants = response.json().get('grants')
+    except Exception:
+        return None
+    return [str(grant) for grant in grants] if isinstance(grants, list) else None
+
+
+def _token_expiry(report: dict[str, Any], credential: Any, site: Any, api_url: str) -> None:
+    """When the bearer token expires, from the token store (owner-only: never)."""
+    if credential.grant == 'owner_only':
+        report['token_expiry'] = 'does not expire'
+        return
+    from . import pywikibot_adapter
+    from .oauth2_auth import store_host
+    from .store import TokenStore
+    try:
+        store = TokenStore(pywikibot_adapter.resolver.store_path())
+        record = (store.get(store_host(api_url), credential.client_id, site.username())
+                  or store.get(store_host(api_url), credential.client_id, None))
+    except Exception as exc:
+        report['warnings'].append(f'token store unreadable: {exc}')
+        return
+    if not record:
+        report['token_expiry'] = 'no stored token'
+        return
+    expires_at = record.get('expires_at')
+    if expires_at is None:
+        report['token_expiry'] = 'does not expire'
+        return
+    report['token_expires_at'] = float(expires_at)
+    remaining = float(expires_at) - time.time()
+    when = time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(float(expires_at)))
+    if remaining <= 0:
+        report['token_expiry'] = f'expired at {when} (renewed on next use)'
+    else:
+        report['token_expiry'] = f'expires at {when} (in {_duration(remaining)})'
+
+
+def _duration(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f'{minutes} min'
+    hours, minutes = divmod(minutes, 60)
+    return f'{hours} h {minutes} min' if hours < 48 else f'{hours // 24} days'
+
+
+def _file_warnings(warnings: list[str]) -> None:
+    """Warn about secret-bearing files that group or others can read."""
+    from . import pywikibot_adapter
+    candidates = [('user-config.py', _user_config_path())]
+    with contextlib.suppress(Exception):   # no token file configured: nothing to check
+        candidates.append(('token file', pywikibot_adapter.resolver.store_path()))
+    for label, path in candidates:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            continue
+        if sys.platform != 'win32' and mode & (stat.S_IRWXG | stat.S_IRWXO):
+            warnings.append(f'{label} {path} is readable by group or others'
+                            f' (mode {stat.S_IMODE(mode):o}); run: chmod 600 {path}')
+
+
+# --- text output ---------------------------------------------------------------
+
+def format_report(report: dict[str, Any]) -> str:
+    """A site's report as readable text."""
+    lines = [f'{report["site"]}  ({report["api_url"] or "unknown URL"})']
+
+    def row(label: str, value: Any) -> None:
+        lines.append(f'  {label + ":":<13}{value}')
+
+    if report['key'] is not None:
+        row('key', f'{report["key"]!r} ({report["key_reason"]})')
+    else:
+        row('key', 'none')
+    proto = report['protocol_name']
+    if report['public_id']:
+        proto += f' (id {report["public_id"]}...)'
+    row('protocol', proto)
+    if report['identity']:
+        configured = report['configured_user'] or 'not set, taken from the token'
+        row('identity', f'{report["identity"]} (configured user: {configured})')
+        row('groups', ', '.join(report['groups']) or '-')
+        grants = report['grants']
+        row('grants', ', '.join(grants) if grants else 'unknown')
+        rights = report['rights']
+        row('rights', f'present: {", ".join(rights["present"]) or "-"};'
+                      f' missing: {", ".join(rights["missing"]) or "-"}')
+    if report['token_expiry']:
+        row('token', report['token_expiry'])
+    for warning in report['warnings']:
+        row('WARNING', warning)
+    for error in report['errors']:
+        row('ERROR', error)
+    row('result', 'OK' if report['ok'] else 'FAILED')
+    if report['explanation'] and not report['ok']:
+        lines.append('  how the key was chosen:')
+        lines.extend('    ' + line for line in report['explanation'].splitlines())
+    return '\n'.join(lines)
