@@ -175,7 +175,7 @@ def _run_mode(pywikibot: Any, wiki: Any, bot: str, mode: str,
     if password_logins:
         raise DemoFailed(f'{mode}: Pywikibot sent a password login request')
     say(f'1. pywikibot.Site() + site.login(): logged in as {site.userinfo["name"]}'
-        f' (groups: {", ".join(site.userinfo.get("groups", []))})')
+        f' (groups: {", ".join(g for g in site.userinfo.get("groups", []) if g != "*")})')
     detail = (f', of which {len(token_requests)} to obtain a token at rest.php/oauth2/access_token'
               if token_requests else '')
     say(f'   the wiki saw {len(seen)} HTTP request(s){detail}; no password was sent')
