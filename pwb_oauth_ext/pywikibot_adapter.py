@@ -102,6 +102,8 @@ class Resolver:
             with self._lock:
                 table = HostTable({key: credential_from_config(key, value)
                                    for key, value in entries.items()})
+                if self._source is None:
+                    _warn_readable_user_config(entries)
                 self._table, self._source, self._version = table, entries, entries.version
                 self._auth_cache.clear()
         assert self._table is not None
@@ -175,6 +177,18 @@ class Resolver:
 
 
 resolver = Resolver()
+
+
+def _warn_readable_user_config(entries: Any) -> None:
+    """Warn once when user-config.py holds inline secrets that others can read."""
+    import pywikibot
+    from pywikibot import config
+
+    from .permissions import user_config_warning
+    path = Path(config.base_dir) / config.user_config_file
+    message = user_config_warning(path, entries)
+    if message:
+        pywikibot.warning(message)
 
 
 def reauthorize_hint(site: Any, account: str | None) -> str:
