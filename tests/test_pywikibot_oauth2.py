@@ -17,6 +17,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from html.parser import HTMLParser
 from typing import Any, Callable
 from urllib.parse import urljoin
 
@@ -176,3 +177,218 @@ def test_owner_only_tampered_token_is_refused_by_name(
     assert f"authenticate[{wiki.host!r}]" in result['message']
     assert 'Invalid access token' in result['message']
     assert_no_secret(output_of(proc), tampered, token)
+
+
+# --- 2. client credentials -------------------------------------------------------
+
+def test_client_credentials_token_is_fetched_stored_reused_and_renewed(
+        wiki: RunningWiki, pwb_dir_factory: Callable[..., Path], run_pwb: Any) -> None:
+    provider = wiki.app.oauth2
+    client = provider.register_client('BotUser', owner_only=True)
+    pwb_dir = pwb_dir_factory([oauth2_line(wiki.host, client_id=client.client_id,
+                                           client_secret=client.client_secret,
+                                           grant='client_credentials')])
+    fetched = provider.token_requests['client_credentials']
+
+    def save(text: str) -> subprocess.CompletedProcess[str]:
+        proc = run_pwb(SAVE_ONE_PAGE, pwb_dir, 'OAuth2 client credentials page', text)
+        assert result_of(proc) == {'user': 'BotUser', 'text': text}
+        assert_no_secret(output_of(proc), client.client_secret, client.owner_only_token)
+        return proc
+
+    # First use: one token request, the token kept in a private store file.
+    save('first')
+    assert provider.token_requests['client_credentials'] == fetched + 1
+    store_file = pwb_dir / STORE_FILE
+    assert stat.S_IMODE(store_file.stat().st_mode) == 0o600
+    first = stored(pwb_dir, wiki, client.client_id)
+    assert first is not None and first.expires_at is not None
+    assert client.client_secret not in store_file.read_text()
+
+    # Another process reuses it.
+    save('second')
+    assert provider.token_requests['client_credentials'] == fetched + 1
+
+    # Expired by our own clock: fetched again before use.
+    age_stored_token(pwb_dir, wiki, client.client_id)
+    save('third')
+    assert provider.token_requests['client_credentials'] == fetched + 2
+    second = stored(pwb_dir, wiki, client.client_id)
+    assert second is not None and second.access_token != first.access_token
+    assert not second.expired(time.time())
+
+    # Still valid here but dead on the wiki: refused once, renewed once, retried.
+    provider.revoke_grant(client.client_id, 'BotUser')
+    save('fourth')
+    assert provider.token_requests['client_credentials'] == fetched + 3
+    third = stored(pwb_dir, wiki, client.client_id)
+    assert third is not None and third.access_token != second.access_token
+
+
+# --- authorization code grants ---------------------------------------------------
+
+class _ApprovalForm(HTMLParser):
+    """The consent form's action and fields, as a browser would submit them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action = ''
+        self.fields: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag == 'form' and attributes.get('id') == 'mw-mwoauth-authorize-form':
+            self.action = attributes.get('action') or ''
+        if tag == 'input' and attributes.get('name'):
+            self.fields[attributes['name'] or ''] = attributes.get('value') or ''
+
+
+def consent_as(wiki: RunningWiki, user: str, url: str) -> str:
+    """Click "Allow" as ``user`` in a browser; return the redirect to the client."""
+    import requests
+
+    from pwb_oauth_ext.testwiki.oauth1_provider import SESSION_COOKIE
+
+    browser = requests.Session()
+    browser.cookies.set(SESSION_COOKIE, wiki.wiki.browser_login(user))
+    response = browser.get(url, allow_redirects=False, timeout=30)
+    for _ in range(10):
+        if response.is_redirect:
+            url = urljoin(url, response.headers['Location'])
+            if not url.startswith(wiki.url + '/'):
+                return url
+            response = browser.get(url, allow_redirects=False, timeout=30)
+            continue
+        form = _ApprovalForm()
+        form.feed(response.text)
+        assert form.action, f'no approval form: HTTP {response.status_code}'
+        response = browser.post(urljoin(url, form.action),
+                                data={**form.fields, 'accept': 'Allow'},
+                                allow_redirects=False, timeout=30)
+    raise AssertionError('too many redirects')
+
+
+def authorized_bot_dir(wiki: RunningWiki, pwb_dir_factory: Callable[..., Path],
+                       user: str = 'BotUser') -> tuple[Path, Any, TokenSet]:
+    """A Pywikibot dir with an authorization-code grant of ``user`` in its token store.
+
+    What ``pwb-oauth authorize`` leaves behind: a confidential client in
+    user-config.py and the tokens of the user's consent in the store.
+    """
+    client = wiki.app.oauth2.register_client(user, confidential=True, redirect_uri=CALLBACK)
+    endpoints = endpoints_for(wiki.url)
+    verifier, challenge = make_pkce_pair()
+    url = authorization_url(endpoints, client.client_id, redirect_uri=CALLBACK,
+                            state='state-1', code_challenge=challenge)
+    code = parse_redirect(consent_as(wiki, user, url), 'state-1')
+    tokens = exchange_code(requests_transport(), endpoints, client.client_id,
+                           client.client_secret, code=code, code_verifier=verifier,
+                           redirect_uri=CALLBACK)
+    pwb_dir = pwb_dir_factory([oauth2_line(wiki.host, client_id=client.client_id,
+                                           client_secret=client.client_secret)],
+                              username=user)
+    TokenStore(pwb_dir / STORE_FILE).put(wiki.host, client.client_id, user, tokens.to_record())
+    return pwb_dir, client, tokens
+
+
+def live_refresh_token(wiki: RunningWiki, token: str | None) -> bool:
+    """True when the wiki would still accept this refresh token."""
+    record = wiki.app.oauth2.refresh_tokens.get(token or '')
+    return record is not None and record.revoked_at is None
+
+
+# --- 3. refresh across expiry ----------------------------------------------------------
+
+KEEP_SAVING = '''
+import json, sys, time
+import pywikibot
+site = pywikibot.Site()
+site.login()
+deadline = time.monotonic() + float(sys.argv[1])
+saved = []
+while time.monotonic() < deadline or len(saved) < 3:
+    page = pywikibot.Page(site, 'OAuth2 long-running bot')
+    text = f'revision {len(saved)}'
+    page.text = text
+    page.save(summary='keeps running')
+    saved.append(pywikibot.Page(site, 'OAuth2 long-running bot').get(force=True) == text)
+    time.sleep(0.5)
+print('RESULT ' + json.dumps({'user': site.user(), 'saved': saved}))
+'''
+
+
+def test_a_running_bot_refreshes_its_token_without_an_error(
+        wiki: RunningWiki, pwb_dir_factory: Callable[..., Path], run_pwb: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    provider = wiki.app.oauth2
+    monkeypatch.setattr(provider, 'access_token_ttl', 3)
+    pwb_dir, client, tokens = authorized_bot_dir(wiki, pwb_dir_factory)
+    refreshes = provider.token_requests['refresh_token']
+
+    proc = run_pwb(KEEP_SAVING, pwb_dir, '8')
+
+    result = result_of(proc)
+    assert result['user'] == 'BotUser'
+    assert len(result['saved']) >= 3 and all(result['saved'])
+    assert proc.returncode == 0, proc.stderr
+    assert provider.token_requests['refresh_token'] > refreshes
+    now_stored = stored(pwb_dir, wiki, client.client_id)
+    assert now_stored is not None
+    assert now_stored.refresh_token != tokens.refresh_token
+    assert live_refresh_token(wiki, now_stored.refresh_token)
+    assert not live_refresh_token(wiki, tokens.refresh_token)
+    assert_no_secret(output_of(proc), client.client_secret, tokens.refresh_token,
+                     now_stored.refresh_token, now_stored.access_token)
+
+
+# --- 4. many processes, one expired grant ---------------------------------------------
+
+def test_eight_bots_on_one_expired_grant_refresh_it_once(
+        wiki: RunningWiki, pwb_dir_factory: Callable[..., Path]) -> None:
+    provider = wiki.app.oauth2
+    pwb_dir, client, tokens = authorized_bot_dir(wiki, pwb_dir_factory)
+    age_stored_token(pwb_dir, wiki, client.client_id)
+    refreshes = provider.token_requests['refresh_token']
+
+    env = pywikibot_environment(pwb_dir)
+    bots = [subprocess.Popen([PYWIKIBOT_PYTHON, '-c', SAVE_ONE_PAGE,
+                              f'OAuth2 crowd page {n}', f'bot {n} was here'],
+                             cwd=str(pwb_dir), env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, encoding='utf-8')
+            for n in range(8)]
+    outcomes = [bot.communicate(timeout=120) for bot in bots]
+
+    for n, (bot, (stdout, stderr)) in enumerate(zip(bots, outcomes)):
+        proc = subprocess.CompletedProcess(bot.args, bot.returncode, stdout, stderr)
+        assert result_of(proc) == {'user': 'BotUser', 'text': f'bot {n} was here'}
+        assert bot.returncode == 0, stderr
+    assert provider.token_requests['refresh_token'] == refreshes + 1
+    now_stored = stored(pwb_dir, wiki, client.client_id)
+    assert now_stored is not None and live_refresh_token(wiki, now_stored.refresh_token)
+
+
+# --- 5. a revoked grant --------------------------------------------------------------
+
+def test_a_revoked_grant_stops_the_bot_with_the_command_to_run(
+        wiki: RunningWiki, pwb_dir_factory: Callable[..., Path], run_pwb: Any) -> None:
+    provider = wiki.app.oauth2
+    pwb_dir, client, tokens = authorized_bot_dir(wiki, pwb_dir_factory)
+    age_stored_token(pwb_dir, wiki, client.client_id)
+    provider.revoke_grant(client.client_id, 'BotUser')
+    (pwb_dir / 'savepage.py').write_text(SAVE_ONE_PAGE.replace('sys.argv[1]', "'Revoked'")
+                                         .replace('sys.argv[2]', "'never saved'"))
+    edits = len(wiki.app.requests_for('edit'))
+
+    pwb = Path(PYWIKIBOT_PYTHON).with_name('pwb')
+    if not pwb.exists():
+        pytest.skip(f'no pwb console script beside {PYWIKIBOT_PYTHON}')
+    proc = run_pwb(None, pwb_dir, str(pwb), 'savepage')
+
+    assert proc.returncode != 0
+    assert RESULT not in proc.stdout
+    assert len(wiki.app.requests_for('edit')) == edits
+    last_lines = '\n'.join(proc.stderr.strip().splitlines()[-3:])
+    assert 'pwb-oauth authorize -site:testwiki:testwiki' in last_lines
+    assert 'OAuthCredentialError' in last_lines and 'revoked' in last_lines
+    assert_no_secret(output_of(proc), client.client_secret, tokens.refresh_token,
+                     tokens.access_token)
