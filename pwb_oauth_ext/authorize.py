@@ -1,0 +1,301 @@
+"""``pwb-oauth authorize``: get a user's OAuth token once and keep it in the token store.
+
+OAuth 1.0a runs the Special:OAuth handshake (callback ``oob``: the user pastes
+the verifier or the URL the wiki sent the browser to); OAuth 2.0 runs the
+authorization code grant with PKCE, picking the redirect up on a loopback
+redirect URI by itself, or from a pasted URL. Every request goes through
+Pywikibot's HTTP session with none of our configured credentials attached.
+"""
+from __future__ import annotations
+
+import webbrowser
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Optional, TextIO
+
+from .credentials import OAuth1, OAuth2, resolve_secret
+from .errors import OAuthExtError, OAuthFlowError
+from .hosts import normalize_account
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+class _Abort(Exception):
+    """A failure already explained to the user; ends the command with a status."""
+
+    def __init__(self, message: str, status: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def run_authorize(site: Any, *, user: Optional[str], paste: bool, show: bool, out: TextIO,
+                  inp: TextIO, open_browser: bool = True, timeout: float = 300.0) -> int:
+    """Authorize the site's OAuth entry for ``user`` (default: the site's user).
+
+    Returns the exit status; problems are reported on ``out`` as one clear
+    message, never as a traceback, and never with a secret unless ``show``.
+    """
+    from . import pywikibot_adapter
+
+    pywikibot_adapter.install()   # get_authentication must not hand our objects to requests
+    try:
+        account = user or site.username()
+        match = pywikibot_adapter.resolver.match(pywikibot_adapter.site_url(site), account)
+        if match is None or not match.value.is_oauth:
+            raise _Abort(
+                f'No OAuth entry in config.authenticate applies to {site} '
+                f'({pywikibot_adapter.site_url(site)}, account {account or "unset"}). Add one'
+                ' to user-config.py, e.g. authenticate[\'<host>\'] = OAuth1(consumer_key,'
+                ' consumer_secret) or OAuth2(client_id=...), then run this again.')
+        cred = match.value
+        key = match.key.original
+        if isinstance(cred, OAuth1):
+            return _authorize_oauth1(site, cred, key, account, show=show, out=out, inp=inp,
+                                     open_browser=open_browser)
+        if isinstance(cred, OAuth2):
+            return _authorize_oauth2(site, cred, key, account, paste=paste, show=show, out=out,
+                                     inp=inp, open_browser=open_browser, timeout=timeout)
+        raise _Abort(f'authenticate[{key!r}] is not an OAuth entry.')
+    except _Abort as exc:
+        _say(out, f'Error: {exc}')
+        return exc.status
+    except OAuthExtError as exc:
+        _say(out, f'Error: {exc}')
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _say(out, 'Cancelled; nothing was stored.')
+        return EXIT_INTERRUPTED
+
+
+@contextmanager
+def sites_without_auto_login() -> Iterator[None]:
+    """Create Pywikibot sites inside this block without their automatic login.
+
+    ``APISite.__init__`` logs in at once, which with ``OAuth1(ck, cs)`` and no
+    stored token fails before ``authorize`` could get one. Only the
+    ``cookie_only`` login of site creation is skipped; ``site.login()`` works.
+    """
+    from pywikibot.site import _apisite
+
+    api_site = _apisite.APISite
+    patched_login = api_site.login
+
+    def login(self: Any, *args: Any, cookie_only: bool = False, **kwargs: Any) -> Any:
+        if cookie_only:
+            return None
+        return patched_login(self, *args, **kwargs)
+
+    api_site.login = login
+    try:
+        yield
+    finally:
+        api_site.login = patched_login
+
+
+# --- helpers -----------------------------------------------------------------
+
+def _say(out: TextIO, text: str) -> None:
+    out.write(text + '\n')
+    out.flush()
+
+
+def _open(url: str, open_browser: bool, out: TextIO) -> None:
+    _say(out, f'Open this URL in a browser where you are logged in to the wiki:\n{url}')
+    if open_browser:
+        try:
+            webbrowser.open(url)
+        except Exception:   # no browser here: the printed URL is enough
+            pass
+
+
+def _read_line(inp: TextIO, out: TextIO, prompt: str) -> str:
+    _say(out, prompt)
+    line = inp.readline()
+    if not line:
+        raise _Abort('No answer was entered (end of input); nothing was stored.')
+    return line.strip()
+
+
+def _fetch(url: str, *, method: str, headers: dict[str, str]) -> Any:
+    """One request through Pywikibot's session, without the site's configured credentials."""
+    from pywikibot.comms import http
+
+    from .pywikibot_adapter import no_auth
+    with no_auth():
+        response = http.fetch(url, method=method, headers=headers,
+                              default_error_handling=False)
+    if isinstance(response, Exception):
+        raise OAuthFlowError(f'Cannot reach {url.split("?", 1)[0]}: {type(response).__name__}')
+    return response
+
+
+def _post_empty(url: str, headers: dict[str, str]) -> Any:
+    return _fetch(url, method='POST', headers=headers)
+
+
+def _server(site: Any) -> str:
+    """The wiki's scheme and host (what identify's ``iss`` must name)."""
+    from urllib.parse import urlsplit
+
+    from .pywikibot_adapter import site_url
+    parts = urlsplit(site_url(site))
+    return f'{parts.scheme}://{parts.netloc}'
+
+
+def _check_account(account: Optional[str], identity: str, site: Any) -> None:
+    if account and normalize_account(account) != normalize_account(identity):
+        raise _Abort(
+            f'The grant was approved by {identity!r}, not by {account!r}: log in to {site}'
+            f' as {account} in the browser (or run with -user:{identity}) and authorize'
+            ' again. Nothing was stored.')
+
+
+def _stored_account(account: Optional[str], identity: str, site: Any, out: TextIO) -> str:
+    """The token store account: the configured one, else the approving user's name.
+
+    Pywikibot looks tokens up under the site's user name; without one configured,
+    the tip tells how to configure it so the token is found.
+    """
+    if account:
+        return account
+    _say(out, f"Note: no user is configured for {site}; set usernames['{site.family.name}']"
+              f"['{site.code}'] = '{identity}' in user-config.py so Pywikibot uses this token.")
+    return identity
+
+
+def _store(site: Any, client_id: str, account: str, record: dict) -> str:
+    from . import pywikibot_adapter
+    from .oauth2_auth import store_host
+    from .store import TokenStore
+
+    path = pywikibot_adapter.resolver.store_path()
+    TokenStore(path).put(store_host(pywikibot_adapter.site_url(site)), client_id, account,
+                         record)
+    pywikibot_adapter.resolver.forget()
+    return str(path)
+
+
+# --- OAuth 1.0a ------------------------------------------------------------------
+
+def _authorize_oauth1(site: Any, cred: OAuth1, key: str, account: Optional[str], *, show: bool,
+                      out: TextIO, inp: TextIO, open_browser: bool) -> int:
+    from . import oauth1_handshake as handshake
+
+    if cred.has_access_token:
+        raise _Abort(
+            f'authenticate[{key!r}] already has an access token (an owner-only consumer, or a'
+            ' token configured by hand): there is nothing to authorize. Remove the access'
+            ' token from the entry to authorize another account with this consumer.')
+    consumer_key = resolve_secret(cred.consumer_key, key)
+    consumer_secret = resolve_secret(cred.consumer_secret, key)
+    index_url = site.base_url(site.path())
+
+    request_token = handshake.initiate(_post_empty, index_url, consumer_key, consumer_secret)
+    _open(handshake.authorize_url(index_url, request_token.key, consumer_key), open_browser, out)
+    answer = _read_line(inp, out, 'After "Allow", paste the verification code or the whole URL'
+                                  ' the wiki sent you to, then press Enter:')
+    verifier = handshake.parse_verifier(answer, request_token.key)
+    access = handshake.fetch_access_token(_post_empty, index_url, consumer_key, consumer_secret,
+                                          request_token, verifier)
+    claims = handshake.identify(_post_empty, index_url, consumer_key, consumer_secret, access,
+                                server=_server(site))
+    identity = str(claims['username'])
+    _check_account(account, identity, site)
+    stored_as = _stored_account(account, identity, site, out)
+    path = _store(site, consumer_key, stored_as, {
+        'protocol': 'oauth1', 'access_token': access.key, 'access_secret': access.secret,
+        'identity': identity})
+    _say(out, f'Authorized as {identity}; token stored in {path}')
+    if show:
+        _say(out, f'Access token: {access.key}\nAccess secret: {access.secret}')
+    return EXIT_OK
+
+
+# --- OAuth 2.0 ------------------------------------------------------------------
+
+def _authorize_oauth2(site: Any, cred: OAuth2, key: str, account: Optional[str], *, paste: bool,
+                      show: bool, out: TextIO, inp: TextIO, open_browser: bool,
+                      timeout: float) -> int:
+    from . import oauth2
+    from .loopback import LoopbackReceiver, is_loopback_redirect
+    from .oauth2_auth import endpoints_of
+    from .pywikibot_adapter import pywikibot_transport
+
+    if cred.grant == 'owner_only':
+        raise _Abort(f'authenticate[{key!r}] is an owner-only OAuth 2.0 token: it needs no'
+                     ' authorization, Pywikibot uses it as it is.')
+    if cred.grant == 'client_credentials':
+        raise _Abort(f'authenticate[{key!r}] uses the client_credentials grant: Pywikibot'
+                     ' gets its tokens by itself, there is nothing to authorize.')
+    assert cred.client_id is not None
+    client_id = cred.client_id
+    secret = (resolve_secret(cred.client_secret, key) if cred.client_secret is not None
+              else None)
+    endpoints = endpoints_of(cred, site.base_url(site.scriptpath()))
+    verifier, challenge = oauth2.make_pkce_pair()
+    state = oauth2.new_state()
+    redirect_uri = cred.redirect_uri
+    listen = redirect_uri is not None and is_loopback_redirect(redirect_uri) and not paste
+
+    receiver = LoopbackReceiver(redirect_uri) if listen and redirect_uri else None
+    try:
+        url = oauth2.authorization_url(endpoints, client_id, redirect_uri=redirect_uri,
+                                       state=state, code_challenge=challenge)
+        _open(url, open_browser, out)
+        if receiver is not None:
+            _say(out, f'Waiting for the wiki to send the browser to {redirect_uri} ...')
+            redirected = receiver.wait(timeout)
+        else:
+            redirected = _read_line(inp, out, 'After "Allow", paste the whole URL the wiki'
+                                              ' sent you to, then press Enter:')
+    finally:
+        if receiver is not None:
+            receiver.close()
+    code = oauth2.parse_redirect(redirected, state)
+    tokens = oauth2.exchange_code(pywikibot_transport, endpoints, client_id, secret, code=code,
+                                  code_verifier=verifier, redirect_uri=redirect_uri)
+    try:
+        identity: Optional[str] = _profile_username(endpoints.profile_url, tokens.access_token)
+    except OAuthFlowError as exc:
+        if not account:
+            raise
+        _say(out, f'Warning: the new token could not be checked ({exc}).')
+        identity = None
+    if identity is not None:
+        _check_account(account, identity, site)
+        stored_as = _stored_account(account, identity, site, out)
+    else:
+        assert account is not None
+        stored_as = account
+    path = _store(site, client_id, stored_as, tokens.to_record())
+    who = identity if identity is not None else f'{stored_as} (not confirmed)'
+    _say(out, f'Authorized as {who}; token stored in {path}')
+    if show:
+        _say(out, f'Access token: {tokens.access_token}')
+        if tokens.refresh_token:
+            _say(out, f'Refresh token: {tokens.refresh_token}')
+    return EXIT_OK
+
+
+def _profile_username(profile_url: str, access_token: str) -> str:
+    """Who the new bearer token belongs to, from ``rest.php/oauth2/resource/profile``."""
+    import json
+
+    from .oauth2 import _require_safe_url
+
+    _require_safe_url(profile_url, 'the new access token')
+    response = _fetch(profile_url, method='GET', headers={
+        'Authorization': f'Bearer {access_token}', 'Accept': 'application/json'})
+    try:
+        body = json.loads(response.text or '')
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise OAuthFlowError(f'The profile endpoint answered HTTP {response.status_code}'
+                             ' without JSON.')
+    if int(response.status_code) != 200 or not body.get('username'):
+        detail = body.get('message') or body.get('error') or f'HTTP {response.status_code}'
+        raise OAuthFlowError(f'The profile endpoint refused the new token: {detail}')
+    return str(body['username'])

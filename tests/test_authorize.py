@@ -1,0 +1,548 @@
+"""``pwb-oauth authorize`` against the local test wiki, with real Pywikibot in a subprocess.
+
+The subprocess runs the command; this test process plays the browser: it reads
+the authorize URL from the command's output, approves it with a logged-in
+session, and hands the redirect back (on stdin, or through the loopback
+receiver). A second Pywikibot process then proves the stored token works.
+"""
+from __future__ import annotations
+
+import html
+import json
+import queue
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urljoin, urlsplit
+
+import jwt
+import pytest
+import requests
+
+from pwb_oauth_ext.errors import OAuthFlowError
+from pwb_oauth_ext.oauth1_handshake import (
+    IdentityVerificationError,
+    parse_verifier,
+    same_server,
+    verify_identity,
+)
+from pwb_oauth_ext.testwiki.pywikibot_env import (
+    pywikibot_environment,
+    run_pywikibot,
+    write_pywikibot_dir,
+)
+from pwb_oauth_ext.testwiki.server import RunningWiki, run_test_wiki
+
+USER = 'HandshakeUser'
+OAUTH1_CALLBACK = 'http://127.0.0.1:8765/oauth1/callback'
+
+AUTHORIZE_SCRIPT = '''
+import sys
+import pywikibot
+from pwb_oauth_ext.authorize import run_authorize, sites_without_auto_login
+with sites_without_auto_login():
+    site = pywikibot.Site()
+sys.exit(run_authorize(site, user=None, paste={paste}, show={show}, out=sys.stdout,
+                       inp=sys.stdin, open_browser=False, timeout=60))
+'''
+
+USE_TOKEN_SCRIPT = '''
+import pywikibot
+site = pywikibot.Site()
+site.login()
+print('USER', site.user())
+page = pywikibot.Page(site, 'Sandbox')
+page.text = 'saved with the authorized token'
+page.save(summary='authorize test')
+print('SAVED')
+'''
+
+
+# -- fixtures and helpers ---------------------------------------------------------------------
+
+@pytest.fixture
+def wiki() -> Iterator[RunningWiki]:
+    with run_test_wiki() as running:
+        running.app.add_bot(USER, groups=[])
+        yield running
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def pywikibot_dir(path: Path, wiki: RunningWiki, entry: str) -> Path:
+    return write_pywikibot_dir(path, wiki, username=USER, authenticate_lines=[
+        'import pwb_oauth_ext as _oauth', '_oauth.enable()',
+        f"authenticate['{wiki.host}'] = _oauth.{entry}"])
+
+
+class Command:
+    """The authorize command running in a subprocess, read line by line."""
+
+    def __init__(self, pwb_dir: Path, *, paste: bool = False, show: bool = False) -> None:
+        code = AUTHORIZE_SCRIPT.format(paste=paste, show=show)
+        self.proc = subprocess.Popen(
+            [sys.executable, '-c', code], cwd=str(pwb_dir), env=pywikibot_environment(pwb_dir),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            encoding='utf-8')
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip('\n'))
+        self.lines.put(None)
+
+    def expect(self, pattern: str, timeout: float = 60) -> re.Match[str]:
+        """The first output line matching ``pattern`` (fails with the output so far)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                line = None
+            if line is None:
+                self.proc.kill()
+                pytest.fail(f'no line matching {pattern!r}; output: {self.seen};'
+                            f' stderr: {self.stderr()[-2000:]}')
+            self.seen.append(line)
+            found = re.search(pattern, line)
+            if found:
+                return found
+
+    def answer(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text + '\n')
+        self.proc.stdin.flush()
+
+    def finish(self) -> tuple[int, str]:
+        """Exit status and the whole stdout."""
+        status = self.proc.wait(timeout=60)
+        while True:
+            line = self.lines.get(timeout=10)
+            if line is None:
+                break
+            self.seen.append(line)
+        return status, '\n'.join(self.seen)
+
+    def stderr(self) -> str:
+        assert self.proc.stderr is not None
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        return self.proc.stderr.read()
+
+
+def browser(wiki: RunningWiki, user: str = USER) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False
+    session.cookies.set('testwiki_session', wiki.wiki.browser_login(user))
+    return session
+
+
+def _form_fields(page: str) -> tuple[str, dict[str, str]]:
+    form = re.search(r"<form id='mw-mwoauth-authorize-form' action='([^']+)'(.*?)</form>",
+                     page, re.S)
+    assert form, page
+    fields = {}
+    for tag in re.findall(r'<input [^>]*>', form.group(2)):
+        name = re.search(r'name="([^"]*)"', tag)
+        value = re.search(r'value="([^"]*)"', tag)
+        if name:
+            fields[name.group(1)] = html.unescape(value.group(1) if value else '')
+    return form.group(1), fields
+
+
+def approve(wiki: RunningWiki, url: str, *, button: str = 'accept', user: str = USER) -> str:
+    """Play the browser: follow the wiki's redirects and press Allow (or Cancel).
+
+    Returns the first address outside the wiki the browser is sent to.
+    """
+    session = browser(wiki, user)
+    for _ in range(10):
+        if not url.startswith(wiki.url):
+            return url
+        response = session.get(url, allow_redirects=False)
+        if response.status_code in (301, 302, 303, 307):
+            url = urljoin(url, response.headers['Location'])
+            continue
+        action, fields = _form_fields(response.text)
+        fields[button] = 'Allow' if button == 'accept' else 'Cancel'
+        response = session.post(urljoin(wiki.url, action), data=fields, allow_redirects=False)
+        assert response.status_code == 302, response.text
+        url = urljoin(url, response.headers['Location'])
+    pytest.fail('too many redirects')
+
+
+def use_token(pwb_dir: Path, wiki: RunningWiki) -> subprocess.CompletedProcess[str]:
+    result = run_pywikibot(USE_TOKEN_SCRIPT, pwb_dir)
+    return result
+
+
+def stored(pwb_dir: Path) -> list[dict[str, Any]]:
+    path = pwb_dir / 'pwb-oauth-tokens.json'
+    if not path.exists():
+        return []
+    data = json.loads(path.read_text(encoding='utf-8'))
+    return data['entries'] if isinstance(data, dict) else data
+
+
+# -- OAuth 1.0a -----------------------------------------------------------------------------
+
+@pytest.fixture
+def consumer(wiki: RunningWiki) -> Any:
+    wiki.app.add_bot('Owner')
+    return wiki.app.register_oauth1_consumer('Owner', owner_only=False, callback=OAUTH1_CALLBACK)
+
+
+def _oauth1_handshake_until_url(tmp_path: Path, wiki: RunningWiki, consumer: Any,
+                                show: bool = False) -> tuple[Path, Command, str]:
+    pwb_dir = pywikibot_dir(tmp_path / 'pwb', wiki,
+                            f"OAuth1('{consumer.consumer_key}', '{consumer.consumer_secret}')")
+    command = Command(pwb_dir, show=show)
+    url = command.expect(r'(http://\S+Special%3AOAuth%2Fauthorize\S+)').group(1)
+    return pwb_dir, command, url
+
+
+@pytest.mark.parametrize('paste_whole_url', [False, True], ids=['verifier', 'whole-url'])
+def test_oauth1_handshake_stores_a_token_pywikibot_then_uses(
+        tmp_path: Path, wiki: RunningWiki, consumer: Any, paste_whole_url: bool) -> None:
+    pwb_dir, command, url = _oauth1_handshake_until_url(tmp_path, wiki, consumer)
+    query = dict(parse_qsl(urlsplit(url).query))
+    assert query['oauth_consumer_key'] == consumer.consumer_key
+    callback = approve(wiki, url)
+    assert callback.startswith(OAUTH1_CALLBACK)
+    verifier = dict(parse_qsl(urlsplit(callback).query))['oauth_verifier']
+    command.answer(callback if paste_whole_url else verifier)
+    status, output = command.finish()
+
+    assert status == 0, output
+    assert f'Authorized as {USER}; token stored in {pwb_dir / "pwb-oauth-tokens.json"}' in output
+    entries = stored(pwb_dir)
+    assert len(entries) == 1
+    record = entries[0]['record']
+    assert entries[0]['client_id'] == consumer.consumer_key
+    assert entries[0]['account'] == USER
+    assert (record['protocol'], record['identity']) == ('oauth1', USER)
+    for secret in (consumer.consumer_secret, record['access_secret'], record['access_token']):
+        assert secret not in output
+    # The handshake and identify requests were POSTs to index.php with the title in the query.
+    handshake = [(m, p, t) for m, p, t in wiki.wiki.request_log if t.startswith('Special:OAuth/')]
+    assert [t for _, _, t in handshake if t != 'Special:OAuth/authorize'] == [
+        'Special:OAuth/initiate', 'Special:OAuth/token', 'Special:OAuth/identify']
+
+    result = use_token(pwb_dir, wiki)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == [f'USER {USER}', 'SAVED']
+    last = wiki.wiki.pages['Sandbox'].revisions[-1]
+    assert (last.user, last.text) == (USER, 'saved with the authorized token')
+
+
+def test_oauth1_show_prints_the_access_secret(tmp_path: Path, wiki: RunningWiki,
+                                              consumer: Any) -> None:
+    pwb_dir, command, url = _oauth1_handshake_until_url(tmp_path, wiki, consumer, show=True)
+    command.answer(approve(wiki, url))
+    status, output = command.finish()
+    assert status == 0, output
+    record = stored(pwb_dir)[0]['record']
+    assert f"Access secret: {record['access_secret']}" in output
+    assert consumer.consumer_secret not in output
+
+
+def test_oauth1_bad_verifier_stores_nothing(tmp_path: Path, wiki: RunningWiki,
+                                            consumer: Any) -> None:
+    pwb_dir, command, url = _oauth1_handshake_until_url(tmp_path, wiki, consumer)
+    approve(wiki, url)
+    command.answer('0123456789abcdef0123456789abcdef')
+    status, output = command.finish()
+    assert status != 0
+    assert 'Error: The wiki refused the access token: The verification code provided was' \
+        ' not valid.' in output
+    assert 'Traceback' not in output + command.stderr()
+    assert stored(pwb_dir) == []
+
+
+def test_oauth1_url_of_another_request_is_refused(tmp_path: Path, wiki: RunningWiki,
+                                                  consumer: Any) -> None:
+    pwb_dir, command, url = _oauth1_handshake_until_url(tmp_path, wiki, consumer)
+    approve(wiki, url)
+    command.answer(f'{OAUTH1_CALLBACK}?oauth_verifier=abc&oauth_token=someothertoken')
+    status, output = command.finish()
+    assert status != 0
+    assert 'belongs to another authorization request' in output
+    assert stored(pwb_dir) == []
+
+
+def test_oauth1_owner_only_consumer_needs_no_handshake(tmp_path: Path,
+                                                       wiki: RunningWiki) -> None:
+    owned = wiki.app.register_oauth1_consumer(USER, owner_only=True)
+    pwb_dir = pywikibot_dir(tmp_path / 'pwb', wiki,
+                            f"OAuth1('{owned.consumer_key}', '{owned.consumer_secret}', "
+                            f"'{owned.access_token}', '{owned.access_secret}')")
+    command = Command(pwb_dir)
+    status, output = command.finish()
+    assert status != 0
+    assert 'already has an access token' in output
+    assert 'nothing to authorize' in output
+    assert [t for _, _, t in wiki.wiki.request_log if t.startswith('Special:OAuth')] == []
+
+
+def test_no_entry_for_the_site(tmp_path: Path, wiki: RunningWiki) -> None:
+    pwb_dir = write_pywikibot_dir(tmp_path / 'pwb', wiki, username=USER, authenticate_lines=[
+        'import pwb_oauth_ext as _oauth', '_oauth.enable()'])
+    status, output = Command(pwb_dir).finish()
+    assert status != 0
+    assert output.startswith('Error: No OAuth entry in config.authenticate applies to')
+
+
+def test_oauth1_without_stored_token_tells_to_authorize(tmp_path: Path, wiki: RunningWiki,
+                                                        consumer: Any) -> None:
+    pwb_dir = pywikibot_dir(tmp_path / 'pwb', wiki,
+                            f"OAuth1('{consumer.consumer_key}', '{consumer.consumer_secret}')")
+    result = use_token(pwb_dir, wiki)
+    assert result.returncode != 0
+    assert f'run: pwb-oauth authorize -site:testwiki:testwiki -user:{USER}' in result.stderr
+    assert consumer.consumer_secret not in result.stdout + result.stderr
+
+
+# -- identify JWT verification ----------------------------------------------------------------
+
+SERVER = 'http://127.0.0.1:8080'
+KEY = 'c0nsumerkey'
+SECRET = 'c0nsumersecret-of-at-least-32-bytes-length'
+
+
+def _identify_jwt(secret: str = SECRET, **changes: Any) -> str:
+    now = int(time.time())
+    claims = {'iss': SERVER, 'aud': KEY, 'iat': now, 'exp': now + 100, 'sub': '4',
+              'username': USER, 'nonce': 'n0nce'}
+    claims.update(changes)
+    return jwt.encode({k: v for k, v in claims.items() if v is not None}, secret,
+                      algorithm='HS256')
+
+
+def _verify(token: str, server: str = SERVER) -> dict[str, Any]:
+    return verify_identity(token, consumer_key=KEY, consumer_secret=SECRET, server=server,
+                           nonce='n0nce')
+
+
+def test_identify_jwt_accepted() -> None:
+    assert _verify(_identify_jwt())['username'] == USER
+
+
+def test_identify_jwt_issuer_compared_loosely() -> None:
+    assert _verify(_identify_jwt(iss='https://127.0.0.1:8080'))['username'] == USER
+    assert _verify(_identify_jwt(iss='https://Wiki.Example.org'),
+                   server='http://wiki.example.org:80')['username'] == USER
+
+
+def test_identify_jwt_tampered() -> None:
+    token = _identify_jwt()
+    header, payload, signature = token.split('.')
+    forged = _identify_jwt(username='Admin').split('.')[1]
+    with pytest.raises(IdentityVerificationError, match='bad signature'):
+        _verify(f'{header}.{forged}.{signature}')
+    with pytest.raises(IdentityVerificationError, match='bad signature'):
+        _verify(_identify_jwt(secret='another-secret-of-at-least-32-bytes-length'))
+
+
+@pytest.mark.parametrize(('changes', 'message'), [
+    ({'aud': 'someoneelse'}, 'issued for another consumer'),
+    ({'exp': int(time.time()) - 60, 'iat': int(time.time()) - 160}, 'has expired'),
+    ({'iat': int(time.time()) + 120, 'exp': int(time.time()) + 220}, 'in the future'),
+    ({'iss': 'http://127.0.0.1:8081'}, 'not by this wiki'),
+    ({'iss': 'http://evil.example'}, 'not by this wiki'),
+    ({'nonce': 'other'}, 'nonce mismatch'),
+    ({'nonce': None}, 'nonce mismatch'),
+    ({'username': None}, "lacks the 'username' claim"),
+])
+def test_identify_jwt_refused(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(IdentityVerificationError, match=message) as info:
+        _verify(_identify_jwt(**changes))
+    assert SECRET not in str(info.value)
+
+
+def test_identify_jwt_small_clock_skew_is_tolerated() -> None:
+    now = int(time.time())
+    assert _verify(_identify_jwt(exp=now - 10, iat=now - 110))['username'] == USER
+
+
+def test_same_server() -> None:
+    assert same_server('https://en.wikipedia.org', 'https://en.wikipedia.org:443')
+    assert not same_server('https://en.wikipedia.org', 'https://de.wikipedia.org')
+    assert not same_server('', 'https://de.wikipedia.org')
+
+
+@pytest.mark.parametrize(('answer', 'expected'), [
+    (' abc123 \n', 'abc123'),
+    ('http://127.0.0.1:8765/cb?oauth_verifier=v1&oauth_token=rt', 'v1'),
+    ('oauth_verifier=v2&oauth_token=rt', 'v2'),
+])
+def test_parse_verifier(answer: str, expected: str) -> None:
+    assert parse_verifier(answer, 'rt') == expected
+
+
+@pytest.mark.parametrize('answer', ['', 'http://127.0.0.1:8765/cb?oauth_token=rt', 'a b'])
+def test_parse_verifier_refuses(answer: str) -> None:
+    with pytest.raises(OAuthFlowError):
+        parse_verifier(answer, 'rt')
+
+
+# -- OAuth 2.0 -----------------------------------------------------------------------------
+
+def _oauth2_dir(tmp_path: Path, wiki: RunningWiki, client: Any, redirect_uri: str) -> Path:
+    secret = f", client_secret='{client.client_secret}'" if client.client_secret else ''
+    return pywikibot_dir(tmp_path / 'pwb', wiki, f"OAuth2(client_id='{client.client_id}'"
+                                                 f"{secret}, redirect_uri='{redirect_uri}')")
+
+
+def _assert_oauth2_token_works(pwb_dir: Path, wiki: RunningWiki, client: Any,
+                               output: str) -> None:
+    assert f'Authorized as {USER}; token stored in {pwb_dir / "pwb-oauth-tokens.json"}' in output
+    entries = stored(pwb_dir)
+    assert [(e['client_id'], e['account'], e['record']['protocol']) for e in entries] == [
+        (client.client_id, USER, 'oauth2')]
+    record = entries[0]['record']
+    for secret in (record['access_token'], record['refresh_token'], client.client_secret):
+        if secret:
+            assert secret not in output
+    result = use_token(pwb_dir, wiki)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == [f'USER {USER}', 'SAVED']
+    assert wiki.wiki.pages['Sandbox'].revisions[-1].user == USER
+
+
+@pytest.mark.parametrize('confidential', [False, True], ids=['public-pkce', 'confidential'])
+def test_oauth2_loopback_redirect_finishes_by_itself(tmp_path: Path, wiki: RunningWiki,
+                                                     confidential: bool) -> None:
+    redirect_uri = f'http://127.0.0.1:{free_port()}/callback'
+    wiki.app.add_bot('Owner')
+    client = wiki.app.oauth2.register_client('Owner', confidential=confidential,
+                                             redirect_uri=redirect_uri)
+    pwb_dir = _oauth2_dir(tmp_path, wiki, client, redirect_uri)
+    command = Command(pwb_dir)
+    url = command.expect(r'(http://\S+/rest\.php/oauth2/authorize\S+)').group(1)
+    query = dict(parse_qsl(urlsplit(url).query))
+    assert query['code_challenge_method'] == 'S256'
+    assert query['redirect_uri'] == redirect_uri
+    command.expect('Waiting for the wiki')
+    redirect = approve(wiki, url)
+    assert redirect.startswith(redirect_uri + '?code=')
+    page = requests.get(redirect, timeout=30, proxies={'http': None})   # the browser lands
+    assert 'Authorization received' in page.text
+    status, output = command.finish()
+    assert status == 0, output + command.stderr()
+    _assert_oauth2_token_works(pwb_dir, wiki, client, output)
+    assert wiki.app.oauth2.token_requests['authorization_code'] == 1
+
+
+def test_oauth2_paste_mode_reads_the_url(tmp_path: Path, wiki: RunningWiki) -> None:
+    redirect_uri = f'http://127.0.0.1:{free_port()}/callback'
+    wiki.app.add_bot('Owner')
+    client = wiki.app.oauth2.register_client('Owner', confidential=False,
+                                             redirect_uri=redirect_uri)
+    pwb_dir = _oauth2_dir(tmp_path, wiki, client, redirect_uri)
+    command = Command(pwb_dir, paste=True)
+    url = command.expect(r'(http://\S+/rest\.php/oauth2/authorize\S+)').group(1)
+    command.expect('paste the whole URL')
+    command.answer(approve(wiki, url))
+    status, output = command.finish()
+    assert status == 0, output + command.stderr()
+    _assert_oauth2_token_works(pwb_dir, wiki, client, output)
+
+
+def test_oauth2_show_prints_the_tokens(tmp_path: Path, wiki: RunningWiki) -> None:
+    redirect_uri = 'https://bot.example/callback'   # not loopback: read from input
+    wiki.app.add_bot('Owner')
+    client = wiki.app.oauth2.register_client('Owner', confidential=True,
+                                             redirect_uri=redirect_uri)
+    pwb_dir = _oauth2_dir(tmp_path, wiki, client, redirect_uri)
+    command = Command(pwb_dir, show=True)
+    url = command.expect(r'(http://\S+/rest\.php/oauth2/authorize\S+)').group(1)
+    command.answer(approve(wiki, url))
+    status, output = command.finish()
+    assert status == 0, output
+    record = stored(pwb_dir)[0]['record']
+    assert f"Access token: {record['access_token']}" in output
+    assert f"Refresh token: {record['refresh_token']}" in output
+    assert client.client_secret not in output
+
+
+def test_oauth2_state_mismatch(tmp_path: Path, wiki: RunningWiki) -> None:
+    redirect_uri = 'https://bot.example/callback'
+    wiki.app.add_bot('Owner')
+    client = wiki.app.oauth2.register_client('Owner', confidential=False,
+                                             redirect_uri=redirect_uri)
+    pwb_dir = _oauth2_dir(tmp_path, wiki, client, redirect_uri)
+    command = Command(pwb_dir)
+    url = command.expect(r'(http://\S+/rest\.php/oauth2/authorize\S+)').group(1)
+    redirect = approve(wiki, url)
+    command.answer(re.sub(r'state=[^&]+', 'state=forged', redirect))
+    status, output = command.finish()
+    assert status != 0
+    assert 'state mismatch' in output
+    assert stored(pwb_dir) == []
+    assert wiki.app.oauth2.token_requests['authorization_code'] == 0
+
+
+def test_oauth2_denial(tmp_path: Path, wiki: RunningWiki) -> None:
+    redirect_uri = f'http://127.0.0.1:{free_port()}/callback'
+    wiki.app.add_bot('Owner')
+    client = wiki.app.oauth2.register_client('Owner', confidential=True,
+                                             redirect_uri=redirect_uri)
+    pwb_dir = _oauth2_dir(tmp_path, wiki, client, redirect_uri)
+    command = Command(pwb_dir)
+    url = command.expect(r'(http://\S+/rest\.php/oauth2/authorize\S+)').group(1)
+    command.expect('Waiting for the wiki')
+    redirect = approve(wiki, url, button='cancel')
+    assert 'error=' in redirect
+    requests.get(redirect, timeout=30, proxies={'http': None})
+    status, output = command.finish()
+    assert status != 0
+    assert 'Error: The authorization was denied on the wiki' in output
+    assert 'Traceback' not in output + command.stderr()
+    assert stored(pwb_dir) == []
+
+
+def test_oauth2_approved_by_another_user_is_not_stored(tmp_path: Path,
+                                                       wiki: RunningWiki) -> None:
+    redirect_uri = 'https://bot.example/callback'
+    wiki.app.add_bot('Owner')
+    wiki.app.add_bot('OtherUser')
+    client = wiki.app.oauth2.register_client('Owner', confidential=True,
+                                             redirect_uri=redirect_uri)
+    pwb_dir = _oauth2_dir(tmp_path, wiki, client, redirect_uri)
+    command = Command(pwb_dir)
+    url = command.expect(r'(http://\S+/rest\.php/oauth2/authorize\S+)').group(1)
+    command.answer(approve(wiki, url, user='OtherUser'))
+    status, output = command.finish()
+    assert status != 0
+    assert f"approved by 'OtherUser', not by '{USER}'" in output
+    assert stored(pwb_dir) == []
+
+
+@pytest.mark.parametrize(('entry', 'message'), [
+    ("OAuth2(access_token='owner-only-token-value')", 'owner-only OAuth 2.0 token'),
+    ("OAuth2(client_id='abc', client_secret='s3cret-value', grant='client_credentials')",
+     'client_credentials grant'),
+])
+def test_oauth2_nothing_to_authorize(tmp_path: Path, wiki: RunningWiki, entry: str,
+                                     message: str) -> None:
+    pwb_dir = pywikibot_dir(tmp_path / 'pwb', wiki, entry)
+    status, output = Command(pwb_dir).finish()
+    assert status != 0
+    assert output.startswith('Error: ') and message in output
+    assert 'owner-only-token-value' not in output and 's3cret-value' not in output
+    assert wiki.app.oauth2.token_requests == {}
