@@ -215,7 +215,7 @@ def parse_modes(text: str) -> tuple[str, ...]:
     modes = tuple(part.strip() for part in text.split(',') if part.strip())
     unknown = [mode for mode in modes if mode not in MODES]
     if unknown or not modes:
-        raise ValueError(f'unknown demo mode {", ".join(unknown) or text!r}; choose from'
+        raise ValueError(f'unknown demo mode {", ".join(unknown) or repr(text)}; choose from'
                          f' {", ".join(ALL_MODES)} or all')
     return modes
 
