@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import webbrowser
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Optional, TextIO
 
 from .credentials import OAuth1, OAuth2, resolve_secret
@@ -104,10 +104,8 @@ def _say(out: TextIO, text: str) -> None:
 def _open(url: str, open_browser: bool, out: TextIO) -> None:
     _say(out, f'Open this URL in a browser where you are logged in to the wiki:\n{url}')
     if open_browser:
-        try:
+        with suppress(Exception):   # no browser here: the printed URL is enough
             webbrowser.open(url)
-        except Exception:   # no browser here: the printed URL is enough
-            pass
 
 
 def _read_line(inp: TextIO, out: TextIO, prompt: str) -> str:

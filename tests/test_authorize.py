@@ -350,7 +350,7 @@ def test_identify_jwt_issuer_compared_loosely() -> None:
 
 def test_identify_jwt_tampered() -> None:
     token = _identify_jwt()
-    header, payload, signature = token.split('.')
+    header, _payload, signature = token.split('.')
     forged = _identify_jwt(username='Admin').split('.')[1]
     with pytest.raises(IdentityVerificationError, match='bad signature'):
         _verify(f'{header}.{forged}.{signature}')
