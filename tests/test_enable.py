@@ -1,0 +1,144 @@
+"""enable() / disable() as a user meets them: from user-config.py, cheap, idempotent, reversible."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from conftest import authenticate_line
+
+HEAVY_MODULES = ('pywikibot', 'requests_oauthlib', 'oauthlib', 'jwt', 'mwoauth')
+
+REPORT = '''
+import json as _json
+def report(**values):
+    print('REPORT ' + _json.dumps(values), flush=True)
+'''
+
+#: Where each patched name lives, and where Pywikibot's own version is defined.
+PATCH_STATE = '''
+from pywikibot.comms import http
+from pywikibot.data import api
+from pywikibot.site import APISite
+def patch_state():
+    return {
+        'login': APISite.login.__qualname__,
+        'logout': APISite.logout.__qualname__,
+        'get_authentication': http.get_authentication.__qualname__,
+        'request': http.request.__qualname__,
+        'api_error': api.Request._internal_api_error.__qualname__,
+        'session_auth': type(http.session.auth).__name__,
+    }
+'''
+
+PYWIKIBOT_OWN = {'login': 'APISite.login', 'logout': 'APISite.logout',
+                 'get_authentication': 'get_authentication', 'request': 'request',
+                 'api_error': 'Request._internal_api_error', 'session_auth': 'NoneType'}
+
+
+def report(result: Any) -> dict[str, Any]:
+    found = [json.loads(line[len('REPORT '):]) for line in result.stdout.splitlines()
+             if line.startswith('REPORT ')]
+    assert len(found) == 1, f'rc={result.returncode}\n{result.stdout}\n{result.stderr}'
+    return found[0]
+
+
+def test_import_and_enable_load_no_heavy_module(pwb_dir_factory, run_pwb):
+    result = run_pwb(REPORT + f'''
+import sys
+import pwb_oauth_ext as _oauth
+_oauth.enable()
+_oauth.enable()
+loaded = [name for name in sys.modules if name.split('.')[0] in {HEAVY_MODULES!r}]
+report(loaded=loaded)
+''', pwb_dir_factory([]))
+    assert report(result) == {'loaded': []}
+
+
+def test_enable_from_user_config_patches_pywikibot_without_warnings(
+        wiki, oauth1_consumer, pwb_dir_factory, run_pwb):
+    """user-config.py runs while pywikibot is half imported; enable() must cope."""
+    pwb_dir = pwb_dir_factory([authenticate_line(wiki.host, oauth1_consumer)])
+    result = run_pwb(REPORT + PATCH_STATE + '''
+import pywikibot
+site = pywikibot.Site()
+page = pywikibot.Page(site, 'Enabled from user-config')
+page.text = 'hello'
+page.save(summary='test')
+report(state=patch_state(), user=site.user())
+''', pwb_dir)
+    outcome = report(result)
+    assert outcome['user'] == 'BotUser'
+    assert all(outcome['state'][name] != own for name, own in PYWIKIBOT_OWN.items())
+    assert 'unknown variable' not in result.stderr
+    assert 'Traceback' not in result.stderr
+    assert wiki.wiki.pages['Enabled from user-config'].revisions[-1].user == 'BotUser'
+
+
+def test_enable_twice_is_harmless_and_one_disable_restores_everything(
+        wiki, oauth1_consumer, pwb_dir_factory, run_pwb):
+    pwb_dir = pwb_dir_factory([authenticate_line(wiki.host, oauth1_consumer)],
+                              extra_lines=['_oauth.enable()'])
+    before = len(wiki.wiki.request_log)
+    result = run_pwb(REPORT + PATCH_STATE + '''
+import pywikibot
+import pwb_oauth_ext
+pwb_oauth_ext.enable()
+site = pywikibot.Site()
+site.login()
+enabled = patch_state()
+user = site.user()
+pwb_oauth_ext.disable()
+report(enabled=enabled, user=user, disabled=patch_state())
+''', pwb_dir)
+    outcome = report(result)
+    assert outcome['user'] == 'BotUser'
+    assert all(outcome['enabled'][name] != own for name, own in PYWIKIBOT_OWN.items())
+    assert outcome['disabled'] == PYWIKIBOT_OWN
+    # one userinfo request for the login, whatever the number of enable() calls
+    assert [entry[2] for entry in wiki.wiki.request_log[before:]].count('query') == 1
+
+
+def test_after_disable_pywikibot_handles_a_four_tuple_itself(
+        wiki, oauth1_consumer, pwb_dir_factory, run_pwb):
+    """Pywikibot's own OAuth: it logs in, and its logout gets MediaWiki's cannotlogout."""
+    pwb_dir = pwb_dir_factory([authenticate_line(wiki.host, oauth1_consumer)])
+    result = run_pwb(REPORT + PATCH_STATE + '''
+import pywikibot
+import pwb_oauth_ext
+from pywikibot.exceptions import APIError
+pwb_oauth_ext.disable()
+site = pywikibot.Site()
+site.login()
+try:
+    site.logout()
+    logout = 'no error'
+except APIError as exc:
+    logout = exc.code
+report(state=patch_state(), user=site.user(), logout=logout)
+''', pwb_dir)
+    assert report(result) == {'state': PYWIKIBOT_OWN, 'user': 'BotUser',
+                              'logout': 'cannotlogout'}
+
+
+def test_installed_but_not_enabled_changes_nothing(
+        wiki, oauth1_consumer, pwb_dir_factory, run_pwb):
+    pwb_dir = pwb_dir_factory([authenticate_line(wiki.host, oauth1_consumer)], enable=False)
+    before = len(wiki.wiki.request_log)
+    result = run_pwb(REPORT + PATCH_STATE + '''
+import sys
+import pywikibot
+from pywikibot.exceptions import APIError
+site = pywikibot.Site()
+site.login()
+try:
+    site.logout()
+    logout = 'no error'
+except APIError as exc:
+    logout = exc.code
+report(state=patch_state(), user=site.user(), logout=logout,
+       plugin_loaded='pwb_oauth_ext' in sys.modules)
+''', pwb_dir)
+    assert report(result) == {'state': PYWIKIBOT_OWN, 'user': 'BotUser',
+                              'logout': 'cannotlogout', 'plugin_loaded': False}
+    # Pywikibot's own logout does send action=logout (which the plugin never does)
+    assert 'logout' in [entry[2] for entry in wiki.wiki.request_log[before:]]
