@@ -21,7 +21,7 @@ from .errors import OAuthFlowError
 Poster = Callable[[str, dict[str, str]], Any]
 
 DEFAULT_LEEWAY_S = 30.0
-_TAG = re.compile(r'<[^>]+>')
+_TAG = re.compile(r'</?(?:a|b|i|p|br|div|span|code|strong|em)\b[^>]*>', re.IGNORECASE)
 _SPACE = re.compile(r'\s+')
 
 
@@ -55,7 +55,8 @@ def authorize_url(index_url: str, request_token: str, consumer_key: str) -> str:
 
 def _readable(text: str) -> str:
     """MediaWiki's error text without HTML (help links become their code, e.g. E010)."""
-    return _SPACE.sub(' ', html.unescape(_TAG.sub('', text))).strip()
+    # The help link is real HTML, its wrapping span is escaped HTML: strip both.
+    return _SPACE.sub(' ', _TAG.sub('', html.unescape(_TAG.sub('', text)))).strip()
 
 
 def _error_from_body(text: str, what: str) -> OAuthFlowError | None:

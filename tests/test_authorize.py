@@ -28,6 +28,8 @@ import requests
 from pwb_oauth_ext.errors import OAuthFlowError
 from pwb_oauth_ext.oauth1_handshake import (
     IdentityVerificationError,
+    TokenPair,
+    _token_pair,
     parse_verifier,
     same_server,
     verify_identity,
@@ -398,6 +400,62 @@ def test_parse_verifier(answer: str, expected: str) -> None:
 def test_parse_verifier_refuses(answer: str) -> None:
     with pytest.raises(OAuthFlowError):
         parse_verifier(answer, 'rt')
+
+
+RECORDED = Path(__file__).resolve().parents[1].parent / 'shared' / 'mediawiki-oauth'
+
+
+class _Answer:
+    def __init__(self, body: Any) -> None:
+        self.status_code = 200
+        self.headers = {'Content-Type': 'text/plain;charset=UTF-8'}
+        self.text = body if isinstance(body, str) else json.dumps(body)
+
+
+def _recorded_bodies(name: str) -> list[Any]:
+    path = RECORDED / name
+    if not path.is_file():
+        pytest.skip(f'recorded data {name} not available')
+    data = json.loads(path.read_text(encoding='utf-8'))
+    return [exchange['response']['body'] for exchange in data.get('exchanges') or [data]]
+
+
+@pytest.mark.parametrize(('name', 'message'), [
+    ('oauth1-initiate-error-owner-only-consumer.json',
+     'The wiki refused the request token: "AcceptanceOwnerOnlyOAuth1" is an owner-only'
+     ' Connected App. To fetch the access token, see [[Special:OAuthConsumerRegistration/'
+     'update/<consumer_key>]]. Consumer is owner-only, E010'),
+    ('oauth1-initiate-error-owner-only-consumer-format-json.json',
+     'The wiki refused the request token: "AcceptanceOwnerOnlyOAuth1" is an owner-only'
+     ' Connected App. To fetch the access token, see [[Special:OAuthConsumerRegistration/'
+     'update/<consumer_key>]]. Consumer is owner-only, E010'
+     ' (mwoauthserver-consumer-owner-only)'),
+    ('oauth1-token-error-request-token-reused.json',
+     'The wiki refused the request token: This request has already been completed and'
+     ' cannot be resubmitted. Go back to the application and try to connect your account'
+     ' again, or contact the application author. OAuth token already used, E009'),
+    ('oauth1-initiate-error-bad-signature.json',
+     'The wiki refused the request token: An error occurred in the OAuth protocol:'
+     ' Invalid signature'),
+])
+def test_recorded_handshake_errors_read_clearly(name: str, message: str) -> None:
+    with pytest.raises(OAuthFlowError) as info:
+        _token_pair(_Answer(_recorded_bodies(name)[0]), 'the request token')
+    assert str(info.value) == message
+
+
+def test_recorded_token_answers_are_read() -> None:
+    for name in ('oauth1-initiate.json', 'oauth1-initiate-format-json.json',
+                 'oauth1-token.json', 'oauth1-token-format-json.json'):
+        pair = _token_pair(_Answer(_recorded_bodies(name)[-1]), 'the token')
+        assert isinstance(pair, TokenPair) and pair.key and pair.secret
+        assert pair.secret not in repr(pair)
+
+
+def test_an_html_page_is_not_taken_for_a_token() -> None:
+    answer = _Answer('<!DOCTYPE html><html><body>No such special page</body></html>')
+    with pytest.raises(OAuthFlowError, match='is Extension:OAuth installed'):
+        _token_pair(answer, 'the request token')
 
 
 # -- OAuth 2.0 -----------------------------------------------------------------------------
