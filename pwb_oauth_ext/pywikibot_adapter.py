@@ -276,15 +276,20 @@ class SessionAuth:
             if getattr(site, _LOGGED_OUT, False) or getattr(site, '_oauth_disabled', False):
                 return request
             account = site.username()
+        from .exceptions import OAuthCredentialError
         try:
             match = resolver.match(request.url, account)
-            if match is None or (match.key.kind == 'any'
-                                 and not _is_site_host(site, request.url)):
-                return request
+        except OAuthExtError as exc:
+            raise OAuthCredentialError(str(exc)) from None
+        if match is None or (match.key.kind == 'any' and not _is_site_host(site, request.url)):
+            return request
+        try:
             return resolver.auth_for(match, account, request.url, site)(request)
         except OAuthExtError as exc:
-            from .exceptions import OAuthCredentialError
-            raise OAuthCredentialError(str(exc)) from None
+            text = str(exc)
+            if 'authenticate[' not in text:
+                text = f'authenticate[{match.key.original!r}]: {text}'
+            raise OAuthCredentialError(text) from None
 
     def __repr__(self) -> str:
         return 'SessionAuth(config.authenticate via pwb_oauth_ext)'
