@@ -257,6 +257,11 @@ class _NoAuth:
 no_auth = _NoAuth
 
 
+def _credential_error(text: str) -> Exception:
+    from .exceptions import OAuthCredentialError
+    return OAuthCredentialError(text)
+
+
 class SessionAuth:
     """Installed as ``http.session.auth``: picks the credential for each request.
 
@@ -276,11 +281,10 @@ class SessionAuth:
             if getattr(site, _LOGGED_OUT, False) or getattr(site, '_oauth_disabled', False):
                 return request
             account = site.username()
-        from .exceptions import OAuthCredentialError
         try:
             match = resolver.match(request.url, account)
         except OAuthExtError as exc:
-            raise OAuthCredentialError(str(exc)) from None
+            raise _credential_error(str(exc)) from None
         if match is None or (match.key.kind == 'any' and not _is_site_host(site, request.url)):
             return request
         try:
@@ -289,7 +293,7 @@ class SessionAuth:
             text = str(exc)
             if 'authenticate[' not in text:
                 text = f'authenticate[{match.key.original!r}]: {text}'
-            raise OAuthCredentialError(text) from None
+            raise _credential_error(text) from None
 
     def __repr__(self) -> str:
         return 'SessionAuth(config.authenticate via pwb_oauth_ext)'
