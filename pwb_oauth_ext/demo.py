@@ -44,6 +44,10 @@ def run_demo(modes: tuple[str, ...] = ALL_MODES, out: TextIO | None = None) -> i
     except DemoFailed as exc:
         print(f'\nDEMO FAILED: {exc}', file=out, flush=True)
         return 1
+    except ImportError as exc:
+        print(f'\nDEMO FAILED: the local test wiki needs the module {exc.name!r}:'
+              " pip install 'pwb_oauth_ext[testwiki]'", file=out, flush=True)
+        return 1
     except Exception as exc:  # a Pywikibot error is a failed demo, said plainly
         print(f'\nDEMO FAILED: {type(exc).__name__}: {exc}', file=out, flush=True)
         return 1
