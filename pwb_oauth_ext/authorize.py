@@ -9,8 +9,7 @@ Pywikibot's HTTP session with none of our configured credentials attached.
 from __future__ import annotations
 
 import webbrowser
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from typing import Any, Optional, TextIO
 
 from .credentials import OAuth1, OAuth2, resolve_secret
@@ -67,31 +66,6 @@ def run_authorize(site: Any, *, user: Optional[str], paste: bool, show: bool, ou
     except KeyboardInterrupt:
         _say(out, 'Cancelled; nothing was stored.')
         return EXIT_INTERRUPTED
-
-
-@contextmanager
-def sites_without_auto_login() -> Iterator[None]:
-    """Create Pywikibot sites inside this block without their automatic login.
-
-    ``APISite.__init__`` logs in at once, which with ``OAuth1(ck, cs)`` and no
-    stored token fails before ``authorize`` could get one. Only the
-    ``cookie_only`` login of site creation is skipped; ``site.login()`` works.
-    """
-    from pywikibot.site import _apisite
-
-    api_site = _apisite.APISite
-    patched_login = api_site.login
-
-    def login(self: Any, *args: Any, cookie_only: bool = False, **kwargs: Any) -> Any:
-        if cookie_only:
-            return None
-        return patched_login(self, *args, **kwargs)
-
-    api_site.login = login
-    try:
-        yield
-    finally:
-        api_site.login = patched_login
 
 
 # --- helpers -----------------------------------------------------------------

@@ -44,16 +44,6 @@ from pwb_oauth_ext.testwiki.server import RunningWiki, run_test_wiki
 USER = 'HandshakeUser'
 OAUTH1_CALLBACK = 'http://127.0.0.1:8765/oauth1/callback'
 
-AUTHORIZE_SCRIPT = '''
-import sys
-import pywikibot
-from pwb_oauth_ext.authorize import run_authorize, sites_without_auto_login
-with sites_without_auto_login():
-    site = pywikibot.Site()
-sys.exit(run_authorize(site, user=None, paste={paste}, show={show}, out=sys.stdout,
-                       inp=sys.stdin, open_browser=False, timeout=60))
-'''
-
 USE_TOKEN_SCRIPT = '''
 import pywikibot
 site = pywikibot.Site()
@@ -90,10 +80,11 @@ def pywikibot_dir(path: Path, wiki: RunningWiki, entry: str) -> Path:
 class Command:
     """The authorize command running in a subprocess, read line by line."""
 
-    def __init__(self, pwb_dir: Path, *, paste: bool = False, show: bool = False) -> None:
-        code = AUTHORIZE_SCRIPT.format(paste=paste, show=show)
+    def __init__(self, pwb_dir: Path, *options: str) -> None:
+        argv = [sys.executable, '-m', 'pwb_oauth_ext.cli', 'authorize',
+                '-site:testwiki:testwiki', '--no-browser', *options]
         self.proc = subprocess.Popen(
-            [sys.executable, '-c', code], cwd=str(pwb_dir), env=pywikibot_environment(pwb_dir),
+            argv, cwd=str(pwb_dir), env=pywikibot_environment(pwb_dir),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             encoding='utf-8')
         self.lines: queue.Queue[str | None] = queue.Queue()
@@ -213,7 +204,7 @@ def _oauth1_handshake_until_url(tmp_path: Path, wiki: RunningWiki, consumer: Any
                                 show: bool = False) -> tuple[Path, Command, str]:
     pwb_dir = pywikibot_dir(tmp_path / 'pwb', wiki,
                             f"OAuth1('{consumer.consumer_key}', '{consumer.consumer_secret}')")
-    command = Command(pwb_dir, show=show)
+    command = Command(pwb_dir, *(['--show'] if show else []))
     url = command.expect(r'(http://\S+Special%3AOAuth%2Fauthorize\S+)').group(1)
     return pwb_dir, command, url
 
@@ -250,6 +241,34 @@ def test_oauth1_handshake_stores_a_token_pywikibot_then_uses(
     assert result.stdout.splitlines() == [f'USER {USER}', 'SAVED']
     last = wiki.wiki.pages['Sandbox'].revisions[-1]
     assert (last.user, last.text) == (USER, 'saved with the authorized token')
+
+
+@pytest.mark.parametrize('user_option', [True, False], ids=['-user', 'no-user'])
+def test_oauth1_account_without_configured_username(tmp_path: Path, wiki: RunningWiki,
+                                                    consumer: Any, user_option: bool) -> None:
+    pwb_dir = write_pywikibot_dir(tmp_path / 'pwb', wiki, username=None, authenticate_lines=[
+        'import pwb_oauth_ext as _oauth', '_oauth.enable()',
+        f"authenticate['{wiki.host}'] = _oauth.OAuth1('{consumer.consumer_key}',"
+        f" '{consumer.consumer_secret}')"])
+    command = Command(pwb_dir, *([f'-user:{USER}'] if user_option else []))
+    url = command.expect(r'(http://\S+Special%3AOAuth%2Fauthorize\S+)').group(1)
+    command.answer(approve(wiki, url))
+    status, output = command.finish()
+    assert status == 0, output
+    assert [entry['account'] for entry in stored(pwb_dir)] == [USER]
+    hint = f"set usernames['testwiki']['testwiki'] = '{USER}' in user-config.py"
+    assert (hint in output) is not user_option
+
+
+def test_oauth1_approved_by_another_user_is_not_stored(tmp_path: Path, wiki: RunningWiki,
+                                                       consumer: Any) -> None:
+    wiki.app.add_bot('OtherUser')
+    pwb_dir, command, url = _oauth1_handshake_until_url(tmp_path, wiki, consumer)
+    command.answer(approve(wiki, url, user='OtherUser'))
+    status, output = command.finish()
+    assert status != 0
+    assert f"approved by 'OtherUser', not by '{USER}'" in output
+    assert stored(pwb_dir) == []
 
 
 def test_oauth1_show_prints_the_access_secret(tmp_path: Path, wiki: RunningWiki,
@@ -512,7 +531,7 @@ def test_oauth2_paste_mode_reads_the_url(tmp_path: Path, wiki: RunningWiki) -> N
     client = wiki.app.oauth2.register_client('Owner', confidential=False,
                                              redirect_uri=redirect_uri)
     pwb_dir = _oauth2_dir(tmp_path, wiki, client, redirect_uri)
-    command = Command(pwb_dir, paste=True)
+    command = Command(pwb_dir, '--paste')
     url = command.expect(r'(http://\S+/rest\.php/oauth2/authorize\S+)').group(1)
     command.expect('paste the whole URL')
     command.answer(approve(wiki, url))
@@ -527,7 +546,7 @@ def test_oauth2_show_prints_the_tokens(tmp_path: Path, wiki: RunningWiki) -> Non
     client = wiki.app.oauth2.register_client('Owner', confidential=True,
                                              redirect_uri=redirect_uri)
     pwb_dir = _oauth2_dir(tmp_path, wiki, client, redirect_uri)
-    command = Command(pwb_dir, show=True)
+    command = Command(pwb_dir, '--show')
     url = command.expect(r'(http://\S+/rest\.php/oauth2/authorize\S+)').group(1)
     command.answer(approve(wiki, url))
     status, output = command.finish()
