@@ -299,7 +299,7 @@ report(after_logout=after_logout, user_again=site.user(), logged_in_again=site.l
                                         'text': 'public text', 'anon': True},
                        'user_again': 'BotUser', 'logged_in_again': True}
     assert 'logout' not in [entry[2] for entry in wiki.wiki.request_log]
-    assert 'Logged out' in result.stderr + result.stdout
+    assert 'are no longer sent' in result.stderr + result.stdout
     read_requests = between(wiki, 'LoggedOut', 'ReadDone')
     assert read_requests
     # header_log holds only api.php; the anonymous reads are the ones after logout
@@ -321,9 +321,9 @@ def test_login_script_under_oauth(wiki, oauth1_consumer, pwb_dir_factory, run_pw
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     if '-logout' in args:
-        assert 'Logged out' in output
+        assert 'are no longer sent' in output and 'Logged out of testwiki:testwiki' in output
     else:
-        assert 'Logged in' in output and 'BotUser' in output
+        assert 'Logged in on testwiki:testwiki as BotUser' in output
     actions = [entry[2] for entry in wiki.wiki.request_log[before:]]
     assert not {'login', 'clientlogin', 'logout'} & set(actions)
 
