@@ -47,6 +47,33 @@ LAZY_MODULES = ('requests_oauthlib', 'oauthlib', 'jwt', 'mwoauth')
 STORE_FILE = 'pwb-oauth-tokens.json'
 ACCOUNT = 'BotUser'
 SECTIONS = ('requests', 'latency', 'startup', 'hosts', 'contention')
+#: No read throttle (Pywikibot's minthrottle is 0.1 s): it would sleep between requests and
+#: hide what is measured. put_throttle = 0 comes from write_pywikibot_dir.
+EXTRA_CONFIG = ('minthrottle = 0',)
+
+
+def disable_nagle_in_test_wiki() -> None:
+    """Set TCP_NODELAY on the test wiki's connections.
+
+    wsgiref writes the headers and the body of a response separately; with Nagle's
+    algorithm the body then waits for the client's delayed ACK (~40 ms), which would
+    make the server the bottleneck of every request measured here.
+    """
+    import socket
+
+    from pwb_oauth_ext.testwiki import server
+
+    handler = server._KeepAliveHandler
+    if getattr(handler, '_bench_nodelay', False):
+        return
+    original_setup = handler.setup
+
+    def setup(self: Any) -> None:
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        original_setup(self)
+
+    handler.setup = setup  # type: ignore[method-assign]
+    handler._bench_nodelay = True  # type: ignore[attr-defined]
 
 
 # --- Pywikibot directories for each way of logging in ---------------------------------
@@ -95,7 +122,8 @@ class Modes:
         self._count += 1
         path = self.workdir / f'{self._count:02d}-{label or mode}'
         lines, username = self.lines(mode)
-        return write_pywikibot_dir(path, self.wiki, username=username, authenticate_lines=lines)
+        return write_pywikibot_dir(path, self.wiki, username=username, authenticate_lines=lines,
+                                   extra_lines=EXTRA_CONFIG)
 
     def authorization_code_directory(self, *, label: str) -> tuple[Path, Any]:
         """A Pywikibot dir whose token store holds a fresh authorization-code grant."""
@@ -110,7 +138,8 @@ class Modes:
         lines = [*ENABLE_LINES,
                  f'authenticate[{self.wiki.host!r}] = _oauth.OAuth2('
                  f'client_id={client.client_id!r}, client_secret={client.client_secret!r})']
-        write_pywikibot_dir(path, self.wiki, username=ACCOUNT, authenticate_lines=lines)
+        write_pywikibot_dir(path, self.wiki, username=ACCOUNT, authenticate_lines=lines,
+                            extra_lines=EXTRA_CONFIG)
         TokenStore(path / STORE_FILE).put(self.wiki.host, client.client_id, ACCOUNT,
                                           tokens.to_record())
         return path, client
@@ -442,7 +471,10 @@ def bench_startup(wiki: RunningWiki, modes: Modes, quick: bool) -> dict[str, Any
     config.write_text(config.read_text() + modes.oauth1_tuple_line().replace(
         f'[{wiki.host!r}]', "['other.example.org']") + '\n')
     without_plugin = modes.directory('plain-oauth1', label='startup-plain')
-    version = ['-m', 'pywikibot.scripts.wrapper', 'version']
+    # What the `pwb` console script runs (`python -m pywikibot.scripts.wrapper` wants a
+    # source checkout's setup.py).
+    version = ['-c', 'import sys; from pywikibot.scripts.wrapper import run;'
+               ' sys.argv[0] = "pwb"; sys.exit(run())', 'version']
     for directory in (with_plugin, without_plugin):   # first run writes caches; not timed
         check(run_pywikibot(version, directory), 'pwb version')
     times: dict[str, list[float]] = {'with': [], 'without': []}
@@ -676,6 +708,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help='run only these sections')
     args = parser.parse_args(argv)
     os.environ.pop('PYWIKIBOT_NO_USER_CONFIG', None)   # tox sets it; the children need theirs
+    disable_nagle_in_test_wiki()
     started = time.perf_counter()
     results: dict[str, Any] = {'environment': environment_info(args.quick)}
     with tempfile.TemporaryDirectory(prefix='pwb-oauth-bench-') as workdir, \
