@@ -1,0 +1,402 @@
+"""Hostile and malformed input gives a clear error of ours, never a library traceback or a secret.
+
+Config entries and keys, token endpoint answers, identify JWTs and the token store file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pwb_oauth_ext.credentials import OAuth1, OAuth2, credential_from_config
+from pwb_oauth_ext.errors import (
+    ConfigError,
+    OAuthFlowError,
+    TokenEndpointError,
+    TokenStoreError,
+)
+from pwb_oauth_ext.hosts import HostTable, parse_key
+from pwb_oauth_ext.oauth2 import (
+    endpoints_for,
+    exchange_code,
+    fetch_client_credentials,
+    refresh,
+)
+from pwb_oauth_ext.store import TokenStore
+
+MARK = 'SECRETMARK'
+MEGABYTE = 'x' * (1 << 20)
+
+
+def _secret(text: str = '') -> str:
+    return f'{MARK}-{text}-value'
+
+
+# --- config values -------------------------------------------------------------------
+
+@pytest.mark.parametrize('value', [
+    (), ('a',), ('a', 'b', 'c'), ('a', 'b', 'c', 'd', 'e'), [_secret()] * 6,
+    None, 42, _secret(), {'consumer_key': _secret()}, b'ck',
+], ids=repr)
+def test_wrong_shapes_name_the_key(value: Any) -> None:
+    with pytest.raises(ConfigError) as info:
+        credential_from_config('en.wikipedia.org', value)
+    message = str(info.value)
+    assert "authenticate['en.wikipedia.org']" in message
+    assert MARK not in message
+
+
+@pytest.mark.parametrize(('index', 'bad', 'item'), [
+    (0, 1, 'item 1 (consumer key)'),
+    (1, b'bytes', 'item 2 (consumer secret)'),
+    (2, ['list'], 'item 3 (access token)'),
+    (3, 3.5, 'item 4 (access secret)'),
+    (1, '', 'item 2 (consumer secret) is empty'),
+    (1, ' \t\n', 'item 2 (consumer secret) is empty'),
+    (1, f' {_secret()}', 'item 2 (consumer secret) has leading or trailing white space'),
+    (3, f'{_secret()}\n', 'item 4 (access secret) has leading or trailing white space'),
+    (3, f'{_secret()}\u00a0', 'item 4 (access secret) has leading or trailing white space'),
+    (1, MEGABYTE + ' ', 'item 2 (consumer secret) has leading or trailing white space'),
+])
+def test_bad_tuple_items_are_named_without_their_value(index: int, bad: Any, item: str) -> None:
+    value = [_secret('ck'), _secret('cs'), _secret('ak'), _secret('as')]
+    value[index] = bad
+    with pytest.raises(ConfigError) as info:
+        credential_from_config('meta.wikimedia.org', tuple(value))
+    message = str(info.value)
+    assert "authenticate['meta.wikimedia.org']" in message
+    assert item in message
+    assert MARK not in message
+    assert len(message) < 500
+
+
+def test_unicode_and_huge_secrets_are_accepted_as_written() -> None:
+    unicode_secret = 'sécrét-日本語-🔑'
+    cred = credential_from_config('k', ('ck', unicode_secret, 'ak', MEGABYTE))
+    assert isinstance(cred, OAuth1)
+    assert cred.consumer_secret == unicode_secret
+    assert len(repr(cred)) < 200
+
+
+@pytest.mark.parametrize('kwargs', [
+    {}, {'access_token': ''}, {'access_token': 5}, {'client_id': ''}, {'client_id': 7},
+    {'client_id': 'c', 'grant': 'client_credentials'},
+    {'client_id': 'c', 'client_secret': _secret(), 'grant': 'password'},
+    {'access_token': f'{_secret()} '}, {'grant': 'owner_only'},
+], ids=repr)
+def test_bad_oauth2_objects(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError) as info:
+        OAuth2(**kwargs)
+    assert MARK not in str(info.value)
+
+
+secret_parts = st.one_of(
+    st.text(max_size=30).map(_secret), st.text(max_size=5), st.none(), st.integers(),
+    st.binary(max_size=5), st.lists(st.text(max_size=3), max_size=2),
+    st.builds(lambda s: f' {_secret(s)} ', st.text(max_size=5)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(secret_parts, max_size=6))
+def test_any_sequence_is_a_credential_or_a_config_error(value: list[Any]) -> None:
+    for shaped in (tuple(value), list(value)):
+        try:
+            credential_from_config('k.example.org', shaped)
+        except ConfigError as exc:
+            assert "authenticate['k.example.org']" in str(exc)
+            assert MARK not in str(exc)
+
+
+@pytest.mark.parametrize('key', [
+    '**.org', '*.', '.org', '*foo.org', 'user@', '@en.wikipedia.org', 'a@b@c', '',
+    'http://en.wikipedia.org', 'en.wikipedia.org/w', 'en wikipedia.org', 'host:99999',
+    'host:port', 'example..org', '*.*.org', 5, None, ('a',),
+], ids=repr)
+def test_malformed_keys_name_the_key(key: Any) -> None:
+    with pytest.raises(ConfigError) as info:
+        HostTable({key: OAuth1('ck', _secret(), 'ak', _secret())})
+    message = str(info.value)
+    assert repr(key) in message
+    assert MARK not in message
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=40))
+def test_any_key_parses_or_is_a_config_error(key: str) -> None:
+    try:
+        parsed = parse_key(key)
+    except ConfigError as exc:
+        assert repr(key) in str(exc)
+    else:
+        assert parsed.original == key
+
+
+# --- token endpoint answers ------------------------------------------------------------
+
+class Answer:
+    """A transport answer with the attributes oauth2 reads."""
+
+    def __init__(self, status: int, text: str, content_type: str = 'application/json') -> None:
+        self.status_code = status
+        self.text = text
+        self.headers = {'Content-Type': content_type}
+
+
+CLIENT_SECRET = _secret('client')
+REFRESH_TOKEN = _secret('refresh')
+ENDPOINTS = endpoints_for('http://127.0.0.1:9/w')
+HTML = ('<!DOCTYPE html><html><head><title>Wikimedia Error</title></head><body>'
+        '<p>Our servers are currently under maintenance</p></body></html>')
+
+_UNCAUGHT = ('oauth2._post_token_request lets TypeError/AttributeError from oauthlib out for'
+             ' a JSON answer that is not an object or has a non-string access_token')
+
+HOSTILE_ANSWERS = [
+    Answer(500, HTML, 'text/html'),
+    Answer(503, '', 'text/plain'),
+    Answer(502, 'Bad Gateway', 'text/plain'),
+    Answer(200, HTML, 'text/html'),
+    Answer(200, 'OK', 'text/plain'),
+    Answer(200, '{"access_token": "abc", "token_type": "Bea'),
+    Answer(200, '{}'),
+    pytest.param(Answer(200, '[]'), marks=pytest.mark.xfail(strict=True, reason=_UNCAUGHT)),
+    pytest.param(Answer(200, 'null'), marks=pytest.mark.xfail(strict=True, reason=_UNCAUGHT)),
+    Answer(200, '"just a string"'),
+    Answer(200, '{"token_type": "Bearer", "expires_in": 3600}'),
+    pytest.param(Answer(200, '{"access_token": 12345, "token_type": "Bearer"}'),
+                 marks=pytest.mark.xfail(strict=True, reason=_UNCAUGHT)),
+    Answer(200, '{"access_token": "abc", "token_type": "Bearer", "expires_in": "soon"}'),
+    Answer(200, '{"access_token": "abc", "token_type": "Bearer", "expires_in": [1]}'),
+    Answer(400, '{"error": 5}'),
+    Answer(400, '{"error": "invalid_request", "hint": ' + '"h' * 10 + '"}'),
+    Answer(401, '{"error": "invalid_client", "message": "Client authentication failed"}'),
+    Answer(200, '{"access_token": "' + 'a' * (1 << 20) + '", "token_type": "Bearer"'),
+    Answer(200, '\udcff\x00binary'),
+]
+
+
+def _calls() -> list[Any]:
+    return [
+        lambda t: exchange_code(t, ENDPOINTS, 'cid', CLIENT_SECRET, code='code',
+                                code_verifier='v' * 43, redirect_uri=None),
+        lambda t: refresh(t, ENDPOINTS, 'cid', CLIENT_SECRET, REFRESH_TOKEN),
+        lambda t: fetch_client_credentials(t, ENDPOINTS, 'cid', CLIENT_SECRET),
+    ]
+
+
+def _answer_id(answer: Any) -> str:
+    answer = answer.values[0] if hasattr(answer, 'values') else answer
+    return f'{answer.status_code}-{answer.text[:20]!r}'
+
+
+@pytest.mark.parametrize('answer', HOSTILE_ANSWERS, ids=_answer_id)
+@pytest.mark.parametrize('call', _calls(), ids=['exchange_code', 'refresh', 'client_credentials'])
+def test_hostile_token_answers_give_our_error(answer: Answer, call: Any) -> None:
+    def transport(url: str, data: dict[str, str], headers: dict[str, str]) -> Answer:
+        return answer
+
+    with pytest.raises(OAuthFlowError) as info:
+        call(transport)
+    message = str(info.value)
+    assert MARK not in message
+    assert '<html' not in message.lower()
+    assert len(message) < 2000
+    if answer.status_code != 200 or 'error' in answer.text:
+        assert isinstance(info.value, TokenEndpointError) or 'renewed' in message
+
+
+def test_transport_exception_is_not_swallowed_into_a_secret() -> None:
+    """A transport that fails raises its own error; our code adds no secret to it."""
+    def transport(url: str, data: dict[str, str], headers: dict[str, str]) -> Answer:
+        raise ConnectionError('connection refused')
+
+    with pytest.raises(ConnectionError) as info:
+        fetch_client_credentials(transport, ENDPOINTS, 'cid', CLIENT_SECRET)
+    assert MARK not in str(info.value)
+
+
+# --- identify JWT (OAuth 1.0a) ------------------------------------------------------
+
+CONSUMER_KEY = 'consumerkey0123456789abcdef'
+CONSUMER_SECRET = _secret('consumer')
+SERVER = 'http://127.0.0.1:8080'
+NONCE = 'nonce123'
+
+
+def _claims(**changes: Any) -> dict[str, Any]:
+    now = int(time.time())
+    claims = {'iss': SERVER, 'sub': '4', 'aud': CONSUMER_KEY, 'exp': now + 100, 'iat': now,
+              'nonce': NONCE, 'username': 'BotUser'}
+    claims.update(changes)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def _jwt(claims: dict[str, Any], secret: str = CONSUMER_SECRET, alg: str = 'HS256') -> str:
+    import jwt
+    return jwt.encode(claims, secret, algorithm=alg)
+
+
+def _verify(token: str) -> dict[str, Any]:
+    handshake = pytest.importorskip('pwb_oauth_ext.oauth1_handshake')
+    return handshake.verify_identity(token, consumer_key=CONSUMER_KEY,
+                                     consumer_secret=CONSUMER_SECRET, server=SERVER,
+                                     nonce=NONCE, leeway=30)
+
+
+def _alg_none(claims: dict[str, Any]) -> str:
+    import base64
+
+    def part(obj: Any) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip('=')
+    return f'{part({"alg": "none", "typ": "JWT"})}.{part(claims)}.'
+
+
+def _tampered(token: str) -> str:
+    head, payload, signature = token.split('.')
+    return f'{head}.{payload}.{signature[:-2]}{"AA" if not signature.endswith("AA") else "BB"}'
+
+
+def _payload_swapped(token: str) -> str:
+    other = _jwt(_claims(username='Admin'), secret='another secret')
+    return '.'.join([token.split('.')[0], other.split('.')[1], token.split('.')[2]])
+
+
+def test_valid_identify_jwt_is_accepted() -> None:
+    assert _verify(_jwt(_claims()))['username'] == 'BotUser'
+
+
+HOSTILE_JWTS = {
+    'alg-none': lambda: _alg_none(_claims()),
+    'tampered-signature': lambda: _tampered(_jwt(_claims())),
+    'payload-swapped': lambda: _payload_swapped(_jwt(_claims())),
+    'other-secret': lambda: _jwt(_claims(), secret='someone else entirely'),
+    'hs512': lambda: _jwt(_claims(), alg='HS512'),
+    'wrong-aud': lambda: _jwt(_claims(aud='another consumer')),
+    'wrong-iss': lambda: _jwt(_claims(iss='https://evil.example.org')),
+    'iss-other-port': lambda: _jwt(_claims(iss='http://127.0.0.1:8081')),
+    'expired': lambda: _jwt(_claims(exp=int(time.time()) - 3600, iat=int(time.time()) - 7200)),
+    'iat-future': lambda: _jwt(_claims(iat=int(time.time()) + 3600,
+                                       exp=int(time.time()) + 7200)),
+    'no-exp': lambda: _jwt(_claims(exp=None)),
+    'no-username': lambda: _jwt(_claims(username=None)),
+    'empty-username': lambda: _jwt(_claims(username='')),
+    'wrong-nonce': lambda: _jwt(_claims(nonce='replayed')),
+    'no-nonce': lambda: _jwt(_claims(nonce=None)),
+    'garbage': lambda: 'not.a.jwt',
+    'empty': lambda: '',
+    'huge': lambda: 'a' * (1 << 20) + '.b.c',
+}
+
+
+@pytest.mark.parametrize('name', list(HOSTILE_JWTS))
+def test_hostile_identify_jwt_is_refused(name: str) -> None:
+    handshake = pytest.importorskip('pwb_oauth_ext.oauth1_handshake')
+    token = HOSTILE_JWTS[name]()
+    with pytest.raises(handshake.IdentityVerificationError) as info:
+        _verify(token)
+    assert MARK not in str(info.value)
+    assert len(str(info.value)) < 500
+
+
+# --- token store ------------------------------------------------------------------------
+
+RECORD = {'protocol': 'oauth2', 'access_token': _secret('access'),
+          'refresh_token': _secret('refresh'), 'expires_at': 1e10}
+
+
+@pytest.fixture
+def good_store(tmp_path: Path) -> tuple[TokenStore, bytes]:
+    store = TokenStore(tmp_path / 'tokens.json')
+    store.put('wiki.example', 'client', 'Bot', RECORD)
+    return store, store.path.read_bytes()
+
+
+@pytest.mark.parametrize('damage', [
+    lambda good: good[: len(good) // 2],
+    lambda good: b'',
+    lambda good: b'\xff\xfe\x00garbage',
+    lambda good: b'[]',
+    lambda good: b'{"version": 1, "entries": [{"host": 1}]}',
+    lambda good: b'{"version": 1, "entries": {}}',
+    lambda good: good.replace(b'"version": 1', b'"version": 99'),
+    lambda good: good + b'\x00' * 10,
+], ids=['truncated', 'empty', 'binary', 'list', 'bad-entry', 'entries-dict', 'future-version',
+        'trailing-nul'])
+def test_damaged_store_is_a_clear_error_and_left_alone(
+        good_store: tuple[TokenStore, bytes], damage: Any) -> None:
+    store, good = good_store
+    damaged = damage(good)
+    store.path.write_bytes(damaged)
+    for operation in (lambda: store.get('wiki.example', 'client', 'Bot'),
+                      lambda: store.put('other.example', 'c', None, {'access_token': 'x'}),
+                      lambda: store.delete('wiki.example', 'client', 'Bot')):
+        with pytest.raises(TokenStoreError) as info:
+            operation()
+        message = str(info.value)
+        assert str(store.path) in message
+        assert MARK not in message
+        assert store.path.read_bytes() == damaged  # never "repaired" by overwriting
+
+
+def test_failed_write_keeps_last_good_content(good_store: tuple[TokenStore, bytes],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    store, good = good_store
+
+    def crash(*args: Any) -> None:
+        raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr(os, 'replace', crash)
+    with pytest.raises(TokenStoreError, match='cannot be written: No space left'):
+        store.put('wiki.example', 'client', 'Bot', {**RECORD, 'access_token': 'new'})
+    monkeypatch.undo()
+    assert store.path.read_bytes() == good
+    assert [p.name for p in store.path.parent.iterdir() if p.name.endswith('.tmp')] == []
+    assert store.get('wiki.example', 'client', 'Bot') == RECORD
+
+
+def test_exception_inside_transaction_writes_nothing(
+        good_store: tuple[TokenStore, bytes]) -> None:
+    store, good = good_store
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.put('wiki.example', 'client', 'Bot', {'access_token': 'half-done'})
+        raise RuntimeError('crash mid-renewal')
+    assert store.path.read_bytes() == good
+
+
+WRITER = '''
+import sys
+from pwb_oauth_ext.store import TokenStore
+store = TokenStore(sys.argv[1])
+for _ in range(int(sys.argv[2])):
+    with store.transaction() as tx:
+        record = tx.get('wiki.example', 'counter', None) or {'n': 0}
+        record['n'] += 1
+        tx.put('wiki.example', 'counter', None, record)
+    tx_store = store.get('wiki.example', 'client', 'Bot')
+    assert tx_store is not None, 'the other entry vanished'
+'''
+
+
+def test_concurrent_writer_processes_lose_no_update(good_store: tuple[TokenStore, bytes]) -> None:
+    store, _good = good_store
+    env = {**os.environ, 'PYTHONPATH': str(Path(__file__).resolve().parents[1])}
+    writers = [subprocess.Popen([sys.executable, '-c', WRITER, str(store.path), '25'], env=env,
+                                stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    errors = [(w.wait(timeout=120), w.stderr.read() if w.stderr else '') for w in writers]
+    for writer in writers:
+        if writer.stderr:
+            writer.stderr.close()
+    assert errors == [(0, '')] * 4
+    assert store.get('wiki.example', 'counter', None) == {'n': 100}
+    assert store.get('wiki.example', 'client', 'Bot') == RECORD
+    json.loads(store.path.read_text(encoding='utf-8'))  # whole, valid JSON
