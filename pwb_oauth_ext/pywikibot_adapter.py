@@ -141,11 +141,12 @@ class Resolver:
                 assert cred.access_token is not None and cred.access_secret is not None
                 return OAuth1Auth(ck, cs, resolve_secret(cred.access_token, key),
                                   resolve_secret(cred.access_secret, key))
+            from .oauth2_auth import store_host
             record = self._stored_record(url, ck, account)
             if record is None:
                 raise ConfigError(
                     f'authenticate[{key!r}] has no access token and none is stored for'
-                    f' {split_url(url)[0]} (account {account or "unset"}):'
+                    f' {store_host(url)} (account {account or "unset"}):'
                     f' {reauthorize_hint(site, account)}')
             return OAuth1Auth(ck, cs, record['access_token'], record['access_secret'])
         if isinstance(cred, OAuth2):
