@@ -228,7 +228,7 @@ def test_transport_exception_is_not_swallowed_into_a_secret() -> None:
 # --- identify JWT (OAuth 1.0a) ------------------------------------------------------
 
 CONSUMER_KEY = 'consumerkey0123456789abcdef'
-CONSUMER_SECRET = _secret('consumer')
+CONSUMER_SECRET = _secret('consumer' + '0123456789abcdef' * 4)  # 64+ bytes, as HS512 wants
 SERVER = 'http://127.0.0.1:8080'
 NONCE = 'nonce123'
 
@@ -267,7 +267,7 @@ def _tampered(token: str) -> str:
 
 
 def _payload_swapped(token: str) -> str:
-    other = _jwt(_claims(username='Admin'), secret='another secret')
+    other = _jwt(_claims(username='Admin'), secret='another secret' * 3)
     return '.'.join([token.split('.')[0], other.split('.')[1], token.split('.')[2]])
 
 
@@ -279,7 +279,7 @@ HOSTILE_JWTS = {
     'alg-none': lambda: _alg_none(_claims()),
     'tampered-signature': lambda: _tampered(_jwt(_claims())),
     'payload-swapped': lambda: _payload_swapped(_jwt(_claims())),
-    'other-secret': lambda: _jwt(_claims(), secret='someone else entirely'),
+    'other-secret': lambda: _jwt(_claims(), secret='someone else entirely' * 3),
     'hs512': lambda: _jwt(_claims(), alg='HS512'),
     'wrong-aud': lambda: _jwt(_claims(aud='another consumer')),
     'wrong-iss': lambda: _jwt(_claims(iss='https://evil.example.org')),
