@@ -98,10 +98,6 @@ def oauth2_line(key: str, **kwargs: str) -> str:
     return f'authenticate[{key!r}] = _oauth.OAuth2({args})'
 
 
-def read_store(pwb_dir: Path) -> dict:
-    return json.loads((pwb_dir / STORE_FILE).read_text())
-
-
 def stored(pwb_dir: Path, wiki: RunningWiki, client_id: str,
            account: str | None = 'BotUser') -> TokenSet | None:
     record = TokenStore(pwb_dir / STORE_FILE).get(wiki.host, client_id, account)
@@ -149,6 +145,7 @@ def test_owner_only_token_logs_in_saves_and_logs_out(
                       'oauth_after_logout': False}
     assert proc.returncode == 0
     api_calls = [entry for entry in seen if entry[1].startswith('/api.php')]
+    assert api_calls == seen, 'an owner-only token needs no token endpoint'
     assert all(method == 'POST' and scheme == 'Bearer' for method, _, scheme in api_calls), (
         api_calls)
     actions = [path.split('?', 1)[1].split('&', 1)[0] for _, path, _ in api_calls]
