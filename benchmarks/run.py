@@ -419,21 +419,31 @@ def wall_times(argv: Sequence[str], runs: int, *, env: dict[str, str],
     return times
 
 
-def importtime_us(code: str, env: dict[str, str]) -> tuple[int, list[tuple[str, int]]]:
-    """Cumulative µs of the top-level pwb_oauth_ext imports under ``-X importtime``."""
+def importtime_us(code: str, env: dict[str, str]) -> tuple[int, int, list[tuple[str, int]]]:
+    """Under ``-X importtime``: (cumulative µs of the top-level pwb_oauth_ext imports,
+    self µs of all pwb_oauth_ext modules, the top-level modules with their cumulative µs).
+
+    Cumulative includes the stdlib modules the package is first to import; self counts
+    only the package's own modules.
+    """
     result = subprocess.run([sys.executable, '-X', 'importtime', '-c', code], env=env,
                             capture_output=True, text=True, check=True)
     tops = []
+    own = 0
     for line in result.stderr.splitlines():
         parts = line.split('|')
         if not line.startswith('import time:') or len(parts) != 3:
             continue
-        cumulative, name = parts[1].strip(), parts[2]
+        self_us, cumulative, name = parts[0].rsplit(':', 1)[1].strip(), parts[1].strip(), \
+            parts[2]
         indent = len(name) - len(name.lstrip(' ')) - 1
         module = name.strip()
-        if indent == 0 and cumulative.isdigit() and module.split('.')[0] == 'pwb_oauth_ext':
+        if not cumulative.isdigit() or module.split('.')[0] != 'pwb_oauth_ext':
+            continue
+        own += int(self_us)
+        if indent == 0:
             tops.append((module, int(cumulative)))
-    return sum(us for _, us in tops), tops
+    return sum(us for _, us in tops), own, tops
 
 
 def lazy_modules_loaded(code_prefix: str, argv_prefix: Sequence[str], env: dict[str, str],
@@ -450,9 +460,20 @@ def bench_startup(wiki: RunningWiki, modes: Modes, quick: bool) -> dict[str, Any
     runs = 5 if quick else 20
     pwb_runs = 2 if quick else 5
     results: dict[str, Any] = {}
-    samples = [importtime_us(IMPORT_ENABLE, env) for _ in range(3 if quick else 7)]
-    results['importtime_us_median'] = median([total for total, _ in samples])
-    results['importtime_modules'] = samples[-1][1]
+    repeats = 3 if quick else 7
+    for code in (IMPORT_ENABLE, 'import pywikibot; ' + IMPORT_ENABLE):   # warm-up: bytecode
+        subprocess.run([sys.executable, '-c', code], env=dict(env, PYWIKIBOT_NO_USER_CONFIG='2'),
+                       check=True, capture_output=True)
+    samples = [importtime_us(IMPORT_ENABLE, env) for _ in range(repeats)]
+    results['importtime_us_median'] = median([total for total, _, _ in samples])
+    results['importtime_own_us_median'] = median([own for _, own, _ in samples])
+    results['importtime_modules'] = samples[-1][2]
+    # What it adds to a Pywikibot process, where typing, logging, pathlib, requests...
+    # are already imported (enable() then installs at once instead of waiting).
+    pwb_env = dict(env, PYWIKIBOT_NO_USER_CONFIG='2')
+    after_pwb = [importtime_us('import pywikibot; ' + IMPORT_ENABLE, pwb_env)
+                 for _ in range(repeats)]
+    results['importtime_after_pywikibot_us_median'] = median([t for t, _, _ in after_pwb])
     bare: list[float] = []
     plugin: list[float] = []
     for _ in range(runs):   # interleaved, so load changes hit both alike
@@ -493,9 +514,14 @@ def bench_startup(wiki: RunningWiki, modes: Modes, quick: bool) -> dict[str, Any
         pwb_code, [sys.executable], pywikibot_environment(without_plugin), str(without_plugin))
 
     table = Table(['measure', 'value', 'target / note'])
-    table.add('import + enable(), -X importtime cumulative',
+    table.add('import + enable(), -X importtime cumulative, bare python',
               f"{results['importtime_us_median'] / 1000:.2f} ms",
-              '<= 10 ms: ' + ('met' if results['importtime_us_median'] <= 10000 else 'NOT met'))
+              '<= 10 ms: ' + ('met' if results['importtime_us_median'] <= 10000 else 'NOT met')
+              + f"; own modules (self): {results['importtime_own_us_median'] / 1000:.2f} ms")
+    after_pwb_us = results['importtime_after_pywikibot_us_median']
+    table.add('import + enable(), -X importtime cumulative, after import pywikibot',
+              f'{after_pwb_us / 1000:.2f} ms',
+              '<= 10 ms: ' + ('met' if after_pwb_us <= 10000 else 'NOT met'))
     table.add(f'import + enable(), wall minus `python -c pass` (median of {runs})',
               f"{results['import_enable_minus_pass_ms']:.2f} ms",
               f"python -c pass: {results['python_pass_ms_median']:.1f} ms")
@@ -713,6 +739,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, Any] = {'environment': environment_info(args.quick)}
     with tempfile.TemporaryDirectory(prefix='pwb-oauth-bench-') as workdir, \
             run_test_wiki() as wiki:
+        # Start-up is timed as users see it, with bytecode cached (tox sets
+        # PYTHONDONTWRITEBYTECODE, which would time compiling instead); the cache goes to
+        # the work dir, not the source tree. Every timing below follows a warm-up run.
+        os.environ.pop('PYTHONDONTWRITEBYTECODE', None)
+        os.environ['PYTHONPYCACHEPREFIX'] = str(Path(workdir) / 'pycache')
         wiki.app.add_bot(ACCOUNT)
         modes = Modes(wiki, Path(workdir))
         for name in args.only:
