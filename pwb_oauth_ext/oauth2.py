@@ -421,7 +421,14 @@ class BearerTokenSource:
             return None
 
     def _usable(self, tokens: TokenSet | None) -> bool:
-        return tokens is not None and not tokens.expired(self._now(), self._margin)
+        """Valid for a while yet; the margin is at most half the token's lifetime,
+        so short-lived tokens are not renewed on every request."""
+        if tokens is None:
+            return False
+        margin = self._margin
+        if tokens.expires_at is not None and tokens.obtained_at is not None:
+            margin = min(margin, (tokens.expires_at - tokens.obtained_at) / 2)
+        return not tokens.expired(self._now(), margin)
 
     def token(self) -> str:
         """The current valid access token, renewed first if it is (nearly) expired."""

@@ -361,10 +361,6 @@ def test_a_running_bot_refreshes_its_token_without_an_error(
                      now_stored.refresh_token, now_stored.access_token)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'BearerTokenSource applies its 60 s renewal margin even to tokens that live less than'
-    ' 60 s, so every request refreshes (fix: cap the margin at half the token lifetime in'
-    ' oauth2.BearerTokenSource._usable)'))
 def test_short_lived_tokens_are_not_refreshed_on_every_request(
         wiki: RunningWiki, pwb_dir_factory: Callable[..., Path], run_pwb: Any,
         monkeypatch: pytest.MonkeyPatch) -> None:
