@@ -1,14 +1,17 @@
 """The one module that touches Pywikibot internals.
 
-It replaces, on ``enable()``, a handful of Pywikibot functions with versions
-that resolve credentials through our host table:
+``install()`` (run by ``enable()`` once Pywikibot's site module is loaded)
+changes a handful of Pywikibot functions:
 
-* ``comms.http.request`` / ``get_authentication``: which auth object a request carries;
+* ``comms.http.session.auth``: a session-level auth that picks the matching
+  ``authenticate`` entry for every request (Pywikibot 10 and 11 alike);
+  ``http.request`` tells it which site (and so which account) is in flight,
+  and ``http.get_authentication`` returns None so Pywikibot adds nothing itself;
 * ``APISite.is_oauth_token_available`` / ``login`` / ``logout``: OAuth-only login;
 * ``api.Request._internal_api_error``: what to do when the wiki refuses a token.
 
-Nothing here is imported from user-config.py except ``install_when_imported``,
-which only watches for ``pywikibot.site._apisite`` to finish importing.
+Nothing here imports Pywikibot at module level: user-config.py reaches
+``install_when_imported``, which only watches for ``pywikibot.site._apisite``.
 """
 from __future__ import annotations
 
