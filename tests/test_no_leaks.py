@@ -223,12 +223,7 @@ def test_failing_run_leaks_nothing(kind_name: str, credential_kinds: dict[str, K
     assert leaks == []
 
 
-@pytest.mark.parametrize('kind_name', [
-    'oauth1-tuple', 'oauth1-object', 'oauth2-owner-only',
-    pytest.param('oauth2-client-credentials', marks=pytest.mark.xfail(
-        strict=True, reason='a token endpoint refusal reaches the user without the config'
-        ' key: SessionAuth.__call__ should prefix authenticate[key] to OAuthFlowError')),
-])
+@pytest.mark.parametrize('kind_name', KIND_NAMES)
 def test_failing_run_names_the_config_key(kind_name: str, credential_kinds: dict[str, Kind],
                                           pwb_dir_factory, run_pwb, wiki) -> None:
     kind = credential_kinds[kind_name]

@@ -338,8 +338,6 @@ def test_references_end_to_end_keep_user_config_clean(pwb_dir_factory, run_pwb, 
 
 
 @posix_only
-@pytest.mark.xfail(strict=True, reason='the adapter does not call'
-                   ' permissions.user_config_warning yet')
 def test_pywikibot_warns_about_readable_user_config_with_inline_secrets(
         pwb_dir_factory, run_pwb, oauth1_consumer, wiki) -> None:
     from conftest import authenticate_line
