@@ -364,6 +364,12 @@ def bench_latency(wiki: RunningWiki, modes: Modes, quick: bool) -> dict[str, Any
         row['p95_vs_plain_oauth1'] = ratio(row['client_p95_ms'], plain['client_p95_ms'])
         # Client cost with the wiki's own time taken out: what the bot side adds.
         row['client_minus_server_median_ms'] = row['client_median_ms'] - row['server_median_ms']
+    for mode in LATENCY_MODES:
+        row = results[mode]
+        row['client_side_vs_anonymous'] = ratio(
+            row['client_minus_server_median_ms'], anon['client_minus_server_median_ms'])
+        row['client_side_vs_plain_oauth1'] = ratio(
+            row['client_minus_server_median_ms'], plain['client_minus_server_median_ms'])
     results['targets'] = {
         'plugin_oauth1_vs_plain_oauth1': {
             'ratio': results['plugin-oauth1']['median_vs_plain_oauth1'], 'target': 1.05},
@@ -392,6 +398,9 @@ def bench_latency(wiki: RunningWiki, modes: Modes, quick: bool) -> dict[str, Any
         ' OAuth 2.0 <= 1.03 x anonymous: '
         f"{targets['plugin_oauth2_vs_anonymous']['ratio']:.3f} "
         f"({'met' if targets['plugin_oauth2_vs_anonymous']['met'] else 'NOT met'}).\n"
+        'Bot side only (median minus the wiki median): plugin OAuth 1.0a / plain OAuth 1.0a '
+        f"{results['plugin-oauth1']['client_side_vs_plain_oauth1']:.3f}, OAuth 2.0 / anonymous "
+        f"{results['plugin-oauth2-owner-only']['client_side_vs_anonymous']:.3f}.\n"
         "'wiki' columns: the test wiki's own time per request (app.dispatch, in the"
         ' benchmark process), i.e. its OAuth verification and API work.')
     return results
@@ -573,28 +582,22 @@ def host_cases(labels: int, distinct: int) -> dict[str, list[str]]:
     return cases
 
 
-def lookups_per_second(table: Any, hosts: Sequence[str], remembered: bool,
-                       repeats: int) -> float:
+def lookups_per_second(table: Any, hosts: Sequence[str], remembered: bool) -> float:
+    """One timed pass over ``hosts``; "new" clears the memo before each lookup."""
     lookup = table.lookup
-    memo = table._memo   # cleared before each call to time the unremembered path
-    rates = []
-    for _ in range(repeats):
-        if remembered:
-            for host in hosts:
-                lookup(host, None, None)   # fill the memo first
-            started = time.perf_counter()
-            for host in hosts:
-                lookup(host, None, None)
-            elapsed = time.perf_counter() - started
-        else:
-            clear = memo.clear
-            started = time.perf_counter()
-            for host in hosts:
-                clear()
-                lookup(host, None, None)
-            elapsed = time.perf_counter() - started
-        rates.append(len(hosts) / elapsed)
-    return median(rates)
+    if remembered:
+        for host in hosts:
+            lookup(host, None, None)   # fill the memo first
+        started = time.perf_counter()
+        for host in hosts:
+            lookup(host, None, None)
+    else:
+        clear = table._memo.clear
+        started = time.perf_counter()
+        for host in hosts:
+            clear()
+            lookup(host, None, None)
+    return len(hosts) / (time.perf_counter() - started)
 
 
 def bench_hosts(wiki: RunningWiki, modes: Modes, quick: bool) -> dict[str, Any]:
@@ -602,34 +605,47 @@ def bench_hosts(wiki: RunningWiki, modes: Modes, quick: bool) -> dict[str, Any]:
 
     del wiki, modes
     distinct = 200 if quick else 1000
-    repeats = 3 if quick else 7
-    results: dict[str, Any] = {}
-    tables = {size: HostTable(host_entries(size)) for size in (10, 10_000)}
-    for size, table in tables.items():
-        for labels in (2, 4, 8):
-            for case, hosts in host_cases(labels, distinct).items():
-                expected_hit = case != 'miss'
-                assert (table.lookup(hosts[-1], None, None) is not None) == expected_hit, \
-                    (size, labels, case)
+    repeats = 5 if quick else 15
+    sizes = (10, 10_000)
+    tables = {size: HostTable(host_entries(size)) for size in sizes}
+    cases = {labels: host_cases(labels, distinct) for labels in (2, 4, 8)}
+    for size, table in tables.items():   # the workload is what it says it is
+        for labels, by_case in cases.items():
+            for case, hosts in by_case.items():
+                found = table.lookup(hosts[-1], None, None) is not None
+                if found != (case != 'miss'):
+                    raise RuntimeError(f'host table {size}: {case} for {labels} labels')
+    rates: dict[tuple[int, int, str, bool], list[float]] = {}
+    # Sizes alternate inside each repeat, so load changes on the machine hit both alike.
+    for _ in range(repeats):
+        for labels, by_case in cases.items():
+            for case, hosts in by_case.items():
                 for remembered in (False, True):
-                    results[f'{size}/{labels}/{case}/{"remembered" if remembered else "new"}'] \
-                        = {'keys': size, 'labels': labels, 'case': case,
-                           'remembered': remembered,
-                           'lookups_per_s': lookups_per_second(table, hosts, remembered,
-                                                               repeats)}
-    out = Table(['labels', 'case', 'new: 10 keys', 'new: 10,000 keys', 'ratio',
-                 'remembered: 10 keys', 'remembered: 10,000 keys'])
-    for labels in (2, 4, 8):
-        for case in host_cases(labels, 1):
-            def rate(size: int, remembered: bool, labels: int = labels, case: str = case
-                     ) -> float:
-                key = f'{size}/{labels}/{case}/{"remembered" if remembered else "new"}'
-                return float(results[key]['lookups_per_s'])
-            out.add(labels, case, f'{rate(10, False):,.0f}/s', f'{rate(10_000, False):,.0f}/s',
-                    f'{ratio(rate(10_000, False), rate(10, False)):.2f}',
-                    f'{rate(10, True):,.0f}/s', f'{rate(10_000, True):,.0f}/s')
-    out.print('4. HostTable lookups per second ("new": memo cleared before each lookup)',
-              'the cost follows the label count, not the number of keys (ratio ~1).')
+                    for size in sizes:
+                        rates.setdefault((size, labels, case, remembered), []).append(
+                            lookups_per_second(tables[size], hosts, remembered))
+    results: dict[str, Any] = {'repeats': repeats, 'hosts_per_pass': distinct}
+    for (size, labels, case, remembered), values in rates.items():
+        results[f'{size}/{labels}/{case}/{"remembered" if remembered else "new"}'] = {
+            'keys': size, 'labels': labels, 'case': case, 'remembered': remembered,
+            'lookups_per_s_best': max(values), 'lookups_per_s_median': median(values)}
+
+    def best(size: int, labels: int, case: str, remembered: bool) -> float:
+        return max(rates[(size, labels, case, remembered)])
+
+    out = Table(['labels', 'case', 'new: 10 keys', 'new: 10,000 keys', '10k/10',
+                 'remembered: 10 keys', 'remembered: 10,000 keys', '10k/10'])
+    for labels, by_case in cases.items():
+        for case in by_case:
+            new10, new10k = best(10, labels, case, False), best(10_000, labels, case, False)
+            mem10, mem10k = best(10, labels, case, True), best(10_000, labels, case, True)
+            out.add(labels, case, f'{new10:,.0f}/s', f'{new10k:,.0f}/s',
+                    f'{ratio(new10k, new10):.2f}', f'{mem10:,.0f}/s', f'{mem10k:,.0f}/s',
+                    f'{ratio(mem10k, mem10):.2f}')
+    out.print(f'4. HostTable lookups per second (best of {repeats} passes over {distinct} hosts;'
+              ' "new": memo cleared before each lookup, "remembered": memo hit)',
+              'the cost should follow the label count (and hit/miss), not the number of keys:'
+              ' 10k/10 near 1.')
     return results
 
 
