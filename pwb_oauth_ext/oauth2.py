@@ -276,10 +276,13 @@ def _post_token_request(transport: Transport, endpoints: OAuth2Endpoints, client
             f'The token endpoint {endpoints.token_url} sent an unusable answer: '
             f'{exc.description}', error=exc.error, description=exc.description,
             status=status) from None
-    except (ValueError, Warning):
+    except (ValueError, Warning, TypeError, AttributeError, KeyError):
+        params = None  # not a JSON object oauthlib can read ([] or null, say)
+    if not isinstance(params, dict) or not isinstance(params.get('access_token'), str) \
+            or not params['access_token']:
         raise TokenEndpointError(
             f'The token endpoint {endpoints.token_url} sent an unusable answer.',
-            status=status) from None
+            status=status)
     return TokenSet.from_token_response(dict(params), requested_at)
 
 

@@ -28,7 +28,10 @@ class SecretRef:
 
     def resolve(self, config_key: str) -> str:
         """Return the secret; ConfigError naming ``config_key`` when missing or empty."""
-        value = self.fetch()
+        try:
+            value = self.fetch()
+        except ConfigError as exc:
+            raise ConfigError(f'authenticate[{config_key!r}]: {exc}') from None
         if value is None or not value.strip():
             raise ConfigError(
                 f'authenticate[{config_key!r}]: {self.describe()} gives no secret'

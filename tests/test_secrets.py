@@ -96,8 +96,6 @@ def test_file_readable_by_others_is_refused_with_chmod_fix(tmp_path: Path, mode:
 
 
 @posix_only
-@pytest.mark.xfail(strict=True, reason='secrets.file.fetch raises its permission error'
-                   ' without the config key: SecretRef.resolve should prefix it')
 def test_file_permission_error_names_config_key(tmp_path: Path) -> None:
     path = _private_file(tmp_path / 'secret.txt', SECRET, 0o644)
     with pytest.raises(ConfigError, match=r"authenticate\['fr.wikipedia.org'\]"):
