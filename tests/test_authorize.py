@@ -7,7 +7,6 @@ receiver). A second Pywikibot process then proves the stored token works.
 """
 from __future__ import annotations
 
-import html
 import json
 import queue
 import re
@@ -19,7 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urljoin, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import jwt
 import pytest
@@ -34,6 +33,7 @@ from pwb_oauth_ext.oauth1_handshake import (
     same_server,
     verify_identity,
 )
+from pwb_oauth_ext.testwiki.browser import consent
 from pwb_oauth_ext.testwiki.pywikibot_env import (
     pywikibot_environment,
     run_pywikibot,
@@ -145,40 +145,6 @@ def browser(wiki: RunningWiki, user: str = USER) -> requests.Session:
     return session
 
 
-def _form_fields(page: str) -> tuple[str, dict[str, str]]:
-    form = re.search(r"<form id='mw-mwoauth-authorize-form' action='([^']+)'(.*?)</form>",
-                     page, re.S)
-    assert form, page
-    fields = {}
-    for tag in re.findall(r'<input [^>]*>', form.group(2)):
-        name = re.search(r'name="([^"]*)"', tag)
-        value = re.search(r'value="([^"]*)"', tag)
-        if name:
-            fields[name.group(1)] = html.unescape(value.group(1) if value else '')
-    return form.group(1), fields
-
-
-def approve(wiki: RunningWiki, url: str, *, button: str = 'accept', user: str = USER) -> str:
-    """Play the browser: follow the wiki's redirects and press Allow (or Cancel).
-
-    Returns the first address outside the wiki the browser is sent to.
-    """
-    session = browser(wiki, user)
-    for _ in range(10):
-        if not url.startswith(wiki.url):
-            return url
-        response = session.get(url, allow_redirects=False)
-        if response.status_code in (301, 302, 303, 307):
-            url = urljoin(url, response.headers['Location'])
-            continue
-        action, fields = _form_fields(response.text)
-        fields[button] = 'Allow' if button == 'accept' else 'Cancel'
-        response = session.post(urljoin(wiki.url, action), data=fields, allow_redirects=False)
-        assert response.status_code == 302, response.text
-        url = urljoin(url, response.headers['Location'])
-    pytest.fail('too many redirects')
-
-
 def use_token(pwb_dir: Path, wiki: RunningWiki) -> subprocess.CompletedProcess[str]:
     result = run_pywikibot(USE_TOKEN_SCRIPT, pwb_dir)
     return result
@@ -215,7 +181,7 @@ def test_oauth1_handshake_stores_a_token_pywikibot_then_uses(
     pwb_dir, command, url = _oauth1_handshake_until_url(tmp_path, wiki, consumer)
     query = dict(parse_qsl(urlsplit(url).query))
     assert query['oauth_consumer_key'] == consumer.consumer_key
-    callback = approve(wiki, url)
+    callback = consent(wiki, USER, url)
     assert callback.startswith(OAUTH1_CALLBACK)
     verifier = dict(parse_qsl(urlsplit(callback).query))['oauth_verifier']
     command.answer(callback if paste_whole_url else verifier)
@@ -252,7 +218,7 @@ def test_oauth1_account_without_configured_username(tmp_path: Path, wiki: Runnin
         f" '{consumer.consumer_secret}')"])
     command = Command(pwb_dir, *([f'-user:{USER}'] if user_option else []))
     url = command.expect(r'(http://\S+Special%3AOAuth%2Fauthorize\S+)').group(1)
-    command.answer(approve(wiki, url))
+    command.answer(consent(wiki, USER, url))
     status, output = command.finish()
     assert status == 0, output
     assert [entry['account'] for entry in stored(pwb_dir)] == [USER]
@@ -264,7 +230,7 @@ def test_oauth1_approved_by_another_user_is_not_stored(tmp_path: Path, wiki: Run
                                                        consumer: Any) -> None:
     wiki.app.add_bot('OtherUser')
     pwb_dir, command, url = _oauth1_handshake_until_url(tmp_path, wiki, consumer)
-    command.answer(approve(wiki, url, user='OtherUser'))
+    command.answer(consent(wiki, 'OtherUser', url))
     status, output = command.finish()
     assert status != 0
     assert f"approved by 'OtherUser', not by '{USER}'" in output
@@ -274,7 +240,7 @@ def test_oauth1_approved_by_another_user_is_not_stored(tmp_path: Path, wiki: Run
 def test_oauth1_show_prints_the_access_secret(tmp_path: Path, wiki: RunningWiki,
                                               consumer: Any) -> None:
     pwb_dir, command, url = _oauth1_handshake_until_url(tmp_path, wiki, consumer, show=True)
-    command.answer(approve(wiki, url))
+    command.answer(consent(wiki, USER, url))
     status, output = command.finish()
     assert status == 0, output
     record = stored(pwb_dir)[0]['record']
@@ -285,7 +251,7 @@ def test_oauth1_show_prints_the_access_secret(tmp_path: Path, wiki: RunningWiki,
 def test_oauth1_bad_verifier_stores_nothing(tmp_path: Path, wiki: RunningWiki,
                                             consumer: Any) -> None:
     pwb_dir, command, url = _oauth1_handshake_until_url(tmp_path, wiki, consumer)
-    approve(wiki, url)
+    consent(wiki, USER, url)
     command.answer('0123456789abcdef0123456789abcdef')
     status, output = command.finish()
     assert status != 0
@@ -298,7 +264,7 @@ def test_oauth1_bad_verifier_stores_nothing(tmp_path: Path, wiki: RunningWiki,
 def test_oauth1_url_of_another_request_is_refused(tmp_path: Path, wiki: RunningWiki,
                                                   consumer: Any) -> None:
     pwb_dir, command, url = _oauth1_handshake_until_url(tmp_path, wiki, consumer)
-    approve(wiki, url)
+    consent(wiki, USER, url)
     command.answer(f'{OAUTH1_CALLBACK}?oauth_verifier=abc&oauth_token=someothertoken')
     status, output = command.finish()
     assert status != 0
@@ -515,7 +481,7 @@ def test_oauth2_loopback_redirect_finishes_by_itself(tmp_path: Path, wiki: Runni
     assert query['code_challenge_method'] == 'S256'
     assert query['redirect_uri'] == redirect_uri
     command.expect('Waiting for the wiki')
-    redirect = approve(wiki, url)
+    redirect = consent(wiki, USER, url)
     assert redirect.startswith(redirect_uri + '?code=')
     page = requests.get(redirect, timeout=30, proxies={'http': None})   # the browser lands
     assert 'Authorization received' in page.text
@@ -534,7 +500,7 @@ def test_oauth2_paste_mode_reads_the_url(tmp_path: Path, wiki: RunningWiki) -> N
     command = Command(pwb_dir, '--paste')
     url = command.expect(r'(http://\S+/rest\.php/oauth2/authorize\S+)').group(1)
     command.expect('paste the whole URL')
-    command.answer(approve(wiki, url))
+    command.answer(consent(wiki, USER, url))
     status, output = command.finish()
     assert status == 0, output + command.stderr()
     _assert_oauth2_token_works(pwb_dir, wiki, client, output)
@@ -548,7 +514,7 @@ def test_oauth2_show_prints_the_tokens(tmp_path: Path, wiki: RunningWiki) -> Non
     pwb_dir = _oauth2_dir(tmp_path, wiki, client, redirect_uri)
     command = Command(pwb_dir, '--show')
     url = command.expect(r'(http://\S+/rest\.php/oauth2/authorize\S+)').group(1)
-    command.answer(approve(wiki, url))
+    command.answer(consent(wiki, USER, url))
     status, output = command.finish()
     assert status == 0, output
     record = stored(pwb_dir)[0]['record']
@@ -565,7 +531,7 @@ def test_oauth2_state_mismatch(tmp_path: Path, wiki: RunningWiki) -> None:
     pwb_dir = _oauth2_dir(tmp_path, wiki, client, redirect_uri)
     command = Command(pwb_dir)
     url = command.expect(r'(http://\S+/rest\.php/oauth2/authorize\S+)').group(1)
-    redirect = approve(wiki, url)
+    redirect = consent(wiki, USER, url)
     command.answer(re.sub(r'state=[^&]+', 'state=forged', redirect))
     status, output = command.finish()
     assert status != 0
@@ -583,7 +549,7 @@ def test_oauth2_denial(tmp_path: Path, wiki: RunningWiki) -> None:
     command = Command(pwb_dir)
     url = command.expect(r'(http://\S+/rest\.php/oauth2/authorize\S+)').group(1)
     command.expect('Waiting for the wiki')
-    redirect = approve(wiki, url, button='cancel')
+    redirect = consent(wiki, USER, url, button='cancel')
     assert 'error=' in redirect
     requests.get(redirect, timeout=30, proxies={'http': None})
     status, output = command.finish()
@@ -603,7 +569,7 @@ def test_oauth2_approved_by_another_user_is_not_stored(tmp_path: Path,
     pwb_dir = _oauth2_dir(tmp_path, wiki, client, redirect_uri)
     command = Command(pwb_dir)
     url = command.expect(r'(http://\S+/rest\.php/oauth2/authorize\S+)').group(1)
-    command.answer(approve(wiki, url, user='OtherUser'))
+    command.answer(consent(wiki, 'OtherUser', url))
     status, output = command.finish()
     assert status != 0
     assert f"approved by 'OtherUser', not by '{USER}'" in output

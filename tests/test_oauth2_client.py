@@ -15,11 +15,9 @@ import textwrap
 import threading
 import urllib.error
 import urllib.request
-from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import urljoin
 
 import pytest
 
@@ -44,6 +42,7 @@ from pwb_oauth_ext.oauth2 import (
     requests_transport,
 )
 from pwb_oauth_ext.store import TokenStore
+from pwb_oauth_ext.testwiki.browser import consent
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CAPTURES = REPO_ROOT.parent / 'shared' / 'mediawiki-oauth'
@@ -466,48 +465,6 @@ def test_loopback_receiver_refuses_a_non_loopback_uri() -> None:
 
 # --- end to end against the test wiki's OAuth 2.0 provider -----------------------
 
-class _FormInputs(HTMLParser):
-    """Collects the approval form's action and hidden inputs, as a browser would."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.action = ''
-        self.fields: dict[str, str] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = dict(attrs)
-        if tag == 'form' and attributes.get('id') == 'mw-mwoauth-authorize-form':
-            self.action = attributes.get('action') or ''
-        if tag == 'input' and attributes.get('name'):
-            self.fields[attributes['name']] = attributes.get('value') or ''
-
-
-def browser_authorize(wiki: Any, user: str, url: str, button: str = 'accept') -> str:
-    """Drive the consent pages like a logged-in browser; return the client redirect URL."""
-    import requests
-
-    from pwb_oauth_ext.testwiki.oauth1_provider import SESSION_COOKIE
-
-    browser = requests.Session()
-    browser.cookies.set(SESSION_COOKIE, wiki.app.wiki.browser_login(user))
-    response = browser.get(url, allow_redirects=False, timeout=30)
-    for _ in range(10):
-        if response.status_code in (301, 302, 303, 307):
-            url = urljoin(url, response.headers['Location'])
-            if not url.startswith(wiki.url + '/'):
-                return url   # leaving the wiki: this is the redirect to the client
-            response = browser.get(url, allow_redirects=False, timeout=30)
-            continue
-        form = _FormInputs()
-        form.feed(response.text)
-        assert form.action, f'no approval form: HTTP {response.status_code}'
-        data = dict(form.fields)
-        data[button] = 'Allow' if button == 'accept' else 'Cancel'
-        response = browser.post(urljoin(url, form.action), data=data, allow_redirects=False,
-                                timeout=30)
-    raise AssertionError('too many redirects')
-
-
 @pytest.fixture
 def wiki() -> Any:
     pytest.importorskip('pwb_oauth_ext.testwiki.oauth2_provider')
@@ -537,7 +494,7 @@ def authorize_in_browser(wiki: Any, client: Any, *, redirect_uri: str | None,
     verifier, challenge = make_pkce_pair()
     url = authorization_url(endpoints_for(wiki.url), client.client_id,
                             redirect_uri=redirect_uri, state=state, code_challenge=challenge)
-    return browser_authorize(wiki, 'HandshakeUser', url), verifier
+    return consent(wiki, 'HandshakeUser', url), verifier
 
 
 def test_e2e_public_client_with_pkce(wiki: Any) -> None:
@@ -610,7 +567,7 @@ def test_e2e_state_mismatch_and_denial(wiki: Any) -> None:
     _, challenge = make_pkce_pair()
     url = authorization_url(endpoints_for(wiki.url), client.client_id, redirect_uri=callback,
                             state='mine', code_challenge=challenge)
-    denied = browser_authorize(wiki, 'HandshakeUser', url, button='cancel')
+    denied = consent(wiki, 'HandshakeUser', url, button='cancel')
     with pytest.raises(OAuthFlowError, match=r'(?i)the authorization was denied'):
         parse_redirect(denied, 'mine')
 

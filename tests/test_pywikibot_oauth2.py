@@ -13,24 +13,17 @@ import stat
 import subprocess
 import textwrap
 import time
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import urljoin
 
 import pytest
 from conftest import PYWIKIBOT_PYTHON
 
 from pwb_oauth_ext.oauth2 import (
     TokenSet,
-    authorization_url,
-    endpoints_for,
-    exchange_code,
-    make_pkce_pair,
-    parse_redirect,
-    requests_transport,
 )
 from pwb_oauth_ext.store import TokenStore
+from pwb_oauth_ext.testwiki.browser import authorization_code_grant
 from pwb_oauth_ext.testwiki.pywikibot_env import pywikibot_environment
 from pwb_oauth_ext.testwiki.server import RunningWiki
 
@@ -247,47 +240,6 @@ def test_client_credentials_token_is_fetched_stored_reused_and_renewed(
 
 # --- authorization code grants ---------------------------------------------------
 
-class _ApprovalForm(HTMLParser):
-    """The consent form's action and fields, as a browser would submit them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.action = ''
-        self.fields: dict[str, str] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = dict(attrs)
-        if tag == 'form' and attributes.get('id') == 'mw-mwoauth-authorize-form':
-            self.action = attributes.get('action') or ''
-        if tag == 'input' and attributes.get('name'):
-            self.fields[attributes['name'] or ''] = attributes.get('value') or ''
-
-
-def consent_as(wiki: RunningWiki, user: str, url: str) -> str:
-    """Click "Allow" as ``user`` in a browser; return the redirect to the client."""
-    import requests
-
-    from pwb_oauth_ext.testwiki.oauth1_provider import SESSION_COOKIE
-
-    browser = requests.Session()
-    browser.cookies.set(SESSION_COOKIE, wiki.wiki.browser_login(user))
-    response = browser.get(url, allow_redirects=False, timeout=30)
-    for _ in range(10):
-        if response.is_redirect:
-            url = urljoin(url, response.headers['Location'])
-            if not url.startswith(wiki.url + '/'):
-                return url
-            response = browser.get(url, allow_redirects=False, timeout=30)
-            continue
-        form = _ApprovalForm()
-        form.feed(response.text)
-        assert form.action, f'no approval form: HTTP {response.status_code}'
-        response = browser.post(urljoin(url, form.action),
-                                data={**form.fields, 'accept': 'Allow'},
-                                allow_redirects=False, timeout=30)
-    raise AssertionError('too many redirects')
-
-
 def authorized_bot_dir(wiki: RunningWiki, pwb_dir_factory: Callable[..., Path],
                        user: str = 'BotUser') -> tuple[Path, Any, TokenSet]:
     """A Pywikibot dir with an authorization-code grant of ``user`` in its token store.
@@ -296,14 +248,7 @@ def authorized_bot_dir(wiki: RunningWiki, pwb_dir_factory: Callable[..., Path],
     user-config.py and the tokens of the user's consent in the store.
     """
     client = wiki.app.oauth2.register_client(user, confidential=True, redirect_uri=CALLBACK)
-    endpoints = endpoints_for(wiki.url)
-    verifier, challenge = make_pkce_pair()
-    url = authorization_url(endpoints, client.client_id, redirect_uri=CALLBACK,
-                            state='state-1', code_challenge=challenge)
-    code = parse_redirect(consent_as(wiki, user, url), 'state-1')
-    tokens = exchange_code(requests_transport(), endpoints, client.client_id,
-                           client.client_secret, code=code, code_verifier=verifier,
-                           redirect_uri=CALLBACK)
+    tokens = authorization_code_grant(wiki, client, user, redirect_uri=CALLBACK)
     pwb_dir = pwb_dir_factory([oauth2_line(wiki.host, client_id=client.client_id,
                                            client_secret=client.client_secret)],
                               username=user)
