@@ -183,6 +183,10 @@ def credential_from_config(key: object, value: object) -> AnyCredential:
         return value
     if isinstance(value, (tuple, list)):
         if len(value) == 4:
+            if any(item is None for item in value):
+                raise ConfigError(
+                    f'{where}: an OAuth 1.0a 4-tuple needs all four values; for a token'
+                    ' from pwb-oauth authorize write OAuth1(consumer_key, consumer_secret)')
             try:
                 return OAuth1(*value, _where=f'{where} (OAuth 1.0a 4-tuple)')
             except ConfigError as exc:

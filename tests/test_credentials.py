@@ -251,3 +251,9 @@ def test_repr_names_what_helps_find_the_entry(tmp_path):
     by_reference = OAuth1(CK, env('BOT_CS'), AT, file(secret_file))
     assert "env('BOT_CS')" in repr(by_reference)
     assert str(secret_file) in repr(by_reference)
+
+
+def test_a_four_tuple_with_none_is_not_a_stored_token_request() -> None:
+    """Only OAuth1(ck, cs) asks for the stored token; a tuple with holes is a config error."""
+    with pytest.raises(ConfigError, match=r"authenticate\['w.example'\].*OAuth1\(consumer_key"):
+        credential_from_config('w.example', ('ck', 'hidden-secret', None, None))
