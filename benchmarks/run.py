@@ -52,30 +52,6 @@ SECTIONS = ('requests', 'latency', 'startup', 'hosts', 'contention')
 EXTRA_CONFIG = ('minthrottle = 0',)
 
 
-def disable_nagle_in_test_wiki() -> None:
-    """Set TCP_NODELAY on the test wiki's connections.
-
-    wsgiref writes the headers and the body of a response separately; with Nagle's
-    algorithm the body then waits for the client's delayed ACK (~40 ms), which would
-    make the server the bottleneck of every request measured here.
-    """
-    import socket
-
-    from pwb_oauth_ext.testwiki import server
-
-    handler = server._KeepAliveHandler
-    if getattr(handler, '_bench_nodelay', False):
-        return
-    original_setup = handler.setup
-
-    def setup(self: Any) -> None:
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        original_setup(self)
-
-    handler.setup = setup  # type: ignore[method-assign]
-    handler._bench_nodelay = True  # type: ignore[attr-defined]
-
-
 # --- Pywikibot directories for each way of logging in ---------------------------------
 
 class Modes:
@@ -750,7 +726,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help='run only these sections')
     args = parser.parse_args(argv)
     os.environ.pop('PYWIKIBOT_NO_USER_CONFIG', None)   # tox sets it; the children need theirs
-    disable_nagle_in_test_wiki()
     started = time.perf_counter()
     results: dict[str, Any] = {'environment': environment_info(args.quick)}
     with tempfile.TemporaryDirectory(prefix='pwb-oauth-bench-') as workdir, \

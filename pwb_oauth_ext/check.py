@@ -195,7 +195,7 @@ def check_site(pywikibot: Any, family_name: str, code: str) -> dict[str, Any]:
 
 def _enabled() -> bool:
     from . import pywikibot_adapter
-    return bool(pywikibot_adapter._originals)
+    return pywikibot_adapter.installed()
 
 
 def _login(pywikibot: Any, family: str, code: str, user: str | None,

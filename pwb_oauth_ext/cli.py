@@ -114,31 +114,12 @@ def _dispatch(args: Any, out: TextIO) -> int:
 def _authorize(args: Any, out: TextIO) -> int:
     family, code = parse_site(args.site)
     from .check import load_pywikibot
-    pywikibot = load_pywikibot()
+    load_pywikibot()
+    from . import pywikibot_adapter
     from .authorize import run_authorize
-    site = _site_without_login(pywikibot, family, code, args.user)
+    site = pywikibot_adapter.site_without_login(family, code, args.user)
     return run_authorize(site, user=args.user, paste=args.paste, show=args.show, out=out,
                          inp=sys.stdin, open_browser=not args.no_browser)
-
-
-def _site_without_login(pywikibot: Any, family: str, code: str, user: str | None) -> Any:
-    """``pywikibot.Site(code, family, user=user)`` without its implicit login.
-
-    Creating a site logs in at once, and with an OAuth entry whose token is
-    not stored yet that login fails: exactly the situation authorize fixes.
-    """
-    from pywikibot.site import APISite
-    patched_login = APISite.login
-
-    def no_login(self: Any, *args: Any, **kwargs: Any) -> None:
-        if not kwargs.get('cookie_only'):
-            patched_login(self, *args, **kwargs)
-
-    APISite.login = no_login  # type: ignore[method-assign]
-    try:
-        return pywikibot.Site(code, family, user=user)
-    finally:
-        APISite.login = patched_login  # type: ignore[method-assign]
 
 
 if __name__ == '__main__':

@@ -245,7 +245,7 @@ def oauth_match(site: Any) -> Match[AnyCredential] | None:
     return match if match is not None and match.value.is_oauth else None
 
 
-_context = threading.local()  # .site: the site of the request in flight; .no_auth
+_context = threading.local()  # .site in flight; .no_auth; .defer_login
 
 
 class _NoAuth:
@@ -346,6 +346,8 @@ def install() -> None:
 
     def login(self: Any, autocreate: bool = False, user: str | None = None,
               *args: Any, **kwargs: Any) -> None:
+        if kwargs.get('cookie_only') and getattr(_context, 'defer_login', False):
+            return
         if user:
             from pywikibot.tools import normalize_username
             self._username = normalize_username(user)
@@ -376,6 +378,25 @@ def install() -> None:
     _patch(api_site, 'login', login)
     _patch(api_site, 'logout', logout)
     _patch(api.Request, '_internal_api_error', internal_api_error)
+
+
+def installed() -> bool:
+    """True while Pywikibot runs with our patches."""
+    return bool(_originals)
+
+
+def site_without_login(family: str, code: str, user: str | None) -> Any:
+    """``pywikibot.Site(code, family, user=user)`` without its implicit login.
+
+    Creating a site logs in at once, and for an entry whose token is not
+    stored yet that fails: exactly the situation ``pwb-oauth authorize`` fixes.
+    """
+    import pywikibot
+    _context.defer_login = True
+    try:
+        return pywikibot.Site(code, family, user=user)
+    finally:
+        _context.defer_login = False
 
 
 def uninstall() -> None:

@@ -33,6 +33,12 @@ class _KeepAliveHandler(WSGIRequestHandler):
     protocol_version = 'HTTP/1.1'
     timeout = 60   # an idle keep-alive connection ends after this
 
+    def setup(self) -> None:
+        super().setup()
+        # wsgiref writes headers and body separately; without this the body
+        # waits ~40 ms for the client's delayed ACK (Nagle's algorithm).
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def handle(self) -> None:
         self.close_connection = True
         self._handle_one()
