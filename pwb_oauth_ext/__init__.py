@@ -10,14 +10,21 @@ Pywikibot itself is only half imported.
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+import os
 
 from .credentials import OAuth1, OAuth2
 from .errors import ConfigError, OAuthExtError, OAuthFlowError, TokenStoreError
 from .secrets import env, file, keyring
 
+# Annotations only: importing typing would double this package's import
+# time in a bare interpreter (user-config.py imports it on every start).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 __version__ = '0.1.0'
+#: Set by enable() before the adapter exists; read by the adapter.
+_settings: dict[str, str] = {}
 __all__ = [
     'ConfigError', 'OAuth1', 'OAuth2', 'OAuthAuthorizationError', 'OAuthExtError',
     'OAuthFlowError', 'OAuthIdentityError', 'TokenStoreError', 'disable', 'enable',
@@ -25,23 +32,28 @@ __all__ = [
 ]
 
 
-def enable(*, token_store: str | Path | None = None) -> None:
+def enable(*, token_store: str | os.PathLike[str] | None = None) -> None:
     """Make Pywikibot use this package for every ``authenticate`` entry.
 
     Safe to call from user-config.py (the patch waits until Pywikibot's site
     module is imported) and idempotent. ``token_store`` overrides the default
     token file ``<Pywikibot base dir>/pwb-oauth-tokens.json``.
     """
-    from . import pywikibot_adapter
+    from . import _hook
     if token_store is not None:
-        pywikibot_adapter.resolver.token_store_path = Path(token_store).expanduser()
-    pywikibot_adapter.install_when_imported()
+        _settings['token_store'] = os.path.expanduser(os.fspath(token_store))
+    _hook.arm()
 
 
 def disable() -> None:
     """Restore Pywikibot's own behaviour."""
-    from . import pywikibot_adapter
-    pywikibot_adapter.remove()
+    import sys
+
+    from . import _hook
+    _hook.disarm()
+    adapter = sys.modules.get(f'{__name__}.pywikibot_adapter')
+    if adapter is not None:
+        adapter.uninstall()
 
 
 def explain(url: str, user: str | None = None, entries: Any = None) -> Any:

@@ -6,10 +6,16 @@ use by the adapter. ``repr()`` never shows a secret.
 """
 from __future__ import annotations
 
-from typing import Union
-
 from .errors import ConfigError
-from .secrets import Secret, SecretRef
+from .secrets import SecretRef
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: keep the import cheap
+    from typing import Union
+
+    from .secrets import Secret
+
+    AnyCredential = Union['OAuth1', 'OAuth2', 'BasicAuth']
 
 OAUTH2_GRANTS = ('owner_only', 'client_credentials', 'authorization_code')
 
@@ -171,9 +177,6 @@ class BasicAuth(Credential):
 
     def __repr__(self) -> str:
         return f'BasicAuth(username={self.username!r}, password={_mask(self.password)})'
-
-
-AnyCredential = Union[OAuth1, OAuth2, BasicAuth]
 
 
 def credential_from_config(key: object, value: object) -> AnyCredential:

@@ -10,22 +10,19 @@ changes a handful of Pywikibot functions:
 * ``APISite.is_oauth_token_available`` / ``login`` / ``logout``: OAuth-only login;
 * ``api.Request._internal_api_error``: what to do when the wiki refuses a token.
 
-Nothing here imports Pywikibot at module level: user-config.py reaches
-``install_when_imported``, which only watches for ``pywikibot.site._apisite``.
+Nothing here imports Pywikibot at module level, and user-config.py never
+imports this module: ``enable()`` only arms ``_hook``, which imports it once
+Pywikibot's site module has loaded.
 """
 from __future__ import annotations
 
-import importlib.abc
-import importlib.util
 import logging
 import re
-import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .credentials import (
-    AnyCredential,
     BasicAuth,
     OAuth1,
     OAuth2,
@@ -35,7 +32,9 @@ from .credentials import (
 from .errors import ConfigError, OAuthExtError
 from .hosts import HostTable, Match, split_url
 
-_WATCHED_MODULE = 'pywikibot.site._apisite'
+if TYPE_CHECKING:
+    from .credentials import AnyCredential
+
 _LOGGED_OUT = '_pwb_oauth_logged_out'
 _EXPIRED_TIMESTAMP = re.compile(r'Expired timestamp, yours (\d+), ours (\d+)')
 
@@ -87,13 +86,12 @@ class WatchedDict(dict):
 class Resolver:
     """Turns ``config.authenticate`` into a host table and auth objects, lazily."""
 
-    def __init__(self, token_store_path: Path | None = None) -> None:
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._table: HostTable[AnyCredential] | None = None
         self._source: WatchedDict | None = None
         self._version = -1
         self._auth_cache: dict[tuple[str, str | None], Any] = {}
-        self.token_store_path = token_store_path
 
     def table(self) -> HostTable[AnyCredential]:
         """The host table for the current ``config.authenticate``."""
@@ -164,9 +162,11 @@ class Resolver:
 
     def store_path(self) -> Path:
         """The token store file: set by enable(), else in Pywikibot's base directory."""
-        if self.token_store_path is not None:
-            return self.token_store_path
         from pywikibot import config
+
+        from . import _settings
+        if 'token_store' in _settings:
+            return Path(_settings['token_store'])
         return Path(config.base_dir) / 'pwb-oauth-tokens.json'
 
     def _stored_record(self, url: str, consumer_key: str, account: str | None) -> dict | None:
@@ -520,48 +520,3 @@ def _rejection_message(site: Any, match: Match[AnyCredential] | None, info: str)
     if causes:
         text += '\nLikely cause: ' + '; or '.join(causes) + '.'
     return text
-
-
-# --- lazy installation from user-config.py -----------------------------------
-
-class _PatchAfterImport(importlib.abc.MetaPathFinder):
-    """Runs ``install()`` right after ``pywikibot.site._apisite`` has executed."""
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname != _WATCHED_MODULE:
-            return None
-        sys.meta_path.remove(self)
-        try:
-            spec = importlib.util.find_spec(fullname)
-        finally:
-            sys.meta_path.insert(0, self)
-        if spec is None or spec.loader is None:
-            return None
-        loader = spec.loader
-        exec_module = loader.exec_module
-
-        def exec_then_install(module: Any) -> None:
-            exec_module(module)
-            _remove_finder()
-            install()
-        loader.exec_module = exec_then_install  # type: ignore[method-assign]
-        return spec
-
-
-def _remove_finder() -> None:
-    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _PatchAfterImport)]
-
-
-def install_when_imported() -> None:
-    """Install now if Pywikibot's site module is loaded, else right after it loads."""
-    module = sys.modules.get(_WATCHED_MODULE)
-    if module is not None and hasattr(module, 'APISite'):
-        install()
-    elif not any(isinstance(f, _PatchAfterImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _PatchAfterImport())
-
-
-def remove() -> None:
-    """Undo ``install_when_imported`` and ``install``."""
-    _remove_finder()
-    uninstall()

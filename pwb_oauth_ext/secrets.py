@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
-from typing import Union
 
 from .errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: keep the import cheap
+    from typing import Union
+
+    Secret = Union[str, 'SecretRef']
 
 
 class SecretRef:
@@ -68,21 +72,22 @@ class file(SecretRef):  # noqa: N801
     """A secret held in a file that only its owner can read."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(os.path.expanduser(os.fspath(path)))
+        self.path = os.path.expanduser(os.fspath(path))
 
     def describe(self) -> str:
-        return f'file({str(self.path)!r})'
+        return f'file({self.path!r})'
 
     def fetch(self) -> str | None:
         try:
-            mode = self.path.stat().st_mode
+            mode = os.stat(self.path).st_mode
         except FileNotFoundError:
             return None
         if os.name == 'posix' and mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise ConfigError(
                 f'{self.describe()}: the secret file can be read by other users;'
                 f' fix it with: chmod 600 {self.path}')
-        return self.path.read_text(encoding='utf-8')
+        with open(self.path, encoding='utf-8') as handle:
+            return handle.read()
 
     def missing_hint(self) -> str:
         return f'create {self.path} with the secret, mode 0600'
@@ -114,5 +119,3 @@ class keyring(SecretRef):  # noqa: N801
     def missing_hint(self) -> str:
         return (f'store it with: keyring set {self.service} {self.name}')
 
-
-Secret = Union[str, SecretRef]
