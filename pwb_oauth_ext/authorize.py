@@ -103,11 +103,12 @@ def _fetch(url: str, *, method: str, headers: dict[str, str]) -> Any:
     return response
 
 
-def _post_empty(url: str, headers: dict[str, str]) -> Any:
+def post_empty(url: str, headers: dict[str, str]) -> Any:
+    """POST with an empty body (as mwoauth does) through Pywikibot's session."""
     return _fetch(url, method='POST', headers=headers)
 
 
-def _server(site: Any) -> str:
+def wiki_server(site: Any) -> str:
     """The wiki's scheme and host (what identify's ``iss`` must name)."""
     from urllib.parse import urlsplit
 
@@ -164,15 +165,15 @@ def _authorize_oauth1(site: Any, cred: OAuth1, key: str, account: Optional[str],
     consumer_secret = resolve_secret(cred.consumer_secret, key)
     index_url = site.base_url(site.path())
 
-    request_token = handshake.initiate(_post_empty, index_url, consumer_key, consumer_secret)
+    request_token = handshake.initiate(post_empty, index_url, consumer_key, consumer_secret)
     _open(handshake.authorize_url(index_url, request_token.key, consumer_key), open_browser, out)
     answer = _read_line(inp, out, 'After "Allow", paste the verification code or the whole URL'
                                   ' the wiki sent you to, then press Enter:')
     verifier = handshake.parse_verifier(answer, request_token.key)
-    access = handshake.fetch_access_token(_post_empty, index_url, consumer_key, consumer_secret,
+    access = handshake.fetch_access_token(post_empty, index_url, consumer_key, consumer_secret,
                                           request_token, verifier)
-    claims = handshake.identify(_post_empty, index_url, consumer_key, consumer_secret, access,
-                                server=_server(site))
+    claims = handshake.identify(post_empty, index_url, consumer_key, consumer_secret, access,
+                                server=wiki_server(site))
     identity = str(claims['username'])
     _check_account(account, identity, site)
     stored_as = _stored_account(account, identity, site, out)

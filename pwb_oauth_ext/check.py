@@ -189,6 +189,8 @@ def check_site(pywikibot: Any, family_name: str, code: str) -> dict[str, Any]:
     if protocol in ('owner_only', 'client_credentials', 'authorization_code'):
         report['grants'] = _oauth2_grants(site)
         _token_expiry(report, credential, site, api_url)
+    elif credential.protocol == 'oauth1':
+        report['grants'] = _oauth1_grants(site, credential, match.key.original, api_url)
     report['ok'] = not errors
     return report
 
@@ -224,6 +226,36 @@ def _oauth2_grants(site: Any) -> list[str] | None:
         grants = response.json().get('grants')
     except Exception:
         return None
+    return [str(grant) for grant in grants] if isinstance(grants, list) else None
+
+
+def _oauth1_grants(site: Any, credential: Any, key: str, api_url: str) -> list[str] | None:
+    """The consumer's grants from Special:OAuth/identify (a verified JWT); None when unavailable."""
+    from . import oauth1_handshake as handshake
+    from .authorize import post_empty, wiki_server
+    from .credentials import resolve_secret
+    from .oauth2_auth import store_host
+    from .pywikibot_adapter import resolver
+    from .store import TokenStore
+    try:
+        consumer_key = resolve_secret(credential.consumer_key, key)
+        consumer_secret = resolve_secret(credential.consumer_secret, key)
+        if credential.has_access_token:
+            access = handshake.TokenPair(resolve_secret(credential.access_token, key),
+                                         resolve_secret(credential.access_secret, key))
+        else:
+            record = TokenStore(resolver.store_path()).get(
+                store_host(api_url), consumer_key, site.username())
+            if record is None:
+                return None
+            access = handshake.TokenPair(record['access_token'], record['access_secret'])
+        claims = handshake.identify(post_empty, site.base_url(site.path()), consumer_key,
+                                    consumer_secret, access, server=wiki_server(site))
+    except Exception:
+        return None
+    grants = claims.get('grants')
+    if isinstance(grants, dict):  # PHP arrays with gaps arrive as {"0": .., "2": ..}
+        grants = list(grants.values())
     return [str(grant) for grant in grants] if isinstance(grants, list) else None
 
 

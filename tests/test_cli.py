@@ -81,10 +81,11 @@ def test_check_reports_key_protocol_identity_and_rights(
     assert 'groups:      bot, user, autoconfirmed' in out
     assert 'rights:      present: edit, createpage, writeapi, bot, apihighlimits; missing: -' \
         in out
+    assert 'grants:      basic, highvolume, editpage, createeditmovepage' in out
     assert out.rstrip().endswith('All checks passed.')
-    # One userinfo request; no password login.
+    # One userinfo request and one identify (for the grants); no password login.
     actions = [entry[2] for entry in wiki.wiki.request_log[before:]]
-    assert actions == ['query']
+    assert actions == ['query', 'Special:OAuth/identify']
     assert_no_secret(result, *secrets_of(oauth1_consumer))
 
 
