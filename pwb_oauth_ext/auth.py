@@ -9,12 +9,12 @@ from __future__ import annotations
 import threading
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 import requests_oauthlib
 
 from .errors import OAuthFlowError
+from .hosts import split_url
 from .oauth2 import is_loopback_host
 
 
@@ -79,11 +79,11 @@ class BearerAuth(requests.auth.AuthBase):
         self.last_token: str | None = None
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        parts = urlsplit(request.url or '')
-        if parts.scheme != 'https' and not is_loopback_host(parts.hostname):
+        url = request.url or ''
+        if not url.startswith('https://') and not is_loopback_host(split_url(url)[0]):
             raise OAuthFlowError(
-                f'Refusing to send an OAuth 2.0 bearer token over {parts.scheme}:// to'
-                f' {parts.hostname}: use https.')
+                f'Refusing to send an OAuth 2.0 bearer token over {url.split(":", 1)[0]}:// to'
+                f' {split_url(url)[0]}: use https.')
         token = self.source.token()
         self.last_token = token
         request.headers['Authorization'] = f'Bearer {token}'

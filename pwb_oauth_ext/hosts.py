@@ -322,10 +322,12 @@ def normalize_host(host: str) -> str:
         raise ValueError(f'{host!r} is not a valid host name ({error})') from None
 
 
+@functools.lru_cache(maxsize=1024)
 def split_url(url: str) -> tuple[str, int | None]:
     """The normalised ``(host, port)`` of a URL; port ``None`` when absent, 80 or 443.
 
-    Raises ValueError when the URL has no host or a bad port.
+    Raises ValueError when the URL has no host or a bad port. Remembered per
+    URL: a bot sends nearly all its requests to one api.php URL.
     """
     parts = urlsplit(url)
     hostname = parts.hostname

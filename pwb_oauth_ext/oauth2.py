@@ -11,6 +11,7 @@ imports this package on every Pywikibot start.
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import secrets
@@ -76,6 +77,7 @@ def requests_transport(session: Any = None, timeout: float = 30.0) -> Transport:
     return post_form
 
 
+@functools.lru_cache(maxsize=256)
 def is_loopback_host(host: str | None) -> bool:
     """True for localhost, 127.0.0.0/8 and ::1 (traffic that never leaves the machine)."""
     if not host:
