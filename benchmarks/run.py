@@ -280,6 +280,39 @@ LATENCY_CHILD = textwrap.dedent('''
 
 LATENCY_MODES = ('anonymous', 'plain-oauth1', 'plugin-oauth1', 'plugin-oauth2-owner-only')
 
+#: The auth step alone, in one process, the four ways interleaved call by call so that
+#: machine noise hits them alike: what each adds to a prepared request before it is sent.
+#: Plain Pywikibot wraps its 4-tuple in requests_oauthlib.OAuth1 for every request; the
+#: plugin's session-level auth picks the entry and signs (OAuth 1.0a) or adds the token.
+AUTH_STEP_CHILD = textwrap.dedent('''
+    import json, sys, time
+    import pywikibot, requests, requests_oauthlib
+    from pywikibot import config
+    from pywikibot.comms import http
+    count, oauth1_host, oauth2_host = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    pywikibot.Site()  # the plugin installs itself when the site module loads
+    plain_tuple = tuple(json.loads(sys.argv[4]))
+    def prepared(host):
+        return requests.Request('POST', f'http://{host}/api.php',
+                                data={'action': 'query', 'meta': 'userinfo'}).prepare()
+    base1, base2 = prepared(oauth1_host), prepared(oauth2_host)
+    steps = {
+        'anonymous': lambda: base2.copy(),
+        'plain-oauth1': lambda: requests_oauthlib.OAuth1(*plain_tuple)(base1.copy()),
+        'plugin-oauth1': lambda: http.session.auth(base1.copy()),
+        'plugin-oauth2-owner-only': lambda: http.session.auth(base2.copy()),
+    }
+    samples = {name: [] for name in steps}
+    clock = time.perf_counter
+    for i in range(count + 200):
+        for name, step in steps.items():
+            started = clock()
+            step()
+            if i >= 200:
+                samples[name].append(clock() - started)
+    print(json.dumps(samples))
+''')
+
 
 @contextmanager
 def timed_dispatch(wiki: RunningWiki) -> Iterator[list[float]]:
@@ -302,6 +335,24 @@ def timed_dispatch(wiki: RunningWiki) -> Iterator[list[float]]:
         del app.dispatch
 
 
+def auth_step_us(wiki: RunningWiki, modes: Modes, count: int) -> dict[str, float]:
+    """Median microseconds of each mode's auth step (see AUTH_STEP_CHILD)."""
+    consumer = modes.oauth1
+    plain = [consumer.consumer_key, consumer.consumer_secret, consumer.access_token,
+             consumer.access_secret]
+    oauth1_host = f'localhost:{wiki.port}'  # a second key, so both entries live in one config
+    token = modes.owner_only.owner_only_token
+    directory = write_pywikibot_dir(
+        modes.workdir / 'auth-step', wiki, username=ACCOUNT, extra_lines=EXTRA_CONFIG,
+        authenticate_lines=[*ENABLE_LINES,
+                            f'authenticate[{wiki.host!r}] = _oauth.OAuth2(access_token={token!r})',
+                            f'authenticate[{oauth1_host!r}] = {tuple(plain)!r}'])
+    out = check(run_pywikibot(['-c', AUTH_STEP_CHILD, str(count), oauth1_host, wiki.host,
+                               json.dumps(plain)], directory), 'auth step')
+    samples = json.loads(out.strip().splitlines()[-1])
+    return {mode: median(values) * 1e6 for mode, values in samples.items()}
+
+
 def bench_latency(wiki: RunningWiki, modes: Modes, quick: bool) -> dict[str, Any]:
     total = 200 if quick else 2000
     rounds = 1 if quick else 4    # modes alternate round by round, so drift hits all alike
@@ -321,12 +372,14 @@ def bench_latency(wiki: RunningWiki, modes: Modes, quick: bool) -> dict[str, Any
             client[mode] += json.loads(out.strip().splitlines()[-1])
             server[mode] += samples[-per_round:]
     results: dict[str, Any] = {'requests_per_mode': per_round * rounds, 'rounds': rounds}
+    step = auth_step_us(wiki, modes, 2000 if quick else 20000)
     for mode in LATENCY_MODES:
         results[mode] = {
             'client_median_ms': median(client[mode]) * 1e3,
             'client_p95_ms': p95(client[mode]) * 1e3,
             'server_median_ms': median(server[mode]) * 1e3,
             'server_p95_ms': p95(server[mode]) * 1e3,
+            'auth_step_us': step[mode],
             'n': len(client[mode]),
         }
     anon = results['anonymous']
@@ -346,6 +399,16 @@ def bench_latency(wiki: RunningWiki, modes: Modes, quick: bool) -> dict[str, Any
             row['client_minus_server_median_ms'], anon['client_minus_server_median_ms'])
         row['client_side_vs_plain_oauth1'] = ratio(
             row['client_minus_server_median_ms'], plain['client_minus_server_median_ms'])
+    for mode in LATENCY_MODES:
+        row = results[mode]
+        # The measured medians of the anonymous and plain requests, with this mode's
+        # auth step in place of theirs: a ratio free of network and server noise.
+        row['auth_step_vs_anonymous'] = ratio(
+            anon['client_median_ms'] + (row['auth_step_us'] - step['anonymous']) / 1e3,
+            anon['client_median_ms'])
+        row['auth_step_vs_plain_oauth1'] = ratio(
+            plain['client_median_ms'] + (row['auth_step_us'] - step['plain-oauth1']) / 1e3,
+            plain['client_median_ms'])
     results['targets'] = {
         'plugin_oauth1_vs_plain_oauth1': {
             'ratio': results['plugin-oauth1']['median_vs_plain_oauth1'], 'target': 1.05},
@@ -356,14 +419,14 @@ def bench_latency(wiki: RunningWiki, modes: Modes, quick: bool) -> dict[str, Any
     for target in results['targets'].values():
         target['met'] = target['ratio'] <= target['target']
     table = Table(['mode', 'median ms', 'p95 ms', 'x anon (med/p95)', 'x plain-OAuth1 (med/p95)',
-                   'wiki median ms', 'wiki p95 ms', 'client-wiki med ms'])
+                   'wiki median ms', 'wiki p95 ms', 'client-wiki med ms', 'auth step us'])
     for mode in LATENCY_MODES:
         row = results[mode]
         table.add(mode, f"{row['client_median_ms']:.3f}", f"{row['client_p95_ms']:.3f}",
                   f"{row['median_vs_anonymous']:.3f} / {row['p95_vs_anonymous']:.3f}",
                   f"{row['median_vs_plain_oauth1']:.3f} / {row['p95_vs_plain_oauth1']:.3f}",
                   f"{row['server_median_ms']:.3f}", f"{row['server_p95_ms']:.3f}",
-                  f"{row['client_minus_server_median_ms']:.3f}")
+                  f"{row['client_minus_server_median_ms']:.3f}", f"{row['auth_step_us']:.1f}")
     targets = results['targets']
     table.print(
         f'2. Time per API request (action=query&meta=userinfo through pywikibot.data.api;'
@@ -377,6 +440,10 @@ def bench_latency(wiki: RunningWiki, modes: Modes, quick: bool) -> dict[str, Any
         'Bot side only (median minus the wiki median): plugin OAuth 1.0a / plain OAuth 1.0a '
         f"{results['plugin-oauth1']['client_side_vs_plain_oauth1']:.3f}, OAuth 2.0 / anonymous "
         f"{results['plugin-oauth2-owner-only']['client_side_vs_anonymous']:.3f}.\n"
+        'Auth step alone (one process, interleaved, no network; put into the measured'
+        ' medians): plugin OAuth 1.0a / plain OAuth 1.0a '
+        f"{results['plugin-oauth1']['auth_step_vs_plain_oauth1']:.4f}, OAuth 2.0 / anonymous"
+        f" {results['plugin-oauth2-owner-only']['auth_step_vs_anonymous']:.4f}.\n"
         "'wiki' columns: the test wiki's own time per request (app.dispatch, in the"
         ' benchmark process), i.e. its OAuth verification and API work.')
     return results
