@@ -91,7 +91,7 @@ class Resolver:
         self._table: HostTable[AnyCredential] | None = None
         self._source: WatchedDict | None = None
         self._version = -1
-        self._auth_cache: dict[tuple[str, str | None], Any] = {}
+        self._auth_cache: dict[tuple[Any, ...], Any] = {}
 
     def table(self) -> HostTable[AnyCredential]:
         """The host table for the current ``config.authenticate``."""
@@ -117,8 +117,12 @@ class Resolver:
 
     def auth_for(self, match: Match[AnyCredential], account: str | None, url: str,
                  site: Any = None) -> Any:
-        """The requests auth object for a matched entry, made once and reused."""
-        cache_key = (match.key.original, account)
+        """The requests auth object for a matched entry, made once per wiki and account.
+
+        Per wiki, not per key: a wildcard entry's stored tokens, token endpoint
+        and clock correction belong to each host it matches.
+        """
+        cache_key = (match.key.original, account, split_url(url))
         auth = self._auth_cache.get(cache_key)
         if auth is None:
             with self._lock:

@@ -238,6 +238,38 @@ def test_client_credentials_token_is_fetched_stored_reused_and_renewed(
     assert third is not None and third.access_token != second.access_token
 
 
+TWO_WIKIS = '''
+import json, sys
+import pywikibot
+for family in ('testwiki', 'otherhost'):
+    site = pywikibot.Site(family, family)
+    page = pywikibot.Page(site, 'OAuth2 one key, two hosts')
+    page.text = family
+    page.save(summary='test', bot=True)
+print('RESULT ' + json.dumps({'saved': True}))
+'''
+
+
+def test_a_wildcard_entry_keeps_one_token_per_wiki(
+        wiki: RunningWiki, pwb_dir_factory: Callable[..., Path], run_pwb: Any) -> None:
+    """One '*:PORT' entry, two wikis (127.0.0.1 and localhost): each gets its own token."""
+    provider = wiki.app.oauth2
+    client = provider.register_client('BotUser', owner_only=True)
+    other_host = f'localhost:{wiki.port}'
+    pwb_dir = pwb_dir_factory(
+        [oauth2_line(f'*:{wiki.port}', client_id=client.client_id,
+                     client_secret=client.client_secret, grant='client_credentials')],
+        extra_lines=[f"family_files['otherhost'] = 'http://{other_host}/api.php'",
+                     "usernames['otherhost']['otherhost'] = 'BotUser'"])
+    fetched = provider.token_requests['client_credentials']
+    proc = run_pwb(TWO_WIKIS, pwb_dir)
+    assert result_of(proc) == {'saved': True}
+    assert provider.token_requests['client_credentials'] == fetched + 2
+    store = TokenStore(pwb_dir / STORE_FILE)
+    assert store.get(wiki.host, client.client_id, 'BotUser') is not None
+    assert store.get(other_host, client.client_id, 'BotUser') is not None
+
+
 # --- authorization code grants ---------------------------------------------------
 
 def authorized_bot_dir(wiki: RunningWiki, pwb_dir_factory: Callable[..., Path],
