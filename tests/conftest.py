@@ -21,6 +21,11 @@ from pwb_oauth_ext.testwiki.server import RunningWiki, run_test_wiki
 
 #: The interpreter that runs Pywikibot in the subprocesses.
 PYWIKIBOT_PYTHON = os.environ.get('PWB_OAUTH_TEST_PYTHON') or sys.executable
+#: Exchanges recorded from a real MediaWiki 1.39 + Extension:OAuth: shared/mediawiki-oauth
+#: beside the checkout (where CI puts it), or $PWB_OAUTH_RECORDINGS. Tests comparing the
+#: test wiki with them skip when they are absent.
+RECORDED = Path(os.environ.get('PWB_OAUTH_RECORDINGS')
+                or Path(__file__).resolve().parents[1].parent / 'shared' / 'mediawiki-oauth')
 
 #: The lines that turn the plugin on in user-config.py.
 ENABLE_LINES = ('import pwb_oauth_ext as _oauth', '_oauth.enable()')

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 import jwt
 import pytest
 import requests
+from conftest import RECORDED
 
 from pwb_oauth_ext.errors import OAuthFlowError
 from pwb_oauth_ext.oauth1_handshake import (
@@ -387,7 +388,6 @@ def test_parse_verifier_refuses(answer: str) -> None:
         parse_verifier(answer, 'rt')
 
 
-RECORDED = Path(__file__).resolve().parents[1].parent / 'shared' / 'mediawiki-oauth'
 
 
 class _Answer:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import json
 import os
 import subprocess
@@ -43,7 +44,8 @@ def winner(entries, url, account=None):
     ('*:8080', '*:8080'),
     ('[::1]', '[::1]'),
     ('[0:0::1]:8080', '[::1]:8080'),
-    ('[::FFFF:7F00:1]', '[::ffff:7f00:1]'),
+    # IPv4-mapped: as this Python's ipaddress writes it (3.13 writes ::ffff:127.0.0.1)
+    ('[::FFFF:7F00:1]', f'[{ipaddress.IPv6Address("::ffff:7f00:1")}]'),
     ('127.0.0.1:8080', '127.0.0.1:8080'),
     ('botB@en.wikipedia.org', 'BotB@en.wikipedia.org'),
     ('bot__b @*.wikipedia.org', 'Bot b@*.wikipedia.org'),

@@ -20,6 +20,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from conftest import RECORDED
 
 from pwb_oauth_ext.auth import BearerAuth
 from pwb_oauth_ext.errors import (
@@ -45,9 +46,7 @@ from pwb_oauth_ext.store import TokenStore
 from pwb_oauth_ext.testwiki.browser import consent
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CAPTURES = REPO_ROOT.parent / 'shared' / 'mediawiki-oauth'
-if not CAPTURES.is_dir():
-    CAPTURES = REPO_ROOT / 'pwb_oauth_ext' / 'testwiki' / 'data'
+CAPTURES = RECORDED
 CAPTURED_WIKI = endpoints_for('http://127.0.0.1:8080')
 
 

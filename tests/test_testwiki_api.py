@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from conftest import RECORDED
 from requests_oauthlib import OAuth1
 
 from pwb_oauth_ext.testwiki.oauth1_provider import OAuth1Consumer
@@ -17,8 +17,6 @@ from pwb_oauth_ext.testwiki.server import RunningWiki
 
 pytest_plugins = ['pwb_oauth_ext.testwiki.pytest_plugin']
 
-RECORDED = Path(__file__).resolve().parents[1].parent / 'shared' / 'mediawiki-oauth'
-PYTHONS = {'pywikibot-11': '/tmp/venv/bin/python', 'pywikibot-10': '/tmp/venv10/bin/python'}
 
 
 def recorded(name: str) -> dict[str, Any]:
@@ -198,19 +196,16 @@ else:
 '''
 
 
-@pytest.mark.parametrize('label', sorted(PYTHONS))
 def test_real_pywikibot_reads_saves_and_cannot_logout(test_wiki: RunningWiki, bot: OAuth1Consumer,
-                                                      tmp_path: Path, label: str) -> None:
-    python = PYTHONS[label]
-    if not os.path.exists(python):
-        pytest.skip(f'{python} not available')
+                                                      tmp_path: Path) -> None:
+    """Plain Pywikibot (no plugin) against the test wiki, as against the recorded MediaWiki."""
     test_wiki.wiki.save_page('Sandbox', 'before', 'BotUser')
     pwb_dir = write_pywikibot_dir(
         tmp_path / 'pwb', test_wiki, username='BotUser',
         authenticate_lines=[f"authenticate['{test_wiki.host}'] = ('{bot.consumer_key}', "
                             f"'{bot.consumer_secret}', '{bot.access_token}', "
                             f"'{bot.access_secret}')"])
-    result = run_pywikibot(PYWIKIBOT_SCRIPT, pwb_dir, python=python)
+    result = run_pywikibot(PYWIKIBOT_SCRIPT, pwb_dir)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.splitlines() == ["USER BotUser", "OLD 'before'", 'LOGOUT cannotlogout']
     last = test_wiki.wiki.pages['Sandbox'].revisions[-1]

@@ -5,7 +5,6 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -13,13 +12,13 @@ import jwt
 import mwoauth
 import pytest
 import requests
+from conftest import RECORDED
 from oauthlib.oauth1 import Client
 from requests_oauthlib import OAuth1
 
 from pwb_oauth_ext.testwiki.oauth1_provider import SESSION_COOKIE, OAuth1Consumer
 from pwb_oauth_ext.testwiki.server import RunningWiki, run_test_wiki
 
-RECORDED = Path(__file__).resolve().parents[1].parent / 'shared' / 'mediawiki-oauth'
 CALLBACK = 'http://127.0.0.1:8765/oauth1/callback'
 USERINFO = {'action': 'query', 'meta': 'userinfo',
             'uiprop': 'blockinfo|groups|hasmsg|ratelimits|rights', 'formatversion': '2',

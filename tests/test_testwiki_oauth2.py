@@ -13,13 +13,13 @@ import json
 import re
 import secrets
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jwt
 import pytest
 import requests
+from conftest import RECORDED
 
 from pwb_oauth_ext.testwiki._http import WikiRequest, WikiResponse
 from pwb_oauth_ext.testwiki.model import InvalidAuthorization, Wiki
@@ -36,16 +36,7 @@ STATE = 'state-897cd679'
 TOKEN_PATH = '/rest.php/oauth2/access_token'
 
 
-def _captures_dir() -> Path | None:
-    here = Path(__file__).resolve().parents[1]
-    for candidate in (here.parent / 'shared' / 'mediawiki-oauth',
-                      Path('/work/shared/mediawiki-oauth')):
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
-CAPTURES = _captures_dir()
+CAPTURES = RECORDED if RECORDED.is_dir() else None
 needs_captures = pytest.mark.skipif(CAPTURES is None, reason='shared/mediawiki-oauth missing')
 
 
