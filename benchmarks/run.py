@@ -30,11 +30,11 @@ if str(REPO_ROOT) not in sys.path:
 
 from benchmarks.helpers import (  # noqa: E402
     Table,
-    authorization_code_tokens,
     median,
     p95,
     ratio,
 )
+from pwb_oauth_ext.testwiki.browser import authorization_code_grant  # noqa: E402
 from pwb_oauth_ext.testwiki.pywikibot_env import (  # noqa: E402
     pywikibot_environment,
     run_pywikibot,
@@ -110,7 +110,7 @@ class Modes:
         callback = 'http://127.0.0.1:9/oauth2/callback'
         client = self.wiki.app.oauth2.register_client(ACCOUNT, confidential=True,
                                                       redirect_uri=callback)
-        tokens = authorization_code_tokens(self.wiki, client, ACCOUNT, callback)
+        tokens = authorization_code_grant(self.wiki, client, ACCOUNT, redirect_uri=callback)
         lines = [*ENABLE_LINES,
                  f'authenticate[{self.wiki.host!r}] = _oauth.OAuth2('
                  f'client_id={client.client_id!r}, client_secret={client.client_secret!r})']

@@ -6,6 +6,7 @@ check against another Pywikibot release; tox runs one Pywikibot per environment)
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -26,6 +27,14 @@ PYWIKIBOT_PYTHON = os.environ.get('PWB_OAUTH_TEST_PYTHON') or sys.executable
 #: test wiki with them skip when they are absent.
 RECORDED = Path(os.environ.get('PWB_OAUTH_RECORDINGS')
                 or Path(__file__).resolve().parents[1].parent / 'shared' / 'mediawiki-oauth')
+
+
+def recorded(name: str) -> dict:
+    """One recorded exchange file; the calling test skips when the recordings are absent."""
+    path = RECORDED / name
+    if not path.exists():
+        pytest.skip(f'recorded data {name} not available')
+    return json.loads(path.read_text(encoding='utf-8'))
 
 #: The lines that turn the plugin on in user-config.py.
 ENABLE_LINES = ('import pwb_oauth_ext as _oauth', '_oauth.enable()')

@@ -4,11 +4,10 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
-from conftest import RECORDED
+from conftest import recorded
 from requests_oauthlib import OAuth1
 
 from pwb_oauth_ext.testwiki.oauth1_provider import OAuth1Consumer
@@ -19,11 +18,6 @@ pytest_plugins = ['pwb_oauth_ext.testwiki.pytest_plugin']
 
 
 
-def recorded(name: str) -> dict[str, Any]:
-    path = RECORDED / name
-    if not path.exists():
-        pytest.skip(f'recorded data {name} not available')
-    return json.loads(path.read_text(encoding='utf-8'))
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """The test wiki's OAuth 1.0a, checked with real clients against the recorded MediaWiki shapes."""
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Iterator
@@ -12,7 +11,7 @@ import jwt
 import mwoauth
 import pytest
 import requests
-from conftest import RECORDED
+from conftest import recorded
 from oauthlib.oauth1 import Client
 from requests_oauthlib import OAuth1
 
@@ -25,12 +24,6 @@ USERINFO = {'action': 'query', 'meta': 'userinfo',
             'format': 'json'}
 
 
-def recorded(name: str) -> dict[str, Any]:
-    """A recorded capture; tests comparing shapes skip if the contract pack is absent."""
-    path = RECORDED / name
-    if not path.exists():
-        pytest.skip(f'recorded data {name} not available')
-    return json.loads(path.read_text(encoding='utf-8'))
 
 
 @pytest.fixture
