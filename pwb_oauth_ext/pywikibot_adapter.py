@@ -437,7 +437,8 @@ def _oauth_login(site: Any, match: Match[AnyCredential], identity_error: type) -
         elif configured != name:
             raise identity_error(
                 f'OAuth login on {site}: the token of authenticate[{match.key.original!r}]'
-                f' belongs to {name!r}, but the configured user is {configured!r}. Set'
+                f' ({match.reason}) belongs to {name!r}, but the configured user is'
+                f' {configured!r}. Set'
                 f" usernames[{site.family.name!r}][{site.code!r}] = {name!r}, or add an"
                 f" entry authenticate['{configured}@{match.key.host or '*'}'] with"
                 f" {configured}'s own token.")
@@ -517,9 +518,10 @@ _LIKELY_CAUSES = (
 
 def _rejection_message(site: Any, match: Match[AnyCredential] | None, info: str) -> str:
     causes = [cause for marker, cause in _LIKELY_CAUSES if marker in info]
-    where = 'no entry' if match is None else f'authenticate[{match.key.original!r}]'
+    where = ('no entry' if match is None
+             else f'authenticate[{match.key.original!r}]: {match.reason}')
     public_id = match.value.public_id() if match is not None else ''
-    who = f', consumer key {public_id}...' if public_id else ''
+    who = f'; consumer key {public_id}...' if public_id else ''
     text = f'OAuth authentication on {site} was refused ({where}{who}): {info}'
     if causes:
         text += '\nLikely cause: ' + '; or '.join(causes) + '.'
