@@ -246,7 +246,7 @@ def test_bearer_token_from_the_oauth2_provider_on_api_php(test_wiki: RunningWiki
     logout = requests.post(test_wiki.api_url, headers=headers, data={
         'action': 'logout', 'token': userinfo['tokens']['csrftoken'], 'format': 'json'})
     assert logout.headers['MediaWiki-API-Error'] == 'cannotlogout'
-    assert test_wiki.app.token_requests['client_credentials'] == 1
+    assert test_wiki.app.oauth2.token_requests['client_credentials'] == 1
     # 'bearer' in lower case is not the Bearer scheme: the request stays anonymous.
     lower = requests.post(test_wiki.api_url, headers={'Authorization': f'bearer {token}'},
                           data={'action': 'query', 'meta': 'userinfo', 'format': 'json'})

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import html
 import time
-from collections import Counter
 from collections.abc import Iterable
 from typing import Any, Callable
 from urllib.parse import quote
@@ -46,8 +45,6 @@ class TestWikiApp:
             'access_token_ttl': access_token_ttl, 'refresh_token_ttl': refresh_token_ttl,
             'refresh_grace_seconds': refresh_grace_seconds})
         self.api = ActionApi(self.wiki, self.oauth1, lambda: self.oauth2)
-        #: Requests to /rest.php/oauth2/access_token, by grant_type.
-        self.token_requests: Counter[str] = Counter()
 
     # -- conveniences for tests ---------------------------------------------
     def add_bot(self, name: str = 'BotUser', groups: list[str] | None = None,
@@ -106,9 +103,6 @@ class TestWikiApp:
             self._log(req, req.params.get('action', 'help'))
             return self.api.handle(req, SESSION_COOKIE)
         if req.path.startswith('/rest.php'):
-            if req.path == '/rest.php/oauth2/access_token':
-                with self.wiki.lock:
-                    self.token_requests[req.form.get('grant_type', '')] += 1
             self._log(req, req.path[len('/rest.php'):])
             if self.oauth2 is not None and self.oauth2.handles(req):
                 return self.oauth2.handle(req)
