@@ -19,8 +19,7 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable
 
@@ -173,24 +172,6 @@ def describe(req: Any) -> str:
     return f"{what}({', '.join(details)})" if details else what
 
 
-@contextmanager
-def recorded_requests(wiki: RunningWiki) -> Iterator[list[str]]:
-    """Every request the wiki handles meanwhile, described (see ``describe``)."""
-    app = wiki.app
-    original = app.dispatch
-    seen: list[str] = []
-
-    def dispatch(req: Any) -> Any:
-        seen.append(describe(req))
-        return original(req)
-
-    app.dispatch = dispatch  # type: ignore[method-assign]
-    try:
-        yield seen
-    finally:
-        del app.dispatch
-
-
 def split_log(entries: Sequence[str]) -> dict[str, list[str]]:
     """Requests by phase, from the marker GETs the child sends between phases."""
     phases: dict[str, list[str]] = {phase: [] for phase in PHASES}
@@ -214,10 +195,10 @@ def bench_requests(wiki: RunningWiki, modes: Modes, quick: bool) -> dict[str, An
         else:
             directory = modes.directory(mode)
         for run in ('cold', 'warm'):
-            with recorded_requests(wiki) as entries:
+            with wiki.app.watch() as exchanges:
                 out = check(run_pywikibot(['-c', REQUESTS_CHILD, wiki.url, f'{mode}-{run}'],
                                           directory), f'{mode} ({run})')
-            phases = split_log(entries)
+            phases = split_log([describe(exchange.request) for exchange in exchanges])
             logout = next((line.split(':', 1)[1].strip() for line in out.splitlines()
                            if line.startswith('logout:')), '?')
             results[f'{mode}/{run}'] = {
@@ -314,27 +295,6 @@ AUTH_STEP_CHILD = textwrap.dedent('''
 ''')
 
 
-@contextmanager
-def timed_dispatch(wiki: RunningWiki) -> Iterator[list[float]]:
-    """Time the wiki's own handling of each request (``app.dispatch``), in seconds."""
-    app = wiki.app
-    original = app.dispatch
-    samples: list[float] = []
-
-    def dispatch(req: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return original(req)
-        finally:
-            samples.append(time.perf_counter() - started)
-
-    app.dispatch = dispatch  # type: ignore[method-assign]
-    try:
-        yield samples
-    finally:
-        del app.dispatch
-
-
 def auth_step_us(wiki: RunningWiki, modes: Modes, count: int) -> dict[str, float]:
     """Median microseconds of each mode's auth step (see AUTH_STEP_CHILD)."""
     consumer = modes.oauth1
@@ -366,11 +326,11 @@ def bench_latency(wiki: RunningWiki, modes: Modes, quick: bool) -> dict[str, Any
         order = LATENCY_MODES if round_number % 2 == 0 else tuple(reversed(LATENCY_MODES))
         for mode in order:
             login = '0' if mode == 'anonymous' else '1'
-            with timed_dispatch(wiki) as samples:
+            with wiki.app.watch() as exchanges:
                 out = check(run_pywikibot(['-c', LATENCY_CHILD, str(per_round), str(warmup),
                                            login], directories[mode]), f'latency {mode}')
             client[mode] += json.loads(out.strip().splitlines()[-1])
-            server[mode] += samples[-per_round:]
+            server[mode] += [exchange.seconds for exchange in exchanges[-per_round:]]
     results: dict[str, Any] = {'requests_per_mode': per_round * rounds, 'rounds': rounds}
     step = auth_step_us(wiki, modes, 2000 if quick else 20000)
     for mode in LATENCY_MODES:
@@ -444,7 +404,7 @@ def bench_latency(wiki: RunningWiki, modes: Modes, quick: bool) -> dict[str, Any
         ' medians): plugin OAuth 1.0a / plain OAuth 1.0a '
         f"{results['plugin-oauth1']['auth_step_vs_plain_oauth1']:.4f}, OAuth 2.0 / anonymous"
         f" {results['plugin-oauth2-owner-only']['auth_step_vs_anonymous']:.4f}.\n"
-        "'wiki' columns: the test wiki's own time per request (app.dispatch, in the"
+        "'wiki' columns: the test wiki's own time per request (app.watch(), in the"
         ' benchmark process), i.e. its OAuth verification and API work.')
     return results
 

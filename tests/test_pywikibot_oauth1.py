@@ -11,7 +11,7 @@ import re
 import threading
 import urllib.request
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 from conftest import authenticate_line
@@ -73,17 +73,12 @@ def between(wiki: RunningWiki, start: str, end: str) -> list[tuple[str, str, str
 
 
 @pytest.fixture
-def header_log(wiki: RunningWiki, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    """(action, Authorization header or '') of every api.php request during the test."""
-    seen: list[tuple[str, str]] = []
-    original = wiki.app.dispatch
-
-    def dispatch(req: Any) -> Any:
-        if req.path == '/api.php':
-            seen.append((req.params.get('action', ''), req.headers.get('authorization', '')))
-        return original(req)
-    monkeypatch.setattr(wiki.app, 'dispatch', dispatch)
-    return seen
+def header_log(wiki: RunningWiki) -> Iterator[Callable[[], list[tuple[str, str]]]]:
+    """(action, Authorization header or '') of every api.php request so far in the test."""
+    with wiki.app.watch() as exchanges:
+        yield lambda: [(x.request.params.get('action', ''),
+                        x.request.headers.get('authorization', ''))
+                       for x in exchanges if x.request.path == '/api.php']
 
 
 class HeaderRecorder(http.server.BaseHTTPRequestHandler):
@@ -172,8 +167,9 @@ site = pywikibot.Site()
 report(anon='anon' in site.userinfo, oauth=site.is_oauth_token_available())
 ''', pwb_dir)
     assert report(result) == {'anon': True, 'oauth': False}
-    assert header_log, 'the wiki saw no API request'
-    assert all(auth == '' for _, auth in header_log)
+    log = header_log()
+    assert log, 'the wiki saw no API request'
+    assert all(auth == '' for _, auth in log)
 
 
 @pytest.mark.parametrize('key_form', ['host:port', '*'])
@@ -303,9 +299,10 @@ report(after_logout=after_logout, user_again=site.user(), logged_in_again=site.l
     read_requests = between(wiki, 'LoggedOut', 'ReadDone')
     assert read_requests
     # header_log holds only api.php; the anonymous reads are the ones after logout
-    anonymous = [auth for _, auth in header_log[-len(read_requests) - 1:-1]]
-    assert anonymous and all(auth == '' for auth in anonymous), header_log
-    assert header_log[-1][1].startswith('OAuth ')
+    log = header_log()
+    anonymous = [auth for _, auth in log[-len(read_requests) - 1:-1]]
+    assert anonymous and all(auth == '' for auth in anonymous), log
+    assert log[-1][1].startswith('OAuth ')
 
 
 #: What the ``pwb`` console script runs (``python -m pywikibot.scripts.wrapper`` of an

@@ -13,6 +13,7 @@ import stat
 import subprocess
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
@@ -46,24 +47,19 @@ print('RESULT ' + json.dumps({'user': site.user(),
 
 
 @pytest.fixture
-def seen(wiki: RunningWiki, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
-    """(method, path, Authorization scheme) of every request the wiki gets during the test.
+def seen(wiki: RunningWiki) -> Iterator[Callable[[], list[tuple[str, str, str]]]]:
+    """(method, path, Authorization scheme) of every request the wiki got so far in the test.
 
     For api.php the path is followed by the action and meta: ``/api.php?query&userinfo``.
     """
-    app = wiki.app
-    original = app.dispatch
-    log: list[tuple[str, str, str]] = []
-
-    def recording_dispatch(req: Any) -> Any:
+    def described(req: Any) -> tuple[str, str, str]:
         path = req.path
         if path == '/api.php':
             path += f"?{req.params.get('action', '')}&{req.params.get('meta', '')}"
-        log.append((req.method, path, req.authorization.split(' ', 1)[0]))
-        return original(req)
+        return req.method, path, req.authorization.split(' ', 1)[0]
 
-    monkeypatch.setattr(app, 'dispatch', recording_dispatch)
-    return log
+    with wiki.app.watch() as exchanges:
+        yield lambda: [described(x.request) for x in exchanges]
 
 
 def result_of(proc: subprocess.CompletedProcess[str]) -> dict:
@@ -112,7 +108,7 @@ def age_stored_token(pwb_dir: Path, wiki: RunningWiki, client_id: str,
 
 def test_owner_only_token_logs_in_saves_and_logs_out(
         wiki: RunningWiki, pwb_dir_factory: Callable[..., Path], run_pwb: Any,
-        seen: list[tuple[str, str, str]]) -> None:
+        seen: Callable[[], list[tuple[str, str, str]]]) -> None:
     client = wiki.app.oauth2.register_client('BotUser', owner_only=True)
     pwb_dir = pwb_dir_factory([oauth2_line(wiki.host, access_token=client.owner_only_token)])
     code = textwrap.dedent('''
@@ -137,8 +133,9 @@ def test_owner_only_token_logs_in_saves_and_logs_out(
                       'text': 'saved with a bearer token', 'after_logout': False,
                       'oauth_after_logout': False}
     assert proc.returncode == 0
-    api_calls = [entry for entry in seen if entry[1].startswith('/api.php')]
-    assert api_calls == seen, 'an owner-only token needs no token endpoint'
+    requests = seen()
+    api_calls = [entry for entry in requests if entry[1].startswith('/api.php')]
+    assert api_calls == requests, 'an owner-only token needs no token endpoint'
     assert all(method == 'POST' and scheme == 'Bearer' for method, _, scheme in api_calls), (
         api_calls)
     actions = [path.split('?', 1)[1].split('&', 1)[0] for _, path, _ in api_calls]
@@ -149,7 +146,7 @@ def test_owner_only_token_logs_in_saves_and_logs_out(
 
 def test_owner_only_login_is_one_userinfo_request(
         wiki: RunningWiki, pwb_dir_factory: Callable[..., Path], run_pwb: Any,
-        seen: list[tuple[str, str, str]]) -> None:
+        seen: Callable[[], list[tuple[str, str, str]]]) -> None:
     client = wiki.app.oauth2.register_client('BotUser', owner_only=True)
     pwb_dir = pwb_dir_factory([oauth2_line(wiki.host, access_token=client.owner_only_token)],
                               username=None)
@@ -163,7 +160,7 @@ def test_owner_only_login_is_one_userinfo_request(
     ''')
     result = result_of(run_pwb(code, pwb_dir))
     assert result == {'user': 'BotUser', 'logged_in': True}
-    userinfo = [entry for entry in seen if entry[1].startswith('/api.php?query&')
+    userinfo = [entry for entry in seen() if entry[1].startswith('/api.php?query&')
                 and 'userinfo' in entry[1]]
     assert userinfo == [('POST', '/api.php?query&userinfo', 'Bearer')]
 
@@ -412,7 +409,7 @@ def test_a_revoked_grant_stops_the_bot_with_the_command_to_run(
 
 def test_token_endpoint_is_derived_from_the_script_path_and_can_be_overridden(
         wiki: RunningWiki, pwb_dir_factory: Callable[..., Path], run_pwb: Any,
-        seen: list[tuple[str, str, str]]) -> None:
+        seen: Callable[[], list[tuple[str, str, str]]]) -> None:
     provider = wiki.app.oauth2
     client = provider.register_client('BotUser', owner_only=True)
     credentials = {'client_id': client.client_id, 'client_secret': client.client_secret,
@@ -420,7 +417,7 @@ def test_token_endpoint_is_derived_from_the_script_path_and_can_be_overridden(
 
     derived = pwb_dir_factory([oauth2_line(wiki.host, **credentials)])
     result_of(run_pwb(SAVE_ONE_PAGE, derived, 'OAuth2 endpoint page', 'derived'))
-    assert ('POST', '/rest.php/oauth2/access_token', '') in seen
+    assert ('POST', '/rest.php/oauth2/access_token', '') in seen()
 
     overridden = pwb_dir_factory([oauth2_line(
         wiki.host, token_url=f'{wiki.url}/rest.php/oauth2/access_token', **credentials)])

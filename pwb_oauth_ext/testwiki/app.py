@@ -6,9 +6,11 @@ OAuth 2.0 provider (when its module is present) and the Action API.
 from __future__ import annotations
 
 import html
+import threading
 import time
-from collections.abc import Iterable
-from typing import Any, Callable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, Callable, NamedTuple
 from urllib.parse import quote
 
 from ._http import WikiRequest, WikiResponse
@@ -17,6 +19,14 @@ from .model import Wiki, WikiUser
 from .oauth1_provider import SESSION_COOKIE, OAuth1Consumer, OAuth1Provider
 
 StartResponse = Callable[..., Any]
+
+
+class Exchange(NamedTuple):
+    """One request the wiki handled, its answer, and the wiki's own time for it (s)."""
+
+    request: WikiRequest
+    response: WikiResponse
+    seconds: float
 
 
 def _load_oauth2(wiki: Wiki, options: dict[str, float]) -> Any:
@@ -45,6 +55,8 @@ class TestWikiApp:
             'access_token_ttl': access_token_ttl, 'refresh_token_ttl': refresh_token_ttl,
             'refresh_grace_seconds': refresh_grace_seconds})
         self.api = ActionApi(self.wiki, self.oauth1, lambda: self.oauth2)
+        self._watchers: list[list[Exchange]] = []
+        self._watch_lock = threading.Lock()
 
     # -- conveniences for tests ---------------------------------------------
     def add_bot(self, name: str = 'BotUser', groups: list[str] | None = None,
@@ -60,6 +72,23 @@ class TestWikiApp:
         return self.oauth1.register_consumer(owner, owner_only=owner_only, callback=callback,
                                              grants=grants)
 
+    @contextmanager
+    def watch(self) -> Iterator[list[Exchange]]:
+        """Every exchange handled while the block runs, headers and timing included.
+
+        ``wiki.request_log`` keeps only (method, path, action); tests that need
+        the Authorization header, and benchmarks that need the wiki's own cost,
+        watch instead of patching ``dispatch``.
+        """
+        seen: list[Exchange] = []
+        with self._watch_lock:
+            self._watchers.append(seen)
+        try:
+            yield seen
+        finally:
+            with self._watch_lock:
+                self._watchers.remove(seen)
+
     def requests_for(self, action: str) -> list[tuple[str, str, str]]:
         """Logged requests whose action or endpoint equals ``action``."""
         with self.wiki.lock:
@@ -68,12 +97,18 @@ class TestWikiApp:
     # -- WSGI ------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         req = self._request_from(environ)
+        started = time.perf_counter()
         try:
             resp = self.dispatch(req)
         except Exception:   # a bug here must show as a 500, not kill the server thread
             import traceback
             traceback.print_exc()
             resp = WikiResponse.text('Internal error in the test wiki', status=500)
+        if self._watchers:
+            exchange = Exchange(req, resp, time.perf_counter() - started)
+            with self._watch_lock:
+                for seen in self._watchers:
+                    seen.append(exchange)
         headers = list(resp.headers)
         if not any(k.lower() == 'content-length' for k, _ in headers):
             headers.append(('Content-Length', str(len(resp.body))))
