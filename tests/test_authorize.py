@@ -451,6 +451,18 @@ def _oauth2_dir(tmp_path: Path, wiki: RunningWiki, client: Any, redirect_uri: st
                                                  f"{secret}, redirect_uri='{redirect_uri}')")
 
 
+def start_oauth2_authorize(tmp_path: Path, wiki: RunningWiki, redirect_uri: str, *flags: str,
+                           confidential: bool = True) -> tuple[Any, Path, Command, str]:
+    """Register Owner's client, run ``pwb-oauth authorize``; return it at the printed URL."""
+    wiki.app.add_bot('Owner')
+    client = wiki.app.oauth2.register_client('Owner', confidential=confidential,
+                                             redirect_uri=redirect_uri)
+    pwb_dir = _oauth2_dir(tmp_path, wiki, client, redirect_uri)
+    command = Command(pwb_dir, *flags)
+    url = command.expect(r'(http://\S+/rest\.php/oauth2/authorize\S+)').group(1)
+    return client, pwb_dir, command, url
+
+
 def _assert_oauth2_token_works(pwb_dir: Path, wiki: RunningWiki, client: Any,
                                output: str) -> None:
     assert f'Authorized as {USER}; token stored in {pwb_dir / "pwb-oauth-tokens.json"}' in output
@@ -471,12 +483,8 @@ def _assert_oauth2_token_works(pwb_dir: Path, wiki: RunningWiki, client: Any,
 def test_oauth2_loopback_redirect_finishes_by_itself(tmp_path: Path, wiki: RunningWiki,
                                                      confidential: bool) -> None:
     redirect_uri = f'http://127.0.0.1:{free_port()}/callback'
-    wiki.app.add_bot('Owner')
-    client = wiki.app.oauth2.register_client('Owner', confidential=confidential,
-                                             redirect_uri=redirect_uri)
-    pwb_dir = _oauth2_dir(tmp_path, wiki, client, redirect_uri)
-    command = Command(pwb_dir)
-    url = command.expect(r'(http://\S+/rest\.php/oauth2/authorize\S+)').group(1)
+    client, pwb_dir, command, url = start_oauth2_authorize(
+        tmp_path, wiki, redirect_uri, confidential=confidential)
     query = dict(parse_qsl(urlsplit(url).query))
     assert query['code_challenge_method'] == 'S256'
     assert query['redirect_uri'] == redirect_uri
@@ -493,12 +501,8 @@ def test_oauth2_loopback_redirect_finishes_by_itself(tmp_path: Path, wiki: Runni
 
 def test_oauth2_paste_mode_reads_the_url(tmp_path: Path, wiki: RunningWiki) -> None:
     redirect_uri = f'http://127.0.0.1:{free_port()}/callback'
-    wiki.app.add_bot('Owner')
-    client = wiki.app.oauth2.register_client('Owner', confidential=False,
-                                             redirect_uri=redirect_uri)
-    pwb_dir = _oauth2_dir(tmp_path, wiki, client, redirect_uri)
-    command = Command(pwb_dir, '--paste')
-    url = command.expect(r'(http://\S+/rest\.php/oauth2/authorize\S+)').group(1)
+    client, pwb_dir, command, url = start_oauth2_authorize(
+        tmp_path, wiki, redirect_uri, '--paste', confidential=False)
     command.expect('paste the whole URL')
     command.answer(consent(wiki, USER, url))
     status, output = command.finish()
@@ -508,12 +512,8 @@ def test_oauth2_paste_mode_reads_the_url(tmp_path: Path, wiki: RunningWiki) -> N
 
 def test_oauth2_show_prints_the_tokens(tmp_path: Path, wiki: RunningWiki) -> None:
     redirect_uri = 'https://bot.example/callback'   # not loopback: read from input
-    wiki.app.add_bot('Owner')
-    client = wiki.app.oauth2.register_client('Owner', confidential=True,
-                                             redirect_uri=redirect_uri)
-    pwb_dir = _oauth2_dir(tmp_path, wiki, client, redirect_uri)
-    command = Command(pwb_dir, '--show')
-    url = command.expect(r'(http://\S+/rest\.php/oauth2/authorize\S+)').group(1)
+    client, pwb_dir, command, url = start_oauth2_authorize(
+        tmp_path, wiki, redirect_uri, '--show')
     command.answer(consent(wiki, USER, url))
     status, output = command.finish()
     assert status == 0, output
@@ -525,12 +525,8 @@ def test_oauth2_show_prints_the_tokens(tmp_path: Path, wiki: RunningWiki) -> Non
 
 def test_oauth2_state_mismatch(tmp_path: Path, wiki: RunningWiki) -> None:
     redirect_uri = 'https://bot.example/callback'
-    wiki.app.add_bot('Owner')
-    client = wiki.app.oauth2.register_client('Owner', confidential=False,
-                                             redirect_uri=redirect_uri)
-    pwb_dir = _oauth2_dir(tmp_path, wiki, client, redirect_uri)
-    command = Command(pwb_dir)
-    url = command.expect(r'(http://\S+/rest\.php/oauth2/authorize\S+)').group(1)
+    _client, pwb_dir, command, url = start_oauth2_authorize(
+        tmp_path, wiki, redirect_uri, confidential=False)
     redirect = consent(wiki, USER, url)
     command.answer(re.sub(r'state=[^&]+', 'state=forged', redirect))
     status, output = command.finish()
@@ -542,12 +538,8 @@ def test_oauth2_state_mismatch(tmp_path: Path, wiki: RunningWiki) -> None:
 
 def test_oauth2_denial(tmp_path: Path, wiki: RunningWiki) -> None:
     redirect_uri = f'http://127.0.0.1:{free_port()}/callback'
-    wiki.app.add_bot('Owner')
-    client = wiki.app.oauth2.register_client('Owner', confidential=True,
-                                             redirect_uri=redirect_uri)
-    pwb_dir = _oauth2_dir(tmp_path, wiki, client, redirect_uri)
-    command = Command(pwb_dir)
-    url = command.expect(r'(http://\S+/rest\.php/oauth2/authorize\S+)').group(1)
+    _client, pwb_dir, command, url = start_oauth2_authorize(
+        tmp_path, wiki, redirect_uri)
     command.expect('Waiting for the wiki')
     redirect = consent(wiki, USER, url, button='cancel')
     assert 'error=' in redirect
@@ -562,13 +554,9 @@ def test_oauth2_denial(tmp_path: Path, wiki: RunningWiki) -> None:
 def test_oauth2_approved_by_another_user_is_not_stored(tmp_path: Path,
                                                        wiki: RunningWiki) -> None:
     redirect_uri = 'https://bot.example/callback'
-    wiki.app.add_bot('Owner')
     wiki.app.add_bot('OtherUser')
-    client = wiki.app.oauth2.register_client('Owner', confidential=True,
-                                             redirect_uri=redirect_uri)
-    pwb_dir = _oauth2_dir(tmp_path, wiki, client, redirect_uri)
-    command = Command(pwb_dir)
-    url = command.expect(r'(http://\S+/rest\.php/oauth2/authorize\S+)').group(1)
+    _client, pwb_dir, command, url = start_oauth2_authorize(
+        tmp_path, wiki, redirect_uri)
     command.answer(consent(wiki, 'OtherUser', url))
     status, output = command.finish()
     assert status != 0
