@@ -292,7 +292,8 @@ report(subclass=issubclass(cls, cls.__mro__[2]) and cls.__mro__[2].__module__,
 
 
 def test_pwb_login_script_logs_in_through_it(wiki, oauth1_consumer, pwb_dir_factory, run_pwb):
-    pwb_dir = pwb_dir_factory([authenticate_line(wiki.host, oauth1_consumer)])
+    """Without ``usernames`` set: only the plugin's login manager adopts the identity."""
+    pwb_dir = pwb_dir_factory([authenticate_line(wiki.host, oauth1_consumer)], username=None)
     before = len(wiki.wiki.request_log)
     # what the ``pwb`` console script runs (the wrapper in site-package mode)
     result = run_pwb('from pywikibot.scripts.wrapper import run; run()', pwb_dir, 'login')
