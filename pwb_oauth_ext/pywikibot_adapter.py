@@ -95,14 +95,6 @@ class Resolver:
         if entries is not self._source or entries != self._snapshot:
             self._rebuild(entries)
 
-    def _unchanged(self, match: Match[AnyCredential]) -> bool:
-        """True while the matched key still holds the value the table was built from."""
-        key = match.key.original
-        old = self._snapshot.get(key, _NO_KEY)
-        assert self._source is not None
-        new = self._source.get(key, _NO_KEY)
-        return new is old or new == old
-
     def configured_value(self, match: Match[AnyCredential]) -> Any:
         """The ``authenticate`` value, as written, of a key ``match`` returned."""
         return self._snapshot.get(match.key.original)
@@ -111,10 +103,13 @@ class Resolver:
         """The winning entry for a URL and account, or None."""
         host, port = split_url(url)
         found = self.table().lookup(host, port, account)
-        if found is not None and not self._unchanged(found):
-            assert self._source is not None
-            self._rebuild(self._source)
-            found = self.table().lookup(host, port, account)
+        if found is not None:   # the matched key must still hold the value the table has
+            key = found.key.original
+            old = self._snapshot.get(key, _NO_KEY)
+            new = self._source.get(key, _NO_KEY)  # type: ignore[union-attr]
+            if new is not old and new != old:
+                self._rebuild(self._source)  # type: ignore[arg-type]
+                found = self.table().lookup(host, port, account)
         return found
 
     def auth_for(self, match: Match[AnyCredential], account: str | None, url: str,
