@@ -437,9 +437,7 @@ def _original(owner: Any, name: str) -> Any:
 def _replaces(original: Any) -> Any:
     """``functools.wraps``: help() and inspect.signature() show Pywikibot's function."""
     def decorate(replacement: Any) -> Any:
-        functools.wraps(original)(replacement)
-        replacement.__pwb_oauth_ext__ = True
-        return replacement
+        return functools.wraps(original)(replacement)
     return decorate
 
 
