@@ -361,3 +361,30 @@ except NoUsernameError as exc:
                                authenticate_line(f'OtherBot@{wiki.host}', other_consumer)])
     assert report(run_pwb(code, pwb_dir, '-user:OtherBot')) == {'user': 'OtherBot',
                                                                 'error': None}
+
+
+# --- 7. Pywikibot's own tests whose outcome the plugin changes ----------------------
+
+def test_pywikibots_login_logout_test_takes_its_non_oauth_branch(
+        wiki, oauth1_consumer, pwb_dir_factory, run_pwb):
+    """Pywikibot 11.7 tests/site_login_logout_tests.py (network only, so not in the offline
+    run) expects ``cannotlogout`` from logout() under OAuth; with the plugin, logout works
+    and the test's expectations for a logout hold instead, and login() restores the session."""
+    pwb_dir = pwb_dir_factory([authenticate_line(wiki.host, oauth1_consumer)])
+    result = run_pwb(REPORT + '''
+import pywikibot
+loginstatus = pywikibot.login.LoginStatus
+site = pywikibot.Site()
+assert site.logged_in()
+assert site._loginstatus in (loginstatus.IN_PROGRESS, loginstatus.AS_USER)
+assert '_userinfo' in site.__dict__.keys()
+assert site.login() is None
+oauth = site.is_oauth_token_available()
+site.logout()
+after = dict(logged_in=site.logged_in(), status=site._loginstatus.name,
+             userinfo='_userinfo' in site.__dict__.keys(), user=site.user())
+site.login()      # TestClearCookies: login() after logout() does not raise
+report(oauth=oauth, after=after, relogin=site.user())
+''', pwb_dir)
+    assert report(result) == {'oauth': True, 'relogin': 'BotUser', 'after': {
+        'logged_in': False, 'status': 'NOT_LOGGED_IN', 'userinfo': False, 'user': None}}
