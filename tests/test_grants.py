@@ -255,16 +255,16 @@ def test_client_credentials_one_token_request_for_a_farm(tmp_path: Path,
     pwb_dir = farm_dir(tmp_path, farm, [
         f"authenticate['127.0.0.2'] = authenticate['127.0.0.3'] = _oauth.OAuth2("
         f"client_id={client.client_id!r}, client_secret={client.client_secret!r},"
-        f" grant='client_credentials', central_wiki={farm.central.host!r})"], username=USER)
+        f" grant='client_credentials', central_wiki={farm.central.host!r})"])
     before = provider.token_requests['client_credentials']
     saved = result_of(run(pwb_dir, SAVE_ON, 'wiki1,wiki2,wiki1', 'CC page', 'cc'))
     assert saved == {'wiki1': USER, 'wiki2': USER}
     assert provider.token_requests['client_credentials'] == before + 1
     assert [key for key, _ in TokenStore(pwb_dir / STORE_FILE).entries()] == [
         GrantKey(farm.central.host, client.client_id, USER)]
-    # Another process (usernames unset this time) finds the grant: no request at all.
-    (pwb_dir / 'user-config.py').write_text(
-        (pwb_dir / 'user-config.py').read_text().replace(f"= '{USER}'", '= None'))
+    # Another process, with the user configured this time, finds the grant: no request.
+    with (pwb_dir / 'user-config.py').open('a') as config:
+        config.write(f"usernames['wiki2']['wiki2'] = {USER!r}\n")
     saved = result_of(run(pwb_dir, SAVE_ON, 'wiki2', 'CC page', 'cc again'))
     assert saved == {'wiki2': USER}
     assert provider.token_requests['client_credentials'] == before + 1
