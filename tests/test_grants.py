@@ -13,15 +13,14 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import PYWIKIBOT_PYTHON
 
+from pwb_oauth_ext.credentials import OAuth2
 from pwb_oauth_ext.errors import GrantChoiceError, OAuthFlowError
 from pwb_oauth_ext.oauth2 import BearerTokenSource, TokenSet
 from pwb_oauth_ext.oauth2_auth import central_wiki_of, same_owner
-from pwb_oauth_ext.credentials import OAuth2
 from pwb_oauth_ext.store import GrantKey, TokenStore
 from pwb_oauth_ext.testwiki.browser import consent
 from pwb_oauth_ext.testwiki.farm import RunningFarm, run_test_farm
@@ -268,6 +267,20 @@ def test_client_credentials_one_token_request_for_a_farm(tmp_path: Path,
     saved = result_of(run(pwb_dir, SAVE_ON, 'wiki2', 'CC page', 'cc again'))
     assert saved == {'wiki2': USER}
     assert provider.token_requests['client_credentials'] == before + 1
+
+    # check: per site the grant and who shares it; --all lists the grant once.
+    with (pwb_dir / 'user-config.py').open('a') as config:
+        config.write(f"usernames['wiki1']['wiki1'] = {USER!r}\n")
+    check = subprocess.run([sys.executable, '-m', 'pwb_oauth_ext.cli', 'check', '--all'],
+                           cwd=str(pwb_dir), env=pywikibot_environment(pwb_dir),
+                           capture_output=True, text=True, timeout=120, check=False)
+    lines = check.stdout.splitlines()
+    grant = f'{USER} on {farm.central.host}, client {client.client_id[:6]}..., expires '
+    assert sum(line.strip().startswith(f'grant:       {grant}') for line in lines) == 2, lines
+    assert '  shared with: wiki2:wiki2' in lines and '  shared with: wiki1:wiki1' in lines
+    [listed] = [line for line in lines if line.startswith(f'  {grant}')]
+    assert listed.endswith('used by wiki1:wiki1, wiki2:wiki2')
+    assert client.client_secret not in check.stdout
 
 
 def test_oauth1_one_handshake_for_a_farm(tmp_path: Path, farm: RunningFarm) -> None:
