@@ -119,27 +119,27 @@ def same_owner(obtain: Callable[[Optional[TokenSet]], TokenSet],
 
 
 def make_bearer_auth(cred: OAuth2, *, config_key: str, central: CentralWiki,
-                     account: str | None, store_path: Path, transport: Transport,
+                     grant: GrantKey | None, store_path: Path, transport: Transport,
                      reauthorize_hint: str) -> BearerAuth:
-    """The auth object for one grant: (central wiki, client id, account).
+    """The auth object for one grant (central wiki, client id, account); renewed at ``central``.
 
-    With ``account`` None the single grant stored for the client on that
+    ``grant`` is None for an owner-only token. With its account None the
+    single grant stored for the client on that
     central wiki is used; a client-credentials token is fetched once and
     named after its owner when the wiki reports it (``adopt_account``).
     """
     if cred.grant == 'owner_only':
         assert cred.access_token is not None
         token = TokenSet(resolve_secret(cred.access_token, config_key), None, None)
-        return BearerAuth(BearerTokenSource(store=None, key=GrantKey(central.host, '', account),
+        return BearerAuth(BearerTokenSource(store=None, key=GrantKey(central.host, '', None),
                                             obtain=None, initial=token))
-    assert cred.client_id is not None
+    assert cred.client_id is not None and grant is not None
     secret = (resolve_secret(cred.client_secret, config_key)
               if cred.client_secret is not None else None)
     obtain = make_obtain(transport, endpoints_of(cred, central.script_url), cred.client_id,
                          secret, client_credentials=cred.grant == 'client_credentials',
                          reauthorize_hint=reauthorize_hint)
-    source = BearerTokenSource(store=TokenStore(store_path),
-                               key=GrantKey(central.host, cred.client_id, account),
+    source = BearerTokenSource(store=TokenStore(store_path), key=grant,
                                obtain=lambda current: checked(current))
     checked = same_owner(obtain, lambda: source.grant.describe())
     return BearerAuth(source)

@@ -163,6 +163,8 @@ class Resolver:
         if isinstance(cred, BasicAuth):
             return HTTPBasicAuth(cred.username, resolve_secret(cred.password, key))
         grant = self.grant_of(match, account, url, site)
+        if grant is not None:
+            grant = self._stored_before_grants(grant, url)
         if grant is not None and (grant[1], type(cred)) in self._grant_auth:
             return self._grant_auth[(grant[1], type(cred))]
         if isinstance(cred, OAuth1):
@@ -184,7 +186,8 @@ class Resolver:
             from .oauth2_auth import CentralWiki, make_bearer_auth
             central = grant[0] if grant is not None else CentralWiki('', '')
             auth = make_bearer_auth(cred, config_key=key, central=central,
-                                    account=account, store_path=self.store_path(),
+                                    grant=grant[1] if grant is not None else None,
+                                    store_path=self.store_path(),
                                     transport=pywikibot_transport,
                                     reauthorize_hint=reauthorize_hint(site, account))
             if grant is None:
@@ -221,6 +224,26 @@ class Resolver:
         if 'token_store' in _settings:
             return Path(_settings['token_store'])
         return Path(config.base_dir) / 'pwb-oauth-tokens.json'
+
+    def _stored_before_grants(self, grant: tuple[CentralWiki, GrantKey],
+                              url: str) -> tuple[CentralWiki, GrantKey]:
+        """A grant stored by a release before grants, under the wiki's own host, keeps working.
+
+        Such stores keyed tokens by wiki host; on Wikimedia the central wiki is
+        now Meta, so a token kept for en.wikipedia.org is looked up there
+        unless the central wiki has a grant of that client already.
+        """
+        from .oauth2_auth import store_host
+        from .store import TokenStore
+        central, key = grant
+        own_host = store_host(url)
+        if own_host == key.central_wiki:
+            return grant
+        store = TokenStore(self.store_path())
+        if store.grants_of(key.central_wiki, key.client_id) \
+                or not store.grants_of(own_host, key.client_id):
+            return grant
+        return central, key._replace(central_wiki=own_host)
 
     def _stored_grant(self, key: GrantKey) -> tuple[GrantKey, dict] | None:
         """The stored grant for the key (the account's, or the only one there is)."""

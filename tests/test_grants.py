@@ -22,7 +22,7 @@ from pwb_oauth_ext.errors import GrantChoiceError, OAuthFlowError
 from pwb_oauth_ext.oauth2 import BearerTokenSource, TokenSet
 from pwb_oauth_ext.oauth2_auth import central_wiki_of, same_owner
 from pwb_oauth_ext.store import GrantKey, TokenStore
-from pwb_oauth_ext.testwiki.browser import consent
+from pwb_oauth_ext.testwiki.browser import authorization_code_grant, consent
 from pwb_oauth_ext.testwiki.farm import RunningFarm, run_test_farm
 from pwb_oauth_ext.testwiki.pywikibot_env import pywikibot_environment, write_pywikibot_dir
 
@@ -349,3 +349,115 @@ def test_a_request_to_wiki_b_in_site_a_context_sends_b_secret_only_to_b(
     assert not [x for x in seen_by_a if client_b.client_secret.encode() in x.request.body]
     assert [x.request.path for x in seen_by_b if 'oauth2' in x.request.path] == [
         '/rest.php/oauth2/access_token']
+
+
+WIKIMEDIA_GRANTS = '''
+import json
+import pywikibot
+from pwb_oauth_ext import pywikibot_adapter as adapter
+adapter.install()
+grants = {}
+for family, code in (('wikipedia', 'de'), ('wikipedia', 'en'), ('commons', 'commons')):
+    site = adapter.site_without_login(family, code, None)
+    url = adapter.site_url(site)
+    central, key = adapter.resolver.grant_of(adapter.resolver.match(url, None), None, url, site)
+    grants[f'{family}:{code}'] = [central.script_url, *key]
+print('RESULT ' + json.dumps(grants))
+'''
+
+
+def test_wikimedia_wikis_share_one_grant_on_meta(tmp_path: Path) -> None:
+    """No network: any request Pywikibot tried would go to a dead loopback proxy."""
+    pwb_dir = tmp_path / 'pwb'
+    pwb_dir.mkdir()
+    config = pwb_dir / 'user-config.py'
+    config.write_text('import pwb_oauth_ext as _oauth\n_oauth.enable()\npassword_file = None\n'
+                      "authenticate['*.wikipedia.org'] = authenticate['commons.wikimedia.org'] = "
+                      "_oauth.OAuth2(client_id='cid', client_secret='cs')\n")
+    config.chmod(0o600)
+    env = {**pywikibot_environment(pwb_dir), 'HTTPS_PROXY': 'http://127.0.0.1:9',
+           'HTTP_PROXY': 'http://127.0.0.1:9', 'NO_PROXY': '', 'no_proxy': ''}
+    proc = subprocess.run([PYWIKIBOT_PYTHON, '-c', WIKIMEDIA_GRANTS], cwd=str(pwb_dir), env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    meta = ['https://meta.wikimedia.org/w', 'meta.wikimedia.org', 'cid', None]
+    assert result_of(proc) == {'wikipedia:de': meta, 'wikipedia:en': meta,
+                               'commons:commons': meta}
+
+
+def test_a_grant_stored_per_host_by_the_release_before_grants_keeps_working(
+        tmp_path: Path, farm: RunningFarm) -> None:
+    """A version 1 file keyed by the wiki's host: used as it is, upgraded at the refresh."""
+    provider = farm.oauth2
+    callback = 'https://bot.example/callback'
+    client = farm.farm.register_oauth2_client(USER, confidential=True, redirect_uri=callback)
+    tokens = authorization_code_grant(farm.central, client, USER, redirect_uri=callback)
+    wiki1 = farm.wikis['wiki1']
+    pwb_dir = farm_dir(tmp_path, farm, [
+        f"authenticate['127.0.0.2'] = _oauth.OAuth2(client_id={client.client_id!r},"
+        f" client_secret={client.client_secret!r}, central_wiki={farm.central.host!r})"])
+    path = pwb_dir / STORE_FILE
+    # Exactly what the previous release wrote (TokenSet.to_record under 'host').
+    path.write_text(json.dumps({'version': 1, 'entries': [
+        {'host': wiki1.host, 'client_id': client.client_id, 'account': USER,
+         'record': tokens.to_record()}]}, indent=1, sort_keys=True))
+    path.chmod(0o600)
+    before = sum(provider.token_requests.values())
+
+    assert result_of(run(pwb_dir, SAVE_ON, 'wiki1', 'Old store', 'v1')) == {'wiki1': USER}
+    assert sum(provider.token_requests.values()) == before
+    assert json.loads(path.read_text())['version'] == 1
+
+    record = tokens.to_record()
+    record['expires_at'] = time.time() - 3600
+    data = json.loads(path.read_text())
+    data['entries'][0]['record'] = record
+    path.write_text(json.dumps(data))
+    assert result_of(run(pwb_dir, SAVE_ON, 'wiki1', 'Old store', 'refreshed')) == {'wiki1': USER}
+    assert provider.token_requests['refresh_token'] >= 1
+    data = json.loads(path.read_text())
+    assert data['version'] == 2
+    [entry] = data['entries']
+    assert (entry['central_wiki'], entry['client_id'], entry['account']) == (
+        wiki1.host, client.client_id, USER)
+    assert entry['record']['refresh_token'] != tokens.refresh_token
+
+
+def test_authorize_force_replaces_the_stored_grant(tmp_path: Path, farm: RunningFarm) -> None:
+    callback = 'https://bot.example/callback'
+    client = farm.farm.register_oauth2_client(USER, confidential=True, redirect_uri=callback)
+    pwb_dir = farm_dir(tmp_path, farm, [
+        f"authenticate['127.0.0.2'] = _oauth.OAuth2(client_id={client.client_id!r},"
+        f" client_secret={client.client_secret!r}, redirect_uri={callback!r},"
+        f" central_wiki={farm.central.host!r})"])
+    assert authorize(pwb_dir, farm, '/rest.php/oauth2/authorize')[0] == 0
+    first = TokenStore(pwb_dir / STORE_FILE).entries()
+    status, output = authorize(pwb_dir, farm, '/rest.php/oauth2/authorize', '--force')
+    assert status == 0, output
+    second = TokenStore(pwb_dir / STORE_FILE).entries()
+    assert [key for key, _ in second] == [key for key, _ in first]
+    assert second[0][1]['refresh_token'] != first[0][1]['refresh_token']
+
+
+def test_invalid_grant_rereads_the_store_and_retries_once_with_what_is_stored(
+        tmp_path: Path) -> None:
+    """Another writer rotated the grant behind our back (say, a copy of the store)."""
+    from pwb_oauth_ext.errors import ReauthorizationRequired
+    store = TokenStore(tmp_path / STORE_FILE)
+    key = GrantKey('wiki.example', 'cid', 'BotUser')
+    store.put(key, TokenSet('AT-1', 'RT-1', 1.0).to_record())
+    used: list[str | None] = []
+
+    def obtain(current: TokenSet | None) -> TokenSet:
+        used.append(current.refresh_token if current else None)
+        if current is not None and current.refresh_token == 'RT-1':
+            # While we refresh, the rotated pair appears in the file.
+            (tmp_path / STORE_FILE).write_text(json.dumps({'version': 2, 'entries': [
+                {'central_wiki': 'wiki.example', 'client_id': 'cid', 'account': 'BotUser',
+                 'record': TokenSet('AT-2', 'RT-2', 1.0).to_record()}]}))
+            raise ReauthorizationRequired('invalid_grant')
+        return TokenSet('AT-3', 'RT-3', 9e9)
+
+    source = BearerTokenSource(store=store, key=key, obtain=obtain)
+    assert source.token() == 'AT-3'
+    assert used == ['RT-1', 'RT-2']
+    assert store.get(key)['refresh_token'] == 'RT-3'
