@@ -461,3 +461,21 @@ def test_invalid_grant_rereads_the_store_and_retries_once_with_what_is_stored(
     assert source.token() == 'AT-3'
     assert used == ['RT-1', 'RT-2']
     assert store.get(key)['refresh_token'] == 'RT-3'
+
+
+def test_client_credentials_of_a_client_that_is_not_owner_only_is_explained(
+        tmp_path: Path, farm: RunningFarm) -> None:
+    client = farm.farm.register_oauth2_client(USER, confidential=True, client_credentials=True,
+                                              redirect_uri='https://bot.example/callback')
+    pwb_dir = farm_dir(tmp_path, farm, [
+        f"authenticate['127.0.0.2'] = _oauth.OAuth2(client_id={client.client_id!r},"
+        f" client_secret={client.client_secret!r}, grant='client_credentials',"
+        f" central_wiki={farm.central.host!r})"])
+    proc = run(pwb_dir, SAVE_ON, 'wiki1', 'Anonymous', 'never saved')
+    assert proc.returncode != 0
+    output = proc.stdout + proc.stderr
+    assert 'gives the client credentials token' in output and 'no user' in output
+    assert 'use an owner-only client for client credentials, or the authorization-code' \
+        in output
+    assert 'Anonymous' not in farm.wikis['wiki1'].wiki.pages
+    assert client.client_secret not in output
