@@ -177,9 +177,11 @@ class Resolver:
             assert grant is not None
             found = self._stored_grant(grant[1])
             if found is None:
+                whose = f' of {account}' if account else ''
                 raise ConfigError(
-                    f'authenticate[{key!r}] has no access token and none is stored for'
-                    f' {grant[1].describe()}: {reauthorize_hint(site, account)}')
+                    f'authenticate[{key!r}] has no access token and no grant{whose} is stored'
+                    f' for consumer {ck[:6]}... on {grant[1].central_wiki}:'
+                    f' {reauthorize_hint(site, account)}')
             auth = OAuth1Auth(ck, cs, found[1]['access_token'], found[1]['access_secret'])
             auth.grant = found[0]
         elif isinstance(cred, OAuth2):
