@@ -391,6 +391,9 @@ class SessionAuth:
             return resolver.auth_for(match, account, request.url, site)(request)
         except OAuthExtError as exc:
             text = str(exc)
+            if site is not None:
+                text = text.replace('usernames[FAMILY][CODE]',
+                                    f'usernames[{site.family.name!r}][{site.code!r}]')
             if 'authenticate[' not in text:
                 text = f'authenticate[{match.key.original!r}]: {text}'
             raise _credential_error(text) from None

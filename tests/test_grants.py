@@ -479,3 +479,27 @@ def test_client_credentials_of_a_client_that_is_not_owner_only_is_explained(
         in output
     assert 'Anonymous' not in farm.wikis['wiki1'].wiki.pages
     assert client.client_secret not in output
+
+
+def test_two_accounts_with_grants_and_no_user_chosen_lists_them(tmp_path: Path,
+                                                                 farm: RunningFarm) -> None:
+    callback = 'https://bot.example/callback'
+    client = farm.farm.register_oauth2_client('Owner', confidential=True, redirect_uri=callback)
+    pwb_dir = farm_dir(tmp_path, farm, [
+        f"authenticate['127.0.0.2'] = _oauth.OAuth2(client_id={client.client_id!r},"
+        f" client_secret={client.client_secret!r}, central_wiki={farm.central.host!r})"])
+    store = TokenStore(pwb_dir / STORE_FILE)
+    for user in (USER, 'Owner'):
+        tokens = authorization_code_grant(farm.central, client, user, redirect_uri=callback)
+        store.put(GrantKey(farm.central.host, client.client_id, user), tokens.to_record())
+    proc = run(pwb_dir, SAVE_ON, 'wiki1', 'Two accounts', 'never')
+    assert proc.returncode != 0
+    output = proc.stdout + proc.stderr
+    assert f"grants of 2 accounts for client {client.client_id[:6]}... on" \
+           f" {farm.central.host}: '{USER}', 'Owner'" in output
+    assert f"usernames['wiki1']['wiki1'] = '{USER}'" in output and f'-user:{USER}' in output
+    # Choosing one works.
+    proc = run(pwb_dir, SAVE_ON.replace("site = pywikibot.Site(family, family)",
+                                        "site = pywikibot.Site(family, family, user='Owner')"),
+               'wiki1', 'Two accounts', 'chosen')
+    assert result_of(proc) == {'wiki1': 'Owner'}
