@@ -139,6 +139,10 @@ def make_bearer_auth(cred: OAuth2, *, config_key: str, central: CentralWiki,
     obtain = make_obtain(transport, endpoints_of(cred, central.script_url), cred.client_id,
                          secret, client_credentials=cred.grant == 'client_credentials',
                          reauthorize_hint=reauthorize_hint)
+    if cred.grant == 'client_credentials':
+        # The token is the client owner's, whoever the site's user is: stored
+        # unnamed until the wiki names its owner at login, never after config.
+        grant = grant._replace(account=None)
     source = BearerTokenSource(store=TokenStore(store_path), key=grant,
                                obtain=lambda current: checked(current))
     checked = same_owner(obtain, lambda: source.grant.describe())

@@ -503,3 +503,23 @@ def test_two_accounts_with_grants_and_no_user_chosen_lists_them(tmp_path: Path,
                                         "site = pywikibot.Site(family, family, user='Owner')"),
                'wiki1', 'Two accounts', 'chosen')
     assert result_of(proc) == {'wiki1': 'Owner'}
+
+
+def test_a_client_credentials_token_is_stored_under_its_owner_not_the_configured_user(
+        tmp_path: Path, farm: RunningFarm) -> None:
+    client = farm.farm.register_oauth2_client(USER, owner_only=True)
+    entry = (f"authenticate['127.0.0.2'] = _oauth.OAuth2(client_id={client.client_id!r},"
+             f" client_secret={client.client_secret!r}, grant='client_credentials',"
+             f" central_wiki={farm.central.host!r})")
+    pwb_dir = farm_dir(tmp_path, farm, [entry], username='Owner')
+    proc = run(pwb_dir, SAVE_ON, 'wiki1', 'Owner check', 'never')
+    assert proc.returncode != 0
+    assert f"belongs to '{USER}', but the configured user is 'Owner'" in proc.stdout + proc.stderr
+    # Fetched once, kept unnamed: nothing was stored under the configured name.
+    assert [key.account for key, _ in TokenStore(pwb_dir / STORE_FILE).entries()] == [None]
+    config = pwb_dir / 'user-config.py'
+    config.write_text(config.read_text().replace("= 'Owner'", f'= {USER!r}'))
+    before = farm.oauth2.token_requests['client_credentials']
+    assert result_of(run(pwb_dir, SAVE_ON, 'wiki1', 'Owner check', 'ok')) == {'wiki1': USER}
+    assert farm.oauth2.token_requests['client_credentials'] == before
+    assert [key.account for key, _ in TokenStore(pwb_dir / STORE_FILE).entries()] == [USER]
