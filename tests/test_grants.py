@@ -298,6 +298,14 @@ def test_oauth1_one_handshake_for_a_farm(tmp_path: Path, farm: RunningFarm) -> N
     assert farm.farm.central.requests_for('Special:OAuth/identify')
     saved = result_of(run(pwb_dir, SAVE_ON, 'wiki1,wiki2', 'OAuth1 farm page', 'signed'))
     assert saved == {'wiki1': USER, 'wiki2': USER}
+    check = subprocess.run([sys.executable, '-m', 'pwb_oauth_ext.cli', 'check',
+                            '-site:wiki2:wiki2'], cwd=str(pwb_dir),
+                           env=pywikibot_environment(pwb_dir), capture_output=True, text=True,
+                           timeout=120, check=False)
+    lines = check.stdout.splitlines()
+    assert f'  grant:       {USER} on {farm.central.host}, client' \
+           f' {consumer.consumer_key[:6]}..., does not expire' in lines, lines
+    assert '  grants:      basic, highvolume, editpage, createeditmovepage' in lines, lines
 
 
 def test_a_consumer_for_one_wiki_used_on_another_names_both(tmp_path: Path,
