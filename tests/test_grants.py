@@ -531,3 +531,19 @@ def test_a_client_credentials_token_is_stored_under_its_owner_not_the_configured
     assert result_of(run(pwb_dir, SAVE_ON, 'wiki1', 'Owner check', 'ok')) == {'wiki1': USER}
     assert farm.oauth2.token_requests['client_credentials'] == before
     assert [key.account for key, _ in TokenStore(pwb_dir / STORE_FILE).entries()] == [USER]
+
+
+def test_a_stored_grant_for_one_wiki_used_on_another_names_the_wiki_it_is_for(
+        tmp_path: Path, farm: RunningFarm) -> None:
+    consumer = farm.farm.register_oauth1_consumer('Owner', owner_only=False, wiki='wiki1',
+                                                  callback='https://bot.example/cb')
+    pwb_dir = farm_dir(tmp_path, farm, [
+        f"authenticate['127.0.0.2'] = authenticate['127.0.0.3'] = _oauth.OAuth1("
+        f"{consumer.consumer_key!r}, {consumer.consumer_secret!r},"
+        f" central_wiki={farm.central.host!r})"])
+    assert authorize(pwb_dir, farm, 'Special%3AOAuth%2Fauthorize')[0] == 0
+    assert result_of(run(pwb_dir, SAVE_ON, 'wiki1', 'For wiki1', 'ok')) == {'wiki1': USER}
+    proc = run(pwb_dir, SAVE_ON, 'wiki2', 'For wiki1', 'refused')
+    assert proc.returncode != 0
+    assert (f'The consumer is registered for {farm.wikis["wiki1"].host} only, not for'
+            ' wiki2:wiki2 (127.0.0.3)') in proc.stdout + proc.stderr
