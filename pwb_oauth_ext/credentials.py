@@ -6,7 +6,7 @@ use by the adapter. ``repr()`` never shows a secret.
 """
 from __future__ import annotations
 
-from .errors import ConfigError
+from .errors import ConfigError, NotEnabledError
 from .secrets import SecretRef
 
 TYPE_CHECKING = False
@@ -61,6 +61,20 @@ class Credential:
     def public_id(self) -> str:
         """A non-secret identifier, e.g. the first characters of the consumer key."""
         return ''
+
+    def __bool__(self) -> bool:
+        return True   # not __len__: that one means "Pywikibot reads me without the plugin"
+
+    def __len__(self) -> int:
+        """Pywikibot's own ``get_authentication`` asks ``len()``: the plugin is not enabled.
+
+        With ``enable()`` Pywikibot never sees these objects, so reaching here
+        means user-config.py lacks the call: say so in one line.
+        """
+        raise NotEnabledError(
+            f'config.authenticate holds {type(self).__name__}(...), but pwb_oauth_ext is not'
+            ' enabled: add "_oauth.enable()" after "import pwb_oauth_ext as _oauth"'
+            ' in user-config.py')
 
 
 class OAuth1(Credential):
