@@ -59,10 +59,13 @@ def run_explain(url: str, user: str | None, out: TextIO) -> int:
         return 2
     print(explanation.format(), file=out)
     if explanation.winner is None:
+        config_file = _user_config_path()
+        source = (f'Keys read from {config_file}.' if config_file.exists() else
+                  f'There is no user-config.py in {config_file.parent}, so config.authenticate'
+                  ' is empty (set PYWIKIBOT_DIR or -dir: to the directory that has it).')
         print(f'No config.authenticate key matches {url}'
               f'{" for account " + explanation.account if explanation.account else ""};'
-              f' Pywikibot would send no credentials there. Keys read from'
-              f' {_user_config_path()}.', file=out)
+              f' Pywikibot would send no credentials there. {source}', file=out)
         return 1
     print(f'Protocol: {PROTOCOL_NAMES[_protocol_of(explanation.winner)]}', file=out)
     return 0

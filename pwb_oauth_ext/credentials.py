@@ -138,6 +138,10 @@ class OAuth2(Credential):
         _check_secret(client_secret, 'client_secret', _where, optional=True)
         if client_id is not None and (not isinstance(client_id, str) or not client_id.strip()):
             raise ConfigError(f'{_where}: client_id must be a non-empty string')
+        if access_token is not None and client_id is not None:
+            raise ConfigError(f'{_where}: give access_token=... (an owner-only client\'s token)'
+                              ' or client_id=... (client credentials or authorization code),'
+                              ' not both')
         if grant is None:
             if access_token is not None:
                 grant = 'owner_only'

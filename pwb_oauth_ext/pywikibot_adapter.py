@@ -515,11 +515,10 @@ def _oauth_logout(site: Any) -> None:
     for cookie in list(http.cookie_jar):
         if cookie.domain.lstrip('.') == host or cookie.domain.endswith('.' + host):
             http.cookie_jar.clear(cookie.domain, cookie.path, cookie.name)
-    pywikibot.info(
-        f'Logged out of {site} in this process: OAuth credentials for {user} are no'
-        ' longer sent to it (OAuth sessions cannot be ended at the wiki; revoke the'
-        ' grant on Special:OAuthManageMyGrants to end it for good). site.login()'
-        ' uses them again.')
+    # One quiet line: `pwb login -logout` says "Logged out of ..." itself.
+    pywikibot.log(f'Logged out of {site} in this process: OAuth credentials for {user} are'
+                  ' no longer sent (revoke the grant on Special:OAuthManageMyGrants to end'
+                  ' it for good; site.login() uses them again).')
 
 
 def _handle_rejection(request: Any, error: dict, authorization_error: type) -> bool:
