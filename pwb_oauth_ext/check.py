@@ -25,8 +25,10 @@ USUAL_RIGHTS = ('edit', 'createpage', 'writeapi', 'bot', 'apihighlimits')
 #: Rights removed from MediaWiki core, by the version without them (used when the
 #: wiki does not list its groups' rights).
 REMOVED_RIGHTS = {'writeapi': (1, 43)}
-#: Public OAuth 2.0 clients can refresh their tokens from this MediaWiki version on.
-PUBLIC_REFRESH_SINCE = (1, 46)
+PUBLIC_CLIENT_WARNING = (
+    'a public client (no client_secret) cannot refresh its token on MediaWiki before 1.46'
+    ' (1.39 to 1.45 answer invalid_client): when the token expires, run pwb-oauth authorize'
+    ' again; unattended bots need a confidential client')
 
 PROTOCOL_NAMES = {
     'oauth1': 'OAuth 1.0a',
@@ -197,7 +199,10 @@ def check_site(pywikibot: Any, family_name: str, code: str) -> dict[str, Any]:
                       ' user-config.py')
         return report
 
-    problem = unreachable(api_url, config.socket_timeout)
+    if protocol == 'authorization_code' and credential.client_secret is None:
+        warnings.append(PUBLIC_CLIENT_WARNING)
+    problem = unreachable(api_url, config.socket_timeout,
+                          verify=family.verify_SSL_certificate(code))
     if problem:
         report['unreachable'] = True
         errors.append(problem)
@@ -223,8 +228,6 @@ def check_site(pywikibot: Any, family_name: str, code: str) -> dict[str, Any]:
     if protocol in ('owner_only', 'client_credentials', 'authorization_code'):
         report['grants'] = _oauth2_grants(site)
         _token_expiry(report, credential, site, api_url)
-        if protocol == 'authorization_code' and credential.client_secret is None:
-            _public_client_warning(site, warnings)
     elif credential.protocol == 'oauth1':
         report['grants'] = _oauth1_grants(site, credential, match.key.original, api_url)
     report['ok'] = not errors
@@ -256,16 +259,6 @@ def _rights_to_expect(site: Any, rights: set[str]) -> list[str]:
     version = _version(site)
     return [r for r in USUAL_RIGHTS
             if r in rights or version is None or version < REMOVED_RIGHTS.get(r, (999,))]
-
-
-def _public_client_warning(site: Any, warnings: list[str]) -> None:
-    version = _version(site)
-    if version is not None and version >= PUBLIC_REFRESH_SINCE:
-        return
-    where = f'MediaWiki {site.version()}' if version is not None else 'this wiki'
-    warnings.append(f'a public client (no client_secret) cannot refresh its token on {where}'
-                    ' (only from 1.46): when the token expires, run pwb-oauth authorize'
-                    ' again; unattended bots need a confidential client')
 
 
 def _enabled() -> bool:
@@ -312,7 +305,7 @@ def _host_port(url: str) -> str:
     return f'{parts.hostname}:{port}'
 
 
-def unreachable(url: str, timeout: Any = 30) -> str | None:
+def unreachable(url: str, timeout: Any = 30, *, verify: bool = True) -> str | None:
     """Why the wiki's host cannot be reached (DNS, refused, timeout, TLS), or None.
 
     A TCP connection and, for https, a TLS handshake; no HTTP request, so the
@@ -323,7 +316,6 @@ def unreachable(url: str, timeout: Any = 30) -> str | None:
     from urllib.parse import urlsplit
 
     import requests
-    from pywikibot import config
     from pywikibot.comms import http
 
     if http.session.proxies or requests.utils.get_environ_proxies(url):
@@ -340,7 +332,7 @@ def unreachable(url: str, timeout: Any = 30) -> str | None:
         if parts.scheme != 'https':
             return None
         context = ssl.create_default_context(cafile=_ca_bundle())
-        if config.verify_ssl_certificate is False:
+        if not verify:   # the family turns certificate checks off for this site
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         try:
@@ -367,11 +359,11 @@ def describe_connect_error(exc: BaseException, timeout: float) -> str:
         return (f'DNS lookup failed ({exc.strerror or exc}): check the host name in the'
                 ' family file, and the network or DNS settings')
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return (f'TLS certificate not accepted ({exc.verify_message or exc.reason}): a proxy'
-                ' or the wrong host answers, or the certificate expired')
+        return (f'TLS certificate not accepted ({exc.verify_message}): a proxy or the'
+                ' wrong host answers, or the certificate expired')
     if isinstance(exc, ssl.SSLError):
-        return (f'TLS handshake failed ({exc.reason or exc}): is this port https? (an http'
-                ' server, or a proxy, answers there)')
+        return (f'TLS handshake failed ({getattr(exc, "reason", None) or exc}): is this port'
+                ' https? (an http server, or a proxy, answers there)')
     if isinstance(exc, (socket.timeout, TimeoutError)):
         return (f'timeout: no answer within {timeout:g} s (a firewall, the wrong address,'
                 ' or the wiki is down)')

@@ -50,7 +50,8 @@ def run_demo(modes: tuple[str, ...] = ALL_MODES, out: TextIO | None = None, *,
         print(f'\nDEMO FAILED: {exc}', file=out, flush=True)
         return 1
     except ImportError as exc:
-        print(f'\nDEMO FAILED: the local test wiki needs the module {exc.name!r}, which'
+        module = (exc.name or 'cryptography').split('.')[0]
+        print(f'\nDEMO FAILED: the local test wiki needs the module {module!r}, which'
               " comes with the [testwiki] extra: pip install '.[testwiki]' in the checkout"
               " (or 'pwb_oauth_ext[testwiki]')", file=out, flush=True)
         return 1
