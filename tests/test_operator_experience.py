@@ -352,3 +352,95 @@ def test_check_warns_that_a_public_client_cannot_refresh(
             ' 1.46 (1.39 to 1.45 answer invalid_client): when the token expires, run'
             ' pwb-oauth authorize again; unattended bots need a confidential client'
             in site['warnings']), site
+
+
+# --- 10. rights judged by what the wiki's version has ------------------------------------------
+
+def _recorded_usergroups(version_dir: str) -> list[dict]:
+    from conftest import recorded
+    data = recorded(f'{version_dir}/api-siteinfo-full.json')
+    body = data['response']['body']
+    body = body if isinstance(body, dict) else json.loads(body)
+    return body['query']['usergroups']
+
+
+@pytest.fixture
+def wiki_143(monkeypatch: pytest.MonkeyPatch):
+    """The test wiki answering as MediaWiki 1.43 does (mw-1.43/README row 10): no 'writeapi'
+    right (removed from core) and no 'purge' under OAuth; siteinfo says 1.43.12."""
+    from pwb_oauth_ext.testwiki import actionapi, model
+    from pwb_oauth_ext.testwiki.server import run_test_wiki
+
+    usergroups = _recorded_usergroups('mw-1.43')
+    monkeypatch.setattr(model, 'USER_RIGHTS',
+                        [r for r in model.USER_RIGHTS if r not in ('writeapi', 'purge')])
+    monkeypatch.setitem(model.GRANT_RIGHTS, 'basic',
+                        [r for r in model.GRANT_RIGHTS['basic'] if r != 'writeapi'])
+    original = actionapi.load_data
+    state = {'usergroups': usergroups}
+
+    def load_data(name: str, server_url: str):
+        data = original(name, server_url)
+        if name == 'siteinfo.json':
+            data['general']['generator'] = 'MediaWiki 1.43.12'
+            if state['usergroups']:
+                data['usergroups'] = state['usergroups']
+        return data
+    monkeypatch.setattr(actionapi, 'load_data', load_data)
+    with run_test_wiki() as running:
+        running.app.add_bot('BotUser')
+        running.state = state
+        yield running
+
+
+@pytest.mark.parametrize('usergroups', ['listed', 'not listed'])
+def test_healthy_bot_on_143_has_no_missing_right(wiki_143, tmp_path: Path, run_pwb: RunPwb,
+                                                 usergroups: str) -> None:
+    if usergroups == 'not listed':   # then the version decides
+        wiki_143.state['usergroups'] = []
+    consumer = wiki_143.app.register_oauth1_consumer('BotUser', owner_only=True)
+    pwb_dir = write_pywikibot_dir(tmp_path / 'pwb', wiki_143, username='BotUser',
+                                  authenticate_lines=[*ENABLE_LINES,
+                                                      authenticate_line(wiki_143.host, consumer)])
+    result = run_pwb(None, pwb_dir, *CLI, 'check')
+    assert result.returncode == 0, console(result)
+    assert 'rights:      present: edit, createpage, bot, apihighlimits; missing: -' \
+        in result.stdout
+    assert 'writeapi' not in result.stdout and 'WARNING' not in result.stdout
+
+
+def test_missing_rights_on_143_are_still_reported(wiki_143, tmp_path: Path,
+                                                  run_pwb: RunPwb) -> None:
+    consumer = wiki_143.app.register_oauth1_consumer(
+        'BotUser', owner_only=True, grants=['basic', 'editpage', 'createeditmovepage'])
+    pwb_dir = write_pywikibot_dir(tmp_path / 'pwb', wiki_143, username='BotUser',
+                                  authenticate_lines=[*ENABLE_LINES,
+                                                      authenticate_line(wiki_143.host, consumer)])
+    result = run_pwb(None, pwb_dir, *CLI, 'check', '--json')
+    [site] = json.loads(result.stdout)['sites']
+    assert site['rights'] == {'present': ['edit', 'createpage'],
+                              'missing': ['bot', 'apihighlimits']}
+
+
+def test_missing_writeapi_on_139_is_reported(wiki: RunningWiki, pwb_dir_factory: PwbDirFactory,
+                                             run_pwb: RunPwb,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """On 1.39 writeapi exists (its groups list it), so a bot without it hears about it."""
+    from pwb_oauth_ext.testwiki import actionapi, model
+    usergroups = _recorded_usergroups('mw-1.39-api')
+    original = actionapi.load_data
+
+    def load_data(name: str, server_url: str):
+        data = original(name, server_url)
+        if name == 'siteinfo.json':
+            data['usergroups'] = usergroups
+        return data
+    monkeypatch.setattr(actionapi, 'load_data', load_data)
+    monkeypatch.setitem(model.GRANT_RIGHTS, 'basic',
+                        [r for r in model.GRANT_RIGHTS['basic'] if r != 'writeapi'])
+    wiki.app.add_bot('NoWriteApiBot')
+    consumer = wiki.app.register_oauth1_consumer('NoWriteApiBot', owner_only=True)
+    pwb_dir = pwb_dir_factory([authenticate_line(wiki.host, consumer)], username='NoWriteApiBot')
+    result = run_pwb(None, pwb_dir, *CLI, 'check', '--json')
+    [site] = json.loads(result.stdout)['sites']
+    assert site['rights']['missing'] == ['writeapi']
