@@ -291,9 +291,10 @@ def _login(pywikibot: Any, family: str, code: str, user: str | None,
 def _is_network_failure(exc: BaseException) -> bool:
     """Pywikibot's ways of saying the wiki did not answer (after its retries, if any)."""
     import requests
-    from pywikibot.exceptions import ApiTimeoutError, ServerError
-    return isinstance(exc, (ApiTimeoutError, ServerError, ConnectionError,
-                            requests.RequestException))
+    from pywikibot import exceptions
+    retries_exhausted = getattr(exceptions, 'ApiTimeoutError', None) or exceptions.TimeoutError
+    return isinstance(exc, (retries_exhausted, exceptions.ServerError, ConnectionError,
+                            requests.RequestException))   # ApiTimeoutError: 11.x, before: 10.x
 
 
 # --- reachability ----------------------------------------------------------------
