@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 EXIT_USAGE = 2
-#: Our own options in Pywikibot's spelling, rewritten for argparse (they are
-#: Pywikibot global options too, and handed to handle_args as well).
-_PYWIKIBOT_STYLE = {'-site:': '--site=', '-user:': '--user='}
-#: Subcommands that take --user (check gets -user: through handle_args only).
-_TAKES_USER = ('explain', 'authorize')
+#: Our own options in Pywikibot's spelling, rewritten for argparse for the commands
+#: that have them (they are Pywikibot global options too, handed to handle_args as well:
+#: check gets -user: that way only, the demo neither).
+_PYWIKIBOT_STYLE = {'-site:': ('--site=', ('check', 'authorize')),
+                    '-user:': ('--user=', ('explain', 'authorize'))}
 #: Global options that make no sense for the demo (it makes its own wiki and directory).
 _NOT_FOR_DEMO = ('-dir', '-config', '-site', '-family', '-code', '-lang', '-user')
 
@@ -49,11 +49,12 @@ def _split_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
             ours.append(arg)
         elif arg.startswith('-') and not arg.startswith('--') and arg not in ('-u', '-'):
             pywikibot_args.append(arg)
-            for old, new in _PYWIKIBOT_STYLE.items():
-                if arg.startswith(old) and (old != '-user:' or command in _TAKES_USER):
-                    ours.append(new + arg[len(old):])
         else:
             ours.append(arg)
+    for arg in pywikibot_args:   # -site:/-user: are ours too where the command has them
+        for old, (new, commands) in _PYWIKIBOT_STYLE.items():
+            if arg.startswith(old) and command in commands:
+                ours.append(new + arg[len(old):])
     if want_help:   # "help check", "check help", "check -help" = "check --help"
         ours.append('--help')
     return ours, pywikibot_args

@@ -444,3 +444,52 @@ def test_missing_writeapi_on_139_is_reported(wiki: RunningWiki, pwb_dir_factory:
     result = run_pwb(None, pwb_dir, *CLI, 'check', '--json')
     [site] = json.loads(result.stdout)['sites']
     assert site['rights']['missing'] == ['writeapi']
+
+
+# --- 6./7. the README's test command and the distribution --------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_test_command_needs_no_particular_python() -> None:
+    import configparser
+    readme = (ROOT / 'README.md').read_text(encoding='utf-8')
+    assert ("    python3 -m venv .venv && .venv/bin/pip install -q 'tox>=4' && .venv/bin/tox\n"
+            in readme)
+    assert 'python3 -m pip install tox' not in readme   # not into the system interpreter
+    tox = configparser.ConfigParser()
+    tox.read(ROOT / 'tox.ini', encoding='utf-8')
+    envs = [env.strip() for env in tox['tox']['env_list'].split(',')]
+    # 'py' is the interpreter running tox; a 'py39'/'py313' env would need that python.
+    assert envs == ['lint', 'py']
+    matrix = tox['tox']['labels'].split('=', 1)[1]
+    assert [env.strip() for env in matrix.split(',')] == [
+        'py39-pwb10', 'py39-pwb11', 'py313-pwb10', 'py313-pwb11']
+    ci = (ROOT / '.ci' / 'run').read_text(encoding='utf-8')
+    assert '\n.ci/venv/bin/tox\n' in ci and 'check_dist.py' in ci and 'twine check' in ci
+
+
+def test_package_data_covers_the_files_the_wheel_needs() -> None:
+    import configparser
+    from fnmatch import fnmatch
+    setup = configparser.ConfigParser()
+    setup.read(ROOT / 'setup.cfg', encoding='utf-8')
+    patterns = {package: value.strip() for package, value in setup['options.package_data'].items()}
+    needed = [*ROOT.glob('pwb_oauth_ext/testwiki/data/*.json'),
+              *ROOT.glob('pwb_oauth_ext/scripts/i18n/*')]
+    assert len(needed) >= 3
+    for path in needed:
+        relative = path.relative_to(ROOT)
+        package = '.'.join(relative.parts[:2])
+        inside = '/'.join(relative.parts[2:])
+        assert package in patterns and any(fnmatch(inside, pattern.strip())
+                                           for pattern in patterns[package].split()), relative
+
+
+def test_demo_refuses_options_that_do_not_apply(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, *CLI, 'demo', '-site:wikipedia:en'],
+                            cwd=str(tmp_path), capture_output=True, text=True, check=False,
+                            timeout=60)
+    assert result.returncode == 2
+    assert result.stderr == ('pwb-oauth demo: -site:wikipedia:en does not apply: the demo makes'
+                             ' its own local wiki and Pywikibot directory\n')
