@@ -42,7 +42,8 @@ def _split_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     command = None
     want_help = False
     for arg in argv:
-        if arg in ('-help', '-h', '--help') or (arg == 'help' and ours in ([], [command])):
+        if (arg in ('-help', '-h', '--help') or arg.startswith('-help:')
+                or (arg == 'help' and ours in ([], [command]))):
             want_help = True
         elif command is None and not arg.startswith('-'):
             command = arg
