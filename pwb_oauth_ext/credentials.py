@@ -66,11 +66,16 @@ class Credential:
         return True   # not __len__: that one means "Pywikibot reads me without the plugin"
 
     def __len__(self) -> int:
-        """Pywikibot's own ``get_authentication`` asks ``len()``: the plugin is not enabled.
+        """4 (2 for HTTP basic), as Pywikibot reads entries, while the plugin runs; else an error.
 
-        With ``enable()`` Pywikibot never sees these objects, so reaching here
-        means user-config.py lacks the call: say so in one line.
+        Pywikibot's own ``get_authentication`` asks ``len()`` of every value it
+        finds; with ``enable()`` it never sees these objects, so reaching here
+        without the plugin installed means user-config.py lacks the call.
         """
+        import sys
+        adapter = sys.modules.get(__name__.rpartition('.')[0] + '.pywikibot_adapter')
+        if adapter is not None and adapter.installed():
+            return 4 if self.is_oauth else 2
         raise NotEnabledError(
             f'config.authenticate holds {type(self).__name__}(...), but pwb_oauth_ext is not'
             ' enabled: add "_oauth.enable()" after "import pwb_oauth_ext as _oauth"'

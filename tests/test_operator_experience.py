@@ -493,3 +493,13 @@ def test_demo_refuses_options_that_do_not_apply(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr == ('pwb-oauth demo: -site:wikipedia:en does not apply: the demo makes'
                              ' its own local wiki and Pywikibot directory\n')
+
+
+def test_len_of_an_entry_is_pywikibots_oauth_sign_while_enabled(
+        wiki: RunningWiki, pwb_dir_factory: PwbDirFactory, run_pwb: RunPwb) -> None:
+    """Code asking Pywikibot's question (len(value) == 4: OAuth) gets the answer when enabled."""
+    entry = f"authenticate[{wiki.host!r}] = _oauth.OAuth2(access_token='x' * 30)"
+    pwb_dir = pwb_dir_factory([entry])
+    result = run_pwb('import pywikibot; from pywikibot import config;'
+                     f' print(len(config.authenticate[{wiki.host!r}]))', pwb_dir)
+    assert result.stdout.strip() == '4', console(result)
