@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 ' token) after storing it; they are secrets')
     authorize.add_argument('--no-browser', action='store_true',
                            help='print the consent URL instead of opening a browser')
+    authorize.add_argument('--force', action='store_true',
+                           help='replace a grant that is already stored')
     return parser
 
 
@@ -198,7 +200,7 @@ def _authorize(args: Any, out: TextIO) -> int:
     pywikibot_adapter.install()   # even without enable(): creating the site must not log in
     site = pywikibot_adapter.site_without_login(family, code, args.user)
     return run_authorize(site, user=args.user, paste=args.paste, show=args.show, out=out,
-                         inp=sys.stdin, open_browser=not args.no_browser)
+                         inp=sys.stdin, open_browser=not args.no_browser, force=args.force)
 
 
 if __name__ == '__main__':

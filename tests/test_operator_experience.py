@@ -106,7 +106,7 @@ def _failure_dir(case: str, wiki: RunningWiki, consumer: OAuth1Consumer,
 
 FAILURES = {
     'malformed': "has 3 items: use 4 for OAuth 1.0a",
-    'no stored token': 'has no access token and none is stored for',
+    'no stored token': 'has no access token and no grant',
     'refused token': 'was refused',
     'store readable by others': 'can be accessed by other users',
 }
@@ -146,7 +146,7 @@ def test_debug_shows_the_traceback(wiki: RunningWiki, oauth1_consumer: OAuth1Con
     result = run_pwb(PWB, pwb_dir, '-debug', 'login')
     assert result.returncode == 1
     assert 'Traceback (most recent call last)' in result.stderr
-    assert 'has no access token and none is stored' in result.stderr
+    assert 'has no access token and no grant' in result.stderr
 
 
 # --- 3. an unreachable wiki -----------------------------------------------------------------
