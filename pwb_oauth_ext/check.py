@@ -565,7 +565,7 @@ def format_report(report: dict[str, Any]) -> str:
     for error in report['errors']:
         row('ERROR', error)
     row('result', 'OK' if report['ok'] else 'FAILED')
-    if report['explanation'] and not report['ok']:
+    if report['explanation'] and not report['ok'] and not report['unreachable']:
         lines.append('  how the key was chosen:')
         lines.extend('    ' + line for line in report['explanation'].splitlines())
     return '\n'.join(lines)
