@@ -208,13 +208,17 @@ def reauthorize_hint(site: Any, account: str | None) -> str:
 
 
 def pywikibot_transport(url: str, data: dict[str, str], headers: dict[str, str]) -> Any:
-    """POST a token request through Pywikibot's session (User-Agent, SSL, timeouts), no auth."""
+    """POST a token request through Pywikibot's session (User-Agent, SSL, timeouts), no auth.
+
+    Redirects are off: a 307/308 would re-POST the client secret, refresh token or
+    code verifier to wherever it points (the caller turns a 3xx into an error).
+    """
     from pywikibot.comms import http
 
     from .errors import OAuthFlowError
     with no_auth():
         response = http.fetch(url, method='POST', data=data, headers=headers,
-                              default_error_handling=False)
+                              default_error_handling=False, allow_redirects=False)
     if isinstance(response, Exception):
         raise OAuthFlowError(f'Cannot reach the OAuth 2.0 token endpoint {url}:'
                              f' {type(response).__name__}') from None
