@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -293,8 +294,14 @@ class SessionAuth:
             if getattr(site, _LOGGED_OUT, False) or getattr(site, '_oauth_disabled', False):
                 return request
             account = site.username()
+        # request.url is the prepared URL; split_url reads it with urllib3's parser,
+        # so the entry is chosen for the host the connection really goes to.
         try:
+            if _logged_out_sites and _is_logged_out_host(site, request.url):
+                return request
             match = resolver.match(request.url, account)
+        except ValueError:
+            return request  # no host we could match: requests refuses to send it anyway
         except OAuthExtError as exc:
             raise _credential_error(str(exc)) from None
         if match is None or (match.key.kind == 'any' and not _is_site_host(site, request.url)):
@@ -312,12 +319,40 @@ class SessionAuth:
 
 
 def _is_site_host(site: Any, url: str) -> bool:
-    """True for a request to the host of the wiki in flight.
+    """True for a request to the host and port of the wiki in flight.
 
-    A bare ``*`` entry applies only there: never to SPARQL endpoints,
-    toolforge, upload-by-URL or external links fetched without a site.
+    A bare ``*`` entry applies only there: never to another port of that host,
+    SPARQL endpoints, toolforge, upload-by-URL or external links fetched without
+    a site.
     """
-    return site is not None and split_url(url)[0] == split_url(site_url(site))[0]
+    return site is not None and split_url(url) == split_url(site_url(site))
+
+
+#: Sites logged out with ``site.logout()`` (weakly held): nothing of ours goes to
+#: their host and port, with a site or without, until ``site.login()``.
+_logged_out_sites: list[weakref.ref] = []
+
+
+def _is_logged_out_host(site: Any, url: str) -> bool:
+    """True when ``url`` goes to a wiki logged out in this process.
+
+    A logged-in site on the same host (another account) still gets its own
+    credentials; anything else, site-less ``http.fetch`` included, gets none.
+    """
+    target = split_url(url)
+    if site is not None and split_url(site_url(site)) == target:
+        return False
+    alive = []
+    blocked = False
+    for ref in list(_logged_out_sites):
+        logged_out = ref()
+        if logged_out is None or not getattr(logged_out, _LOGGED_OUT, False):
+            continue  # gone, or logged in again
+        alive.append(ref)
+        if split_url(site_url(logged_out)) == target:
+            blocked = True
+    _logged_out_sites[:] = alive
+    return blocked
 
 
 def install() -> None:
@@ -460,6 +495,8 @@ def _oauth_logout(site: Any) -> None:
 
     user = site.username()
     setattr(site, _LOGGED_OUT, True)
+    if not any(ref() is site for ref in _logged_out_sites):
+        _logged_out_sites.append(weakref.ref(site))
     site._loginstatus = LoginStatus.NOT_LOGGED_IN
     del site.userinfo
     site.tokens.clear()

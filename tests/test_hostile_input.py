@@ -364,7 +364,7 @@ def test_exception_inside_transaction_writes_nothing(
         good_store: tuple[TokenStore, bytes]) -> None:
     store, good = good_store
     with pytest.raises(RuntimeError), store.transaction() as tx:
-        tx.put('wiki.example', 'client', 'Bot', {'access_token': 'half-done'})
+        tx.put('wiki.example', 'client', 'Bot', {**RECORD, 'access_token': 'half-done'})
         raise RuntimeError('crash mid-renewal')
     assert store.path.read_bytes() == good
 
@@ -375,7 +375,8 @@ from pwb_oauth_ext.store import TokenStore
 store = TokenStore(sys.argv[1])
 for _ in range(int(sys.argv[2])):
     with store.transaction() as tx:
-        record = tx.get('wiki.example', 'counter', None) or {'n': 0}
+        record = tx.get('wiki.example', 'counter', None) or {
+            'protocol': 'oauth2', 'access_token': 'counter', 'n': 0}
         record['n'] += 1
         tx.put('wiki.example', 'counter', None, record)
     tx_store = store.get('wiki.example', 'client', 'Bot')
@@ -393,6 +394,6 @@ def test_concurrent_writer_processes_lose_no_update(good_store: tuple[TokenStore
         if writer.stderr:
             writer.stderr.close()
     assert errors == [(0, '')] * 4
-    assert store.get('wiki.example', 'counter', None) == {'n': 100}
+    assert store.get('wiki.example', 'counter', None)['n'] == 100
     assert store.get('wiki.example', 'client', 'Bot') == RECORD
     json.loads(store.path.read_text(encoding='utf-8'))  # whole, valid JSON
