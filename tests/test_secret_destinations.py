@@ -237,7 +237,7 @@ def test_secret_with_a_line_break_is_refused_by_name(
     if where == 'inline':
         # Refused while user-config.py runs; Python's traceback quotes the user's own
         # line, our message does not repeat the value.
-        (message,) = [line for line in result.stderr.splitlines() if 'ConfigError' in line]
+        message = [line for line in result.stderr.splitlines() if 'ConfigError:' in line][-1]
         assert 'access_token contains a control character' in message
         assert first not in message and second not in message
         return
