@@ -94,16 +94,16 @@ class LoopbackReceiver:
     """
 
     def __init__(self, redirect_uri: str) -> None:
-        if not is_loopback_redirect(redirect_uri):
-            raise OAuthFlowError(
-                f'{redirect_uri} is not a loopback redirect URI '
-                f'(expected http://127.0.0.1:PORT/path or http://localhost:PORT/path).')
         parts = urlsplit(redirect_uri)
         if parts.port == 0:
             raise ConfigError(
                 f'The redirect URI {redirect_uri} has port 0: MediaWiki compares redirect'
                 ' URIs exactly, so configure the fixed port registered with the client'
                 ' (e.g. http://127.0.0.1:8765/callback).')
+        if not is_loopback_redirect(redirect_uri):
+            raise OAuthFlowError(
+                f'{redirect_uri} is not a loopback redirect URI '
+                f'(expected http://127.0.0.1:PORT/path or http://localhost:PORT/path).')
         _scheme, host, port = url_target(redirect_uri)
         bind_host = '127.0.0.1' if host == 'localhost' else host
         server_class = _V6Server if ':' in bind_host else _Server

@@ -255,7 +255,7 @@ def test_make_obtain_refreshes_or_fetches_or_asks_for_authorization() -> None:
     refresher = make_obtain(ReplayTransport('oauth2-token-refresh-rotation.json'),
                             CAPTURED_WIKI, '<client_id>', 'CS-secret')
     renewed = refresher(TokenSet('old', '<refresh_token>', 0.0))
-    assert renewed.refresh_token == '<refresh_token_2>'
+    assert renewed.refresh_token == 'refresh_token_2'
     with pytest.raises(ReauthorizationRequired, match='pwb-oauth authorize -site:x:y'):
         make_obtain(ReplayTransport('oauth2-token-refresh-rotation.json'), CAPTURED_WIKI,
                     '<client_id>', 'CS-secret', reauthorize_hint='pwb-oauth authorize -site:x:y'
