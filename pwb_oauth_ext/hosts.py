@@ -368,7 +368,7 @@ def split_url(url: str) -> tuple[str, int | None]:
     ValueError when the URL has no host or a bad port. Remembered per URL: a bot
     sends nearly all its requests to one api.php URL.
     """
-    scheme, host, port = url_target(url)
+    _scheme, host, port = url_target(url)
     return host, (None if port in DEFAULT_PORTS else port)
 
 

@@ -92,7 +92,11 @@ class CaptureServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _any
+            def do_GET(self) -> None:
+                self._any()
+
+            def do_POST(self) -> None:
+                self._any()
 
             def log_message(self, format: str, *args: Any) -> None:
                 """Quiet."""

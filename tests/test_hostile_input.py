@@ -523,8 +523,7 @@ def test_handshake_answers_as_mediawiki_sends_them(text: str) -> None:
 
 @pytest.mark.parametrize('name', list(BAD_HANDSHAKE_BODIES))
 def test_hostile_handshake_answers_are_refused(name: str) -> None:
-    from pwb_oauth_ext.oauth1_handshake import fetch_access_token, initiate
-    from pwb_oauth_ext.oauth1_handshake import TokenPair
+    from pwb_oauth_ext.oauth1_handshake import TokenPair, fetch_access_token, initiate
     body = Body(BAD_HANDSHAKE_BODIES[name])
     for step in (lambda post: initiate(post, 'http://127.0.0.1:9/index.php', 'ck', 'cs'),
                  lambda post: fetch_access_token(post, 'http://127.0.0.1:9/index.php', 'ck',

@@ -38,7 +38,7 @@ def test_an_idle_connection_does_not_hold_up_the_redirect() -> None:
 def test_port_zero_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match='port 0'):
         LoopbackReceiver('http://127.0.0.1:0/cb')
-    with pytest.raises(ConfigError, match="OAuth2\\(...\\): redirect_uri .* has port 0"):
+    with pytest.raises(ConfigError, match=r"OAuth2\(\.\.\.\): redirect_uri .* has port 0"):
         OAuth2(client_id='cid', redirect_uri='http://127.0.0.1:0/cb')
 
 
