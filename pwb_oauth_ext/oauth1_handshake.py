@@ -71,7 +71,7 @@ def _error_from_body(text: str, what: str) -> OAuthFlowError | None:
     if stripped.startswith('{'):
         try:
             body = json.loads(stripped)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         if isinstance(body, dict) and 'error' in body:
             message = _readable(str(body.get('message') or ''))
