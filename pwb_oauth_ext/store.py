@@ -168,7 +168,11 @@ class TokenStore:
 
     def __init__(self, path: str | os.PathLike) -> None:
         path = Path(path)
-        if path.is_dir():
+        try:
+            is_dir = path.is_dir()
+        except OSError:  # unreadable parent: the first read or write says so, by name
+            is_dir = False
+        if is_dir:
             path = path / DEFAULT_FILENAME
         self.path = path
         self._lock_path = Path(str(path) + '.lock')
