@@ -2,7 +2,7 @@
 
 Real Pywikibot in a subprocess; capture servers on other loopback addresses
 (127.0.0.2, 127.0.0.3, see tests/capture.py) record what arrives where it must not.
-Issue #10, items 1, 3, 4, 5, 6 and 7.
+Issue #10, items 1, 3, 4, 5, 6, 7 and 12.
 """
 from __future__ import annotations
 
@@ -262,3 +262,35 @@ def test_token_with_crlf_from_the_endpoint_is_refused(
     assert 'TOKENSTART' not in text and 'TOKENEND' not in text
     assert not (pwb_dir / 'pwb-oauth-tokens.json').exists() or \
         'TOKENSTART' not in (pwb_dir / 'pwb-oauth-tokens.json').read_text()
+
+
+# --- 12. an HTML page is not a request token ---------------------------------------------
+
+INITIATE = '''
+import sys, pywikibot
+from pwb_oauth_ext import authorize, oauth1_handshake as handshake
+pywikibot.Site()
+try:
+    pair = handshake.initiate(authorize.post_empty, sys.argv[1], 'ck', 'cs')
+    print('TOKEN', pair.key)
+except Exception as exc:
+    print('ERROR', exc)
+'''
+
+HTML_WITH_TOKENS = ('<!DOCTYPE html><html><body><p>Proxy error; retry:'
+                    ' <a href="/x?a=1&oauth_token=HTMLTOKEN&oauth_token_secret=HTMLSECRET">'
+                    'here</a></p></body></html>')
+
+
+def test_an_html_page_with_token_fields_is_not_a_request_token(
+        wiki: RunningWiki, pwb_dir_factory: PwbDirFactory, run_pwb: RunPwb,
+        oauth1_consumer: Any) -> None:
+    from conftest import authenticate_line
+    pwb_dir = pwb_dir_factory([authenticate_line(wiki.host, oauth1_consumer)])
+    with CaptureServer('127.0.0.2', fixed(200, HTML_WITH_TOKENS,
+                                          Content_Type='text/html')) as index:
+        result = run_pwb(INITIATE, pwb_dir, index.url('/index.php'))
+    assert 'ERROR Unexpected answer to the request token (HTTP 200, text/html)' in \
+        result.stdout, output(result)
+    assert 'HTMLTOKEN' not in output(result)
+    assert len(index.requests) == 1
