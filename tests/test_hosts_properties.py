@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from urllib3.util import parse_url
 
 from pwb_oauth_ext.errors import ConfigError
-from pwb_oauth_ext.hosts import HostTable, parse_key, split_url
+from pwb_oauth_ext.hosts import HostTable, normalize_host, parse_key, split_url
 
 # A small label alphabet so that generated keys and hosts often overlap, plus labels
 # that look alike without sharing a label boundary ('wiki' / 'xwiki' / 'wiki-x').
@@ -222,3 +222,27 @@ def test_keys_and_urls_name_the_host_requests_connects_to(labels):
         return  # e.g. an empty label: refused as a key, whatever requests makes of it
     assert key.host == connected
     assert HostTable({host: 'v'}).lookup_url(url) is not None
+
+
+url_piece = st.sampled_from(['127.0.0.1', 'a.example', 'b.example', ':8080', ':1', '@', '\\',
+                             '/', '?', '#', 'user:pw', '%40', '.', '[::1]', 'x'])
+
+
+@PROPERTY_SETTINGS
+@given(pieces=st.lists(url_piece, min_size=1, max_size=7))
+def test_a_raw_url_names_the_host_and_port_requests_connects_to(pieces):
+    """urlsplit and urllib3 disagree on URLs like ``http://a.example:1\\@127.0.0.1/``;
+    only the connection counts, so the raw URL, the prepared one and urllib3 must agree."""
+    url = 'http://' + ''.join(pieces)
+    try:
+        prepared = requests.Request('GET', url).prepare().url
+    except requests.exceptions.RequestException:
+        return
+    connected = parse_url(prepared)
+    try:
+        expected = split_url(prepared)
+    except ValueError:
+        return  # e.g. port 0 or a host no key could name: nothing to compare
+    assert expected[0] == normalize_host(connected.host)   # case, trailing dot, brackets
+    assert expected[1] == (None if connected.port in (80, 443) else connected.port)
+    assert split_url(url) == expected
