@@ -671,3 +671,21 @@ def test_os_errors_become_store_errors_with_the_path(tmp_path: Path) -> None:
     directory_store.path.mkdir()
     with pytest.raises(TokenStoreError, match='not a regular file'):
         directory_store.get('h', 'c', None)
+
+
+@pytest.mark.parametrize('token', [f'{MARK}\r\nX-Evil: 1', f'{MARK} x', '', f'{MARK}\x00'])
+def test_bearer_auth_refuses_a_token_a_header_cannot_carry(token: str) -> None:
+    """The last line of defence: whatever a token source gives, no header is built from it."""
+    import requests
+
+    from pwb_oauth_ext.auth import BearerAuth
+
+    class Source:
+        def token(self) -> str:
+            return token
+
+    request = requests.Request('GET', 'https://wiki.example/w/api.php').prepare()
+    with pytest.raises(OAuthFlowError, match='characters a token cannot have') as info:
+        BearerAuth(Source())(request)
+    assert 'Authorization' not in request.headers
+    assert MARK not in str(info.value)
