@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 from .errors import (
     OAuthFlowError,
@@ -152,11 +152,12 @@ def refuse_redirect(response: Any, endpoint: str, what: str) -> None:
         return
     location = (getattr(response, 'headers', None) or {}).get('Location') or ''
     try:
-        target = url_target(location)[1] if location else 'nowhere (no Location)'
+        target = (url_target(urljoin(endpoint, location))[1] if location
+                  else 'nowhere (no Location)')
     except ValueError:
         target = 'an unusable Location'
     raise OAuthFlowError(
-        f'{endpoint.split("?", 1)[0]} answered {what} with a redirect (HTTP {status}) to'
+        f'{endpoint} answered {what} with a redirect (HTTP {status}) to'
         f' {target}; redirects are not followed for requests that carry OAuth secrets,'
         ' and nothing was re-sent. Configure the final URL of the endpoint.')
 
