@@ -331,6 +331,7 @@ def _is_site_host(site: Any, url: str) -> bool:
 #: Sites logged out with ``site.logout()`` (weakly held): nothing of ours goes to
 #: their host and port, with a site or without, until ``site.login()``.
 _logged_out_sites: list[weakref.ref] = []
+_logged_out_lock = threading.Lock()
 
 
 def _is_logged_out_host(site: Any, url: str) -> bool:
@@ -342,16 +343,17 @@ def _is_logged_out_host(site: Any, url: str) -> bool:
     target = split_url(url)
     if site is not None and split_url(site_url(site)) == target:
         return False
-    alive = []
     blocked = False
-    for ref in list(_logged_out_sites):
-        logged_out = ref()
-        if logged_out is None or not getattr(logged_out, _LOGGED_OUT, False):
-            continue  # gone, or logged in again
-        alive.append(ref)
-        if split_url(site_url(logged_out)) == target:
-            blocked = True
-    _logged_out_sites[:] = alive
+    with _logged_out_lock:
+        alive = []
+        for ref in _logged_out_sites:
+            logged_out = ref()
+            if logged_out is None or not getattr(logged_out, _LOGGED_OUT, False):
+                continue  # gone, or logged in again
+            alive.append(ref)
+            if split_url(site_url(logged_out)) == target:
+                blocked = True
+        _logged_out_sites[:] = alive
     return blocked
 
 
@@ -495,8 +497,9 @@ def _oauth_logout(site: Any) -> None:
 
     user = site.username()
     setattr(site, _LOGGED_OUT, True)
-    if not any(ref() is site for ref in _logged_out_sites):
-        _logged_out_sites.append(weakref.ref(site))
+    with _logged_out_lock:
+        if not any(ref() is site for ref in _logged_out_sites):
+            _logged_out_sites.append(weakref.ref(site))
     site._loginstatus = LoginStatus.NOT_LOGGED_IN
     del site.userinfo
     site.tokens.clear()
