@@ -83,7 +83,7 @@ class BearerAuth(requests.auth.AuthBase):
             raise OAuthFlowError(f'Refusing to send an OAuth 2.0 bearer token: {problem};'
                                  ' use https.')
         token = self.source.token()
-        if not is_b64token(token):
+        if token != self.last_token and not is_b64token(token):  # checked once per token
             # A CR/LF would make http.client print the whole header, token included.
             raise OAuthFlowError('The OAuth 2.0 access token has characters a token cannot'
                                  ' have (RFC 6750: letters, digits, -._~+/=); it was not'
