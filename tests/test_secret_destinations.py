@@ -294,3 +294,17 @@ def test_an_html_page_with_token_fields_is_not_a_request_token(
         result.stdout, output(result)
     assert 'HTMLTOKEN' not in output(result)
     assert len(index.requests) == 1
+
+
+def test_check_json_names_the_reference_of_a_two_line_secret(
+        wiki: RunningWiki, pwb_dir_factory: PwbDirFactory, run_pwb: RunPwb,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv('PWB_TEST_TOKEN', 'FIRSTLINEofTOKEN\r\nSECONDLINEofTOKEN')
+    pwb_dir = pwb_dir_factory([f'authenticate[{wiki.host!r}] = _oauth.OAuth2('
+                              "access_token=_oauth.env('PWB_TEST_TOKEN'))"])
+    result = run_pwb(None, pwb_dir, '-m', 'pwb_oauth_ext.cli', 'check', '--json')
+    assert result.returncode == 1, output(result)
+    [site] = json.loads(result.stdout)['sites']
+    assert any("env('PWB_TEST_TOKEN') gives a value with a control character" in error
+               for error in site['errors']), site['errors']
+    assert 'LINEofTOKEN' not in output(result)
