@@ -270,8 +270,11 @@ class _NoAuth:
 no_auth = _NoAuth
 
 
-def _credential_error(text: str) -> Exception:
-    from .exceptions import OAuthCredentialError
+def _credential_error(text: str, cause: Exception | None = None) -> Exception:
+    from .errors import TokenStoreError
+    from .exceptions import OAuthCredentialError, OAuthTokenStoreError
+    if isinstance(cause, TokenStoreError):
+        return OAuthTokenStoreError(text)
     return OAuthCredentialError(text)
 
 
@@ -303,7 +306,7 @@ class SessionAuth:
         except ValueError:
             return request  # no host we could match: requests refuses to send it anyway
         except OAuthExtError as exc:
-            raise _credential_error(str(exc)) from None
+            raise _credential_error(str(exc), exc) from None
         if match is None or (match.key.kind == 'any' and not _is_site_host(site, request.url)):
             return request
         try:
@@ -312,7 +315,7 @@ class SessionAuth:
             text = str(exc)
             if 'authenticate[' not in text:
                 text = f'authenticate[{match.key.original!r}]: {text}'
-            raise _credential_error(text) from None
+            raise _credential_error(text, exc) from None
 
     def __repr__(self) -> str:
         return 'SessionAuth(config.authenticate via pwb_oauth_ext)'

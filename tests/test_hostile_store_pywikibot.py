@@ -22,6 +22,9 @@ try:
     pywikibot.Site().login()
     print('LOGGED IN')
 except Exception as exc:
+    from pywikibot.exceptions import FatalServerError
+    from pwb_oauth_ext import TokenStoreError
+    print('KINDS', isinstance(exc, TokenStoreError), isinstance(exc, FatalServerError))
     print('ERROR', type(exc).__name__, exc)
 '''
 
@@ -52,7 +55,8 @@ def test_damaged_store_is_one_clear_error_not_a_retry_loop(
     store.chmod(0o600)
     result: Any = run_pwb(LOGIN, pwb_dir)
     text = result.stdout + result.stderr
-    assert 'ERROR OAuthCredentialError' in result.stdout, text
+    assert 'ERROR OAuthTokenStoreError' in result.stdout, text
+    assert 'KINDS True True' in result.stdout
     assert f'The token store {store} is damaged' in result.stdout
     if damage != 'deep-nesting':
         assert f'the entry for {wiki.host}, client {consumer.consumer_key[:6]}...' in text
