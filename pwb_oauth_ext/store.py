@@ -107,14 +107,14 @@ def validate_record(record: object) -> str | None:
     """What is wrong with a token store record, or None when it is usable.
 
     The one place that knows a record's shape: an OAuth 1.0a access pair, or an
-    OAuth 2.0 token set (RFC 6750 token characters, numeric times). Messages
-    name the field, never its value.
+    OAuth 2.0 token set (RFC 6750 token characters, numeric times; a record
+    without ``protocol`` is one). Messages name the field, never its value.
     """
     from .oauth2 import is_b64token
 
     if not isinstance(record, dict):
         return 'the record is not an object'
-    protocol = record.get('protocol')
+    protocol = record.get('protocol', 'oauth2')  # as TokenSet.from_record reads it
     if protocol == 'oauth1':
         for name in ('access_token', 'access_secret'):
             if not _is_text(record.get(name)):

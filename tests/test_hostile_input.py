@@ -572,7 +572,8 @@ BAD_RECORDS = {
                             'expires_at'),
     'oauth2-mac': ({'protocol': 'oauth2', 'access_token': 'a', 'token_type': 'mac'},
                    'token_type'),
-    'no-protocol': ({'access_token': 'a'}, 'protocol'),
+    'unknown-protocol': ({'protocol': 'oauth3', 'access_token': 'a'}, 'protocol'),
+    'no-protocol-no-token': ({'refresh_token': 'r'}, 'access_token'),
 }
 
 
