@@ -6,7 +6,7 @@ use by the adapter. ``repr()`` never shows a secret.
 """
 from __future__ import annotations
 
-from .errors import ConfigError
+from .errors import ConfigError, NotEnabledError
 from .secrets import SecretRef, has_control_character
 
 TYPE_CHECKING = False
@@ -112,6 +112,25 @@ class Credential:
         """A non-secret identifier, e.g. the first characters of the consumer key."""
         return ''
 
+    def __bool__(self) -> bool:
+        return True   # not __len__: that one means "Pywikibot reads me without the plugin"
+
+    def __len__(self) -> int:
+        """4 (2 for HTTP basic), as Pywikibot reads entries, while the plugin runs; else an error.
+
+        Pywikibot's own ``get_authentication`` asks ``len()`` of every value it
+        finds; with ``enable()`` it never sees these objects, so reaching here
+        without the plugin installed means user-config.py lacks the call.
+        """
+        import sys
+        adapter = sys.modules.get(__name__.rpartition('.')[0] + '.pywikibot_adapter')
+        if adapter is not None and adapter.installed():
+            return 4 if self.is_oauth else 2
+        raise NotEnabledError(
+            f'config.authenticate holds {type(self).__name__}(...), but pwb_oauth_ext is not'
+            ' enabled: add "_oauth.enable()" after "import pwb_oauth_ext as _oauth"'
+            ' in user-config.py')
+
 
 class OAuth1(Credential):
     """OAuth 1.0a: consumer key and secret, and an access token and secret.
@@ -184,6 +203,10 @@ class OAuth2(Credential):
             raise ConfigError(f'{_where}: client_id contains a control character')
         if redirect_uri is not None:
             _check_redirect_uri(redirect_uri, _where)
+        if access_token is not None and client_id is not None:
+            raise ConfigError(f'{_where}: give access_token=... (an owner-only client\'s token)'
+                              ' or client_id=... (client credentials or authorization code),'
+                              ' not both')
         if grant is None:
             if access_token is not None:
                 grant = 'owner_only'

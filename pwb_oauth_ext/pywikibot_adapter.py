@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import threading
 import weakref
 from pathlib import Path
@@ -521,6 +522,40 @@ def install() -> None:
     _patch(api_site, 'login', login)
     _patch(api_site, 'logout', logout)
     _patch(api.Request, '_internal_api_error', internal_api_error)
+    _patch(sys, 'excepthook', short_error_hook(_originals.get(
+        'sys.excepthook', (None, None, sys.excepthook))[2]))
+
+
+def is_expected_failure(exc: BaseException) -> bool:
+    """True for our own errors: bad config, missing or refused tokens, locked store."""
+    from .exceptions import OAuthAuthorizationError, OAuthCredentialError, OAuthIdentityError
+    return isinstance(exc, (OAuthExtError, OAuthAuthorizationError, OAuthCredentialError,
+                            OAuthIdentityError))
+
+
+def short_error_hook(previous: Any) -> Any:
+    """A ``sys.excepthook`` that ends a run on one of our errors with just its message.
+
+    Pywikibot catches nothing around a script: Python prints the traceback
+    (40-50 lines through Pywikibot's request code) and ``comms.http.flush()``
+    logs it and repeats the message as CRITICAL. Without ``-debug`` the user
+    sees our message alone (it names the key, the site and the command that
+    fixes it); the traceback still goes to the ``-log`` file.
+    """
+    def excepthook(exc_type: type[BaseException], exc: BaseException, tb: Any) -> Any:
+        from pywikibot import config
+        if config.debug_log or not is_expected_failure(exc):
+            return previous(exc_type, exc, tb)
+        import traceback
+
+        import pywikibot
+        pywikibot.log(''.join(traceback.format_exception(exc_type, exc, tb)))
+        pywikibot.error(str(exc))
+        for name in ('last_type', 'last_value', 'last_traceback', 'last_exc'):
+            if hasattr(sys, name):   # flush() would print it again, as CRITICAL
+                delattr(sys, name)
+        return None
+    return excepthook
 
 
 def installed() -> bool:
@@ -540,6 +575,23 @@ def site_without_login(family: str, code: str, user: str | None) -> Any:
         return pywikibot.Site(code, family, user=user)
     finally:
         _context.defer_login = False
+
+
+def handle_global_args(args: list[str]) -> list[str]:
+    """``pywikibot.handle_args(args)`` as a script calls it; returns the unknown options.
+
+    Without the site handle_args creates at its end: creating a site goes
+    online, and the commands decide themselves when (explain never does).
+    """
+    import pywikibot
+    create_site, argvu = pywikibot.Site, pywikibot.argvu
+    pywikibot.Site = lambda *args, **kwargs: None
+    if not args:   # handle_args reads sys.argv when given nothing
+        pywikibot.argvu = argvu[:1]
+    try:
+        return pywikibot.handle_args(args, do_help=False)
+    finally:
+        pywikibot.Site, pywikibot.argvu = create_site, argvu
 
 
 def uninstall() -> None:
@@ -618,11 +670,10 @@ def _oauth_logout(site: Any) -> None:
     for cookie in list(http.cookie_jar):
         if cookie.domain.lstrip('.') == host or cookie.domain.endswith('.' + host):
             http.cookie_jar.clear(cookie.domain, cookie.path, cookie.name)
-    pywikibot.info(
-        f'Logged out of {site} in this process: OAuth credentials for {user} are no'
-        ' longer sent to it (OAuth sessions cannot be ended at the wiki; revoke the'
-        ' grant on Special:OAuthManageMyGrants to end it for good). site.login()'
-        ' uses them again.')
+    # One quiet line: `pwb login -logout` says "Logged out of ..." itself.
+    pywikibot.log(f'Logged out of {site} in this process: OAuth credentials for {user} are'
+                  ' no longer sent (revoke the grant on Special:OAuthManageMyGrants to end'
+                  ' it for good; site.login() uses them again).')
 
 
 def _handle_rejection(request: Any, error: dict, authorization_error: type) -> bool:

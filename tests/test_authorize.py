@@ -584,3 +584,19 @@ def test_oauth2_nothing_to_authorize(tmp_path: Path, wiki: RunningWiki, entry: s
     assert output.startswith('Error: ') and message in output
     assert 'owner-only-token-value' not in output and 's3cret-value' not in output
     assert wiki.app.oauth2.token_requests == {}
+
+
+@pytest.mark.parametrize('garbage', ['hello', 'https://bot.example/some/other/page'])
+def test_oauth2_garbage_paste_is_not_the_address(tmp_path: Path, wiki: RunningWiki,
+                                                 garbage: str) -> None:
+    _client, pwb_dir, command, _url = start_oauth2_authorize(
+        tmp_path, wiki, 'https://bot.example/callback', confidential=False)
+    command.answer(garbage)
+    status, output = command.finish()
+    assert status == 1
+    assert output.splitlines()[-1] == (
+        'Error: That is not the address the wiki sent you to: after "Allow", copy the whole'
+        " URL from the browser's address bar (it contains code= and state=) and paste it."
+        ' Nothing was stored.')
+    assert 'state mismatch' not in output
+    assert stored(pwb_dir) == []
