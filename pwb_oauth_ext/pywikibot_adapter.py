@@ -465,12 +465,12 @@ def configured_authentication(uri: str, upstream: Any) -> Any:
     tuples and lists as written; ``OAuth1`` with four plain strings as the
     4-tuple Pywikibot itself would use; any other ``OAuth1``/``OAuth2`` object
     as the object (no secret is resolved). A config the plugin refuses gets
-    Pywikibot's own answer (its warning included); every request raises the
-    ConfigError anyway.
+    Pywikibot's own answer (its warning included; every request raises the
+    ConfigError anyway), and so does a URL whose host cannot be read.
     """
     try:
         match = resolver.match(uri, None)
-    except ConfigError:
+    except (ConfigError, ValueError):   # a refused config, or a URL no host can be read from
         return upstream(uri)
     if match is None:
         return None
