@@ -8,6 +8,7 @@ imports them (and Pywikibot) only for the subcommand that needs them, so
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -73,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
                            help='print the user-config.py line to add')
     authorize.add_argument('--no-browser', action='store_true',
                            help='print the consent URL instead of opening a browser')
+
+    from .testwiki.command import add_arguments as testwiki_arguments
+    testwiki_arguments(commands.add_parser(
+        'testwiki', help='serve a local OAuth test wiki and a ready Pywikibot directory',
+        description='Serve a seeded local OAuth test wiki on 127.0.0.1 until Ctrl-C, with a'
+                    ' Pywikibot directory (family file, user-config.py) for it.'))
     return parser
 
 
@@ -87,7 +94,11 @@ def parse_site(text: str) -> tuple[str, str]:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Entry point of the ``pwb-oauth`` console script; returns the exit status."""
     out = out or sys.stdout
-    args = build_parser().parse_args(_translate(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for arg in [a for a in argv if a.startswith('-dir:')]:   # Pywikibot's -dir:DIR
+        os.environ['PYWIKIBOT_DIR'] = os.path.expanduser(arg[len('-dir:'):])
+        argv.remove(arg)
+    args = build_parser().parse_args(_translate(argv))
     try:
         return _dispatch(args, out)
     except ValueError as exc:
@@ -108,6 +119,9 @@ def _dispatch(args: Any, out: TextIO) -> int:
         return run_check(sites, all_sites=args.all, as_json=args.json, out=out)
     if args.command == 'authorize':
         return _authorize(args, out)
+    if args.command == 'testwiki':
+        from .testwiki.command import run as run_testwiki
+        return run_testwiki(args, out)
     raise AssertionError(args.command)
 
 

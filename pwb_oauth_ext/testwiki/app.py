@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from ._http import WikiRequest, WikiResponse
 from .actionapi import ActionApi
-from .model import Wiki, WikiUser
+from .model import DEFAULT_MEDIAWIKI_VERSION, Wiki, WikiUser
 from .oauth1_provider import SESSION_COOKIE, OAuth1Consumer, OAuth1Provider
 
 StartResponse = Callable[..., Any]
@@ -48,8 +48,9 @@ class TestWikiApp:
                  access_token_ttl: float = 14400.0,
                  refresh_token_ttl: float = 30 * 86400,
                  refresh_grace_seconds: float = 0.0,
-                 sitename: str = 'TestWiki') -> None:
-        self.wiki = Wiki(server_url, sitename=sitename, clock=clock)
+                 sitename: str = 'TestWiki',
+                 mediawiki: str = DEFAULT_MEDIAWIKI_VERSION) -> None:
+        self.wiki = Wiki(server_url, sitename=sitename, clock=clock, mediawiki=mediawiki)
         self.oauth1 = OAuth1Provider(self.wiki)
         self.oauth2 = _load_oauth2(self.wiki, {
             'access_token_ttl': access_token_ttl, 'refresh_token_ttl': refresh_token_ttl,
@@ -71,6 +72,10 @@ class TestWikiApp:
         """Shortcut for ``app.oauth1.register_consumer``."""
         return self.oauth1.register_consumer(owner, owner_only=owner_only, callback=callback,
                                              grants=grants)
+
+    def add_page(self, title: str, text: str, user: str = 'MediaWiki default') -> None:
+        """Create or replace a page as if ``user`` had saved it (no request, no rights)."""
+        self.wiki.save_page(self.api.pages.normalize(title)[1], text, user)
 
     @contextmanager
     def watch(self) -> Iterator[list[Exchange]]:
