@@ -8,6 +8,7 @@ and removes what this command created, and nothing else.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import sys
@@ -191,9 +192,29 @@ def user_config_source(wiki: RunningWiki, root: Path) -> str:
         '# the active line and remove it from the one you want.',
     ]
     for kind, comment, line in authenticate_entries(wiki):
-        lines += ['', f'# {comment.replace("DIR", str(root))}',
+        lines += ['', f'# [{kind}] {comment.replace("DIR", str(root))}',
                   line if kind == ACTIVE_KIND else f'# {line}']
     return '\n'.join(lines) + '\n'
+
+
+def activate(directory: str | os.PathLike[str], kind: str) -> None:
+    """Make the ``[kind]`` entry of a user-config.py written here the active one.
+
+    What a user does by hand (comment one line out, uncomment another); for tests.
+    """
+    config = Path(directory) / 'user-config.py'
+    lines = config.read_text(encoding='utf-8').splitlines()
+    if f'# [{kind}] ' not in '\n'.join(lines):
+        raise ValueError(f'{config} has no [{kind}] entry')
+    result, take_next = [], False
+    for line in lines:
+        if line.startswith('authenticate['):
+            line = '# ' + line
+        elif take_next and line.startswith('# authenticate['):
+            line = line[2:]
+        take_next = line.startswith(f'# [{kind}] ')
+        result.append(line)
+    config.write_text('\n'.join(result) + '\n', encoding='utf-8')
 
 
 def _announce(wiki: RunningWiki, directory: Path, redirect_uri: str, out: TextIO) -> None:

@@ -41,6 +41,8 @@ GRANT_RIGHTS = {
     'createeditmovepage': ['createpage', 'createtalk', 'move', 'move-subpages',
                            'move-rootuserpages', 'move-categorypages',
                            'suppressredirect'],
+    'delete': ['delete', 'bigdelete', 'deletedhistory', 'deletedtext', 'undelete',
+               'browsearchive', 'deletelogentry', 'deleterevision'],
 }
 DEFAULT_GRANTS = ['basic', 'highvolume', 'editpage', 'createeditmovepage']
 

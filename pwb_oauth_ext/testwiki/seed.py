@@ -21,7 +21,8 @@ CLIENT_KINDS = ('oauth1-owner-only', 'oauth2-owner-only', 'oauth2-confidential',
 STANDARD_PAGES = {
     'Main Page': "'''Welcome to the local OAuth test wiki.''' Try the [[Sandbox]].",
     'Sandbox': 'This is the sandbox. Edit it freely.',
-    'Template:Greeting': 'Hello from the template!<noinclude>\nUse: {{Greeting}}</noinclude>',
+    'Template:Greeting': 'Hello from the template!<noinclude>\nUsed by [[Template user]].'
+                         '</noinclude>',
     'Template user': 'This page uses a template: {{Greeting}}\n\nSee also [[Sandbox]].',
     'Test page 1': 'The first test page.\n\n[[Category:Test pages]]',
     'Test page 2': 'The second test page, linking to [[Test page 1]].\n\n'
