@@ -20,6 +20,9 @@ from pwb_oauth_ext.testwiki.oauth1_provider import OAuth1Consumer
 from pwb_oauth_ext.testwiki.pywikibot_env import run_pywikibot, write_pywikibot_dir
 from pwb_oauth_ext.testwiki.server import RunningWiki, run_test_wiki
 
+#: The test wiki's fixtures (test_wiki, test_wiki_session) and its marker, as bot authors use them.
+pytest_plugins = ['pwb_oauth_ext.testwiki.pytest_plugin']
+
 #: The interpreter that runs Pywikibot in the subprocesses.
 PYWIKIBOT_PYTHON = os.environ.get('PWB_OAUTH_TEST_PYTHON') or sys.executable
 #: Exchanges recorded from a real MediaWiki 1.39 + Extension:OAuth: shared/mediawiki-oauth
