@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, NamedTuple
 from urllib.parse import quote
 
+from . import versions
 from ._http import WikiRequest, WikiResponse
 from .actionapi import ActionApi
 from .model import DEFAULT_MEDIAWIKI_VERSION, Wiki, WikiUser
@@ -145,8 +146,13 @@ class TestWikiApp:
         if req.path.startswith('/rest.php'):
             self._log(req, req.path[len('/rest.php'):])
             if self.oauth2 is not None and self.oauth2.handles(req):
-                return self.oauth2.handle(req)
-            return WikiResponse.json({'httpCode': 404, 'httpReason': 'Not Found'}, status=404)
+                resp = self.oauth2.handle(req)
+            else:
+                resp = WikiResponse.json({'httpCode': 404, 'httpReason': 'Not Found'},
+                                         status=404)
+            if self.wiki.at_least('1.43'):
+                resp.headers.append(versions.REST_VARY)
+            return resp
         if req.path == '/index.php' or req.path.startswith('/index.php/'):
             title = OAuth1Provider.special_title(req)
             self._log(req, title)
