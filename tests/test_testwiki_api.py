@@ -281,3 +281,14 @@ def test_bearer_token_from_the_oauth2_provider_on_api_php(test_wiki: RunningWiki
     lower = requests.post(test_wiki.api_url, headers={'Authorization': f'bearer {token}'},
                           data={'action': 'query', 'meta': 'userinfo', 'format': 'json'})
     assert lower.json()['query']['userinfo']['id'] == 0
+
+
+@pytest.mark.parametrize(('version', 'status', 'vary'), [('1.39', 500, None),
+                                                         ('1.43', 401, 'x-restbase-compat')])
+def test_rest_php_answers_as_the_chosen_version(version: str, status: int,
+                                                vary: str | None) -> None:
+    """mw-1.43/README.md rows 1 and 5: profile without a token, and rest.php's Vary."""
+    with run_test_wiki(mediawiki=version) as wiki:
+        response = requests.get(wiki.url + '/rest.php/oauth2/resource/profile')
+    assert response.status_code == status
+    assert response.headers.get('Vary') == vary
