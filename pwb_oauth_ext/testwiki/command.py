@@ -42,24 +42,26 @@ def run(args: Any, out: TextIO) -> int:
     """Serve until Ctrl-C/SIGTERM; return the exit status."""
     from .server import free_loopback_port, run_test_wiki
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C, kill and a closed terminal all stop the wiki through the same cleanup,
+    # even when the shell started this with SIGINT ignored (a background job).
+    stopping = [getattr(signal, name) for name in ('SIGINT', 'SIGTERM', 'SIGHUP')
+                if hasattr(signal, name)]
+    previous = {number: signal.signal(number, lambda *_: stop.set()) for number in stopping}
     try:
         redirect_uri = f'http://127.0.0.1:{free_loopback_port()}/callback'
         with run_test_wiki(args.port, seed_all=True, mediawiki=args.mediawiki,
                            redirect_uri=redirect_uri) as wiki, \
                 pywikibot_directory(args.dir, wiki) as directory:
             _announce(wiki, directory, redirect_uri, out)
-            try:
-                while not stop.wait(0.5):
-                    pass
-            except KeyboardInterrupt:
+            while not stop.wait(0.5):
                 pass
             print('\nStopping the test wiki.', file=out, flush=True)
     except OSError as exc:   # port in use, --dir not writable, a foreign user-config.py
         print(f'pwb-oauth testwiki: {exc}', file=sys.stderr)
         return 1
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     return 0
 
 
