@@ -48,7 +48,7 @@ authenticate['de.wikipedia.org'] = _oauth.OAuth1(
 #   authenticate['*.wikimedia.org'] = _oauth.OAuth1('ck', 'cs', 'ak', 'as')
 
 # A second account on one wiki: 'Account@host'. Selected when the site's user is
-# that account, e.g. `pwb.py -user:OtherBot ...`. Account entries come first.
+# that account, e.g. `pwb -user:OtherBot ...`. Account entries come first.
 #   authenticate['OtherBot@en.wikipedia.org'] = _oauth.OAuth1('ck2', 'cs2', 'ak2', 'as2')
 
 # ---------------------------------------------------------------------------
@@ -75,6 +75,14 @@ authenticate['test.wikipedia.org'] = _oauth.OAuth2(
     redirect_uri='http://127.0.0.1:8765/oauth2/callback',   # as registered; loopback
     # token_url=..., authorize_url=..., profile_url=...      # override derived endpoints
 )
+
+# Wiki farms: a grant is made on the farm's central wiki and stored once for
+# every wiki of the farm (one authorize, one token, one refresh per expiry).
+# Wikimedia sites use meta.wikimedia.org by default (register the consumer for
+# all projects); other farms name theirs. `pwb-oauth check --all` lists them.
+#   authenticate['*.example-farm.org'] = _oauth.OAuth2(
+#       client_id='...', client_secret=_oauth.env('FARM_SECRET'),
+#       central_wiki='auth.example-farm.org')   # or 'https://auth.example-farm.org/w'
 
 # HTTP basic authentication (a 2-tuple) is passed on as in Pywikibot.
 #   authenticate['intranet.example.org'] = ('user', _oauth.env('INTRANET_PASSWORD'))

@@ -18,9 +18,17 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-#: Rights a bot usually needs; without 'edit' the check fails.
+#: Rights a bot usually needs; without 'edit' the check fails. Only those the wiki
+#: has count: MediaWiki 1.43 has no 'writeapi' (and grants no 'purge' under OAuth).
 REQUIRED_RIGHTS = ('edit',)
 USUAL_RIGHTS = ('edit', 'createpage', 'writeapi', 'bot', 'apihighlimits')
+#: Rights removed from MediaWiki core, by the version without them (used when the
+#: wiki does not list its groups' rights).
+REMOVED_RIGHTS = {'writeapi': (1, 43)}
+PUBLIC_CLIENT_WARNING = (
+    'a public client (no client_secret) cannot refresh its token on MediaWiki before 1.46'
+    ' (1.39 to 1.45 answer invalid_client): when the token expires, run pwb-oauth authorize'
+    ' again; unattended bots need a confidential client')
 
 PROTOCOL_NAMES = {
     'oauth1': 'OAuth 1.0a',
@@ -30,17 +38,6 @@ PROTOCOL_NAMES = {
     'basic': 'HTTP basic',
     'none': 'none',
 }
-
-
-def _rights_of_the_wiki(site: Any, usual: tuple[str, ...]) -> tuple[str, ...]:
-    """The usual rights this wiki's MediaWiki has: 1.43 has no 'writeapi' any more
-    (recorded: no group lists it), so a bot cannot lack it there."""
-    try:
-        if site.mw_version >= '1.43':
-            return tuple(r for r in usual if r != 'writeapi')
-    except Exception:   # no version known: judge by the usual list
-        pass
-    return usual
 
 
 def load_pywikibot() -> Any:
@@ -64,10 +61,13 @@ def run_explain(url: str, user: str | None, out: TextIO) -> int:
         return 2
     print(explanation.format(), file=out)
     if explanation.winner is None:
+        config_file = _user_config_path()
+        source = (f'Keys read from {config_file}.' if config_file.exists() else
+                  f'There is no user-config.py in {config_file.parent}, so config.authenticate'
+                  ' is empty (set PYWIKIBOT_DIR or -dir: to the directory that has it).')
         print(f'No config.authenticate key matches {url}'
               f'{" for account " + explanation.account if explanation.account else ""};'
-              f' Pywikibot would send no credentials there. Keys read from'
-              f' {_user_config_path()}.', file=out)
+              f' Pywikibot would send no credentials there. {source}', file=out)
         return 1
     print(f'Protocol: {PROTOCOL_NAMES[_protocol_of(explanation.winner)]}', file=out)
     return 0
@@ -93,11 +93,21 @@ def _protocol_of(match: Any) -> str:
 
 # --- check -------------------------------------------------------------------
 
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_UNREACHABLE = 3
+
+
 def run_check(sites: list[tuple[str, str]], *, all_sites: bool, as_json: bool,
               out: TextIO) -> int:
-    """Check each site; print text or JSON; 0 only when every site passes."""
+    """Check each site; print text or JSON.
+
+    0 when every site passes, 3 when a wiki could not be reached, else 1.
+    """
     pywikibot = load_pywikibot()
     from pywikibot import config
+    # A check reports, it does not wait: no retry loop on a wiki that does not answer.
+    config.max_retries = 0
     targets = list(sites)
     if not targets or all_sites:
         default = (config.family, config.mylang)
@@ -109,16 +119,21 @@ def run_check(sites: list[tuple[str, str]], *, all_sites: bool, as_json: bool,
                 if code != '*' and (family, code) not in targets:
                     targets.append((family, code))
     reports = [check_site(pywikibot, family, code) for family, code in targets]
+    grants = _shared_grants(reports)
     ok = all(report['ok'] for report in reports)
     if as_json:
-        json.dump({'ok': ok, 'sites': reports}, out, indent=2)
+        json.dump({'ok': ok, 'sites': reports, 'grants': grants}, out, indent=2)
         out.write('\n')
     else:
         for report in reports:
             out.write(format_report(report) + '\n')
+        if all_sites and grants:
+            out.write(format_grants(grants) + '\n')
         print(f'{"All checks passed." if ok else "Some checks FAILED."}', file=out)
     out.flush()
-    return 0 if ok else 1
+    if ok:
+        return EXIT_OK
+    return EXIT_UNREACHABLE if any(r['unreachable'] for r in reports) else EXIT_FAILED
 
 
 def check_site(pywikibot: Any, family_name: str, code: str) -> dict[str, Any]:
@@ -131,8 +146,8 @@ def check_site(pywikibot: Any, family_name: str, code: str) -> dict[str, Any]:
         'protocol': 'none', 'protocol_name': PROTOCOL_NAMES['none'], 'public_id': None,
         'identity': None, 'groups': [], 'grants': None,
         'rights': {'present': [], 'missing': []},
-        'token_expires_at': None, 'token_expiry': None,
-        'warnings': [], 'errors': [], 'ok': False,
+        'token_expires_at': None, 'token_expiry': None, 'grant': None, 'shared_with': [],
+        'warnings': [], 'errors': [], 'unreachable': False, 'ok': False,
     }
     errors: list[str] = report['errors']
     warnings: list[str] = report['warnings']
@@ -177,20 +192,36 @@ def check_site(pywikibot: Any, family_name: str, code: str) -> dict[str, Any]:
         return report
     report['protocol'] = protocol
     report['protocol_name'] = PROTOCOL_NAMES[protocol]
-    from .credentials import credential_from_config
+    from .credentials import OAuth1, OAuth2, credential_from_config
     credential = credential_from_config(match.key.original, match.value)
     report['public_id'] = credential.public_id() or None
-
-    site = _login(pywikibot, family_name, code, configured, errors)
-    if site is None:
+    if not _enabled() and isinstance(match.value, (OAuth1, OAuth2)):
+        errors.append(f'authenticate[{match.key.original!r}] is {type(match.value).__name__}'
+                      '(...), which only works with the plugin enabled: add'
+                      ' "_oauth.enable()" after "import pwb_oauth_ext as _oauth" in'
+                      ' user-config.py')
         return report
+
+    if protocol == 'authorization_code' and credential.client_secret is None:
+        warnings.append(PUBLIC_CLIENT_WARNING)
+    problem = unreachable(api_url, config.socket_timeout,
+                          verify=family.verify_SSL_certificate(code))
+    if problem:
+        report['unreachable'] = True
+        errors.append(problem)
+        return report
+    site = _login(pywikibot, family_name, code, configured, errors, api_url)
+    if site is None:
+        report['unreachable'] = any(error.startswith('cannot reach') for error in errors)
+        return report
+    report['grant'] = _grant_of(site, report['warnings'])
     info = site.userinfo
     report['identity'] = info.get('name')
     report['groups'] = [group for group in info.get('groups', []) if group != '*']
     rights = set(info.get('rights', []))
-    usual = _rights_of_the_wiki(site, USUAL_RIGHTS)
-    report['rights'] = {'present': [r for r in usual if r in rights],
-                        'missing': [r for r in usual if r not in rights]}
+    expected = _rights_to_expect(site, rights)
+    report['rights'] = {'present': [r for r in expected if r in rights],
+                        'missing': [r for r in expected if r not in rights]}
     for right in REQUIRED_RIGHTS:
         if right not in rights:
             errors.append(f'{report["identity"]} lacks the {right!r} right'
@@ -207,19 +238,107 @@ def check_site(pywikibot: Any, family_name: str, code: str) -> dict[str, Any]:
     return report
 
 
+def _version(site: Any) -> tuple[int, ...] | None:
+    """The wiki's MediaWiki version as (major, minor), None when it cannot be read."""
+    try:
+        return tuple(site.mw_version.version[:2])
+    except Exception:
+        return None
+
+
+def _rights_to_expect(site: Any, rights: set[str]) -> list[str]:
+    """The usual bot rights that exist on this wiki (siteinfo; its version as a fallback).
+
+    Asked only when one is missing, so a healthy check sends no extra request.
+    """
+    if all(right in rights for right in USUAL_RIGHTS):
+        return list(USUAL_RIGHTS)
+    try:
+        groups = site.siteinfo.get('usergroups') or []
+        existing = {right for group in groups for right in group.get('rights', [])}
+    except Exception:
+        existing = set()
+    if existing:
+        return [r for r in USUAL_RIGHTS if r in existing or r in rights]
+    version = _version(site)
+    return [r for r in USUAL_RIGHTS
+            if r in rights or version is None or version < REMOVED_RIGHTS.get(r, (999,))]
+
+
+def _grant_of(site: Any, warnings: list[str]) -> dict[str, Any] | None:
+    """The stored grant the site uses (central wiki, client, account, expiry), or None."""
+    from . import pywikibot_adapter
+    from .store import TokenStore
+    resolver = pywikibot_adapter.resolver
+    try:
+        url = pywikibot_adapter.site_url(site)
+        match = resolver.match(url, site.username())
+        grant = resolver.grant_of(match, site.username(), url, site) if match else None
+        found = TokenStore(resolver.store_path()).find(grant[1]) if grant else None
+    except Exception as exc:
+        warnings.append(f'token store unreadable: {exc}')
+        return None
+    if grant is None:
+        return None
+    key, record = found if found else (grant[1], {})
+    expires_at = record.get('expires_at')
+    return {'central_wiki': key.central_wiki, 'client_id': key.client_id[:6] + '...',
+            'account': key.account, 'stored': found is not None,
+            'expires_at': float(expires_at) if expires_at is not None else None,
+            'key': [key.central_wiki, key.client_id, key.account]}
+
+
+def _shared_grants(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each grant once, with the sites using it; each report learns who shares its grant."""
+    by_key: dict[tuple, dict[str, Any]] = {}
+    for report in reports:
+        grant = report.get('grant')
+        if grant:
+            entry = by_key.setdefault(tuple(grant['key']), {**grant, 'sites': []})
+            entry['sites'].append(report['site'])
+    for report in reports:
+        grant = report.get('grant')
+        if grant:
+            report['shared_with'] = [name for name in by_key[tuple(grant['key'])]['sites']
+                                     if name != report['site']]
+    return [{key: value for key, value in entry.items() if key != 'key'}
+            for entry in by_key.values()]
+
+
+def _describe_grant(grant: dict[str, Any]) -> str:
+    expiry = ('not stored' if not grant['stored'] else 'does not expire'
+              if grant['expires_at'] is None else
+              time.strftime('expires %Y-%m-%d %H:%M:%S UTC', time.gmtime(grant['expires_at'])))
+    return (f'{grant["account"] or "account not yet known"} on {grant["central_wiki"]},'
+            f' client {grant["client_id"]}, {expiry}')
+
+
+def format_grants(grants: list[dict[str, Any]]) -> str:
+    """``check --all``: every stored grant once, with the sites that use it."""
+    lines = ['grants:']
+    for grant in grants:
+        lines.append(f'  {_describe_grant(grant)}: used by {", ".join(grant["sites"])}')
+    return '\n'.join(lines)
+
+
 def _enabled() -> bool:
     from . import pywikibot_adapter
     return pywikibot_adapter.installed()
 
 
 def _login(pywikibot: Any, family: str, code: str, user: str | None,
-           errors: list[str]) -> Any:
+           errors: list[str], api_url: str) -> Any:
     """Create the site and log in (one userinfo request); None with the reason on failure."""
+    from . import pywikibot_adapter
     try:
         site = pywikibot.Site(code, family, user=user)
         site.login()
     except Exception as exc:
         text = str(exc).strip() or type(exc).__name__
+        if _is_network_failure(exc) and not pywikibot_adapter.is_expected_failure(exc):
+            errors.append(f'cannot reach {_host_port(api_url)}: the wiki did not answer'
+                          f' ({type(exc).__name__}: {text}); it may be down or overloaded')
+            return None
         kind = 'identity mismatch' if 'belongs to' in text else 'login refused'
         errors.append(f'{kind}: {type(exc).__name__}: {text}')
         return None
@@ -227,6 +346,92 @@ def _login(pywikibot: Any, family: str, code: str, user: str | None,
         errors.append('login refused: the wiki treated the request as anonymous')
         return None
     return site
+
+
+def _is_network_failure(exc: BaseException) -> bool:
+    """Pywikibot's ways of saying the wiki did not answer (after its retries, if any)."""
+    import requests
+    from pywikibot import exceptions
+    retries_exhausted = getattr(exceptions, 'ApiTimeoutError', None) or exceptions.TimeoutError
+    return isinstance(exc, (retries_exhausted, exceptions.ServerError, ConnectionError,
+                            requests.RequestException))   # ApiTimeoutError: 11.x, before: 10.x
+
+
+# --- reachability ----------------------------------------------------------------
+
+def _host_port(url: str) -> str:
+    from urllib.parse import urlsplit
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == 'https' else 80)
+    return f'{parts.hostname}:{port}'
+
+
+def unreachable(url: str, timeout: Any = 30, *, verify: bool = True) -> str | None:
+    """Why the wiki's host cannot be reached (DNS, refused, timeout, TLS), or None.
+
+    A TCP connection and, for https, a TLS handshake; no HTTP request, so the
+    wiki sees nothing. Skipped behind a proxy (only the proxy could tell).
+    """
+    import socket
+    import ssl
+    from urllib.parse import urlsplit
+
+    import requests
+    from pywikibot.comms import http
+
+    if http.session.proxies or requests.utils.get_environ_proxies(url):
+        return None
+    parts = urlsplit(url)
+    host = parts.hostname or ''
+    port = parts.port or (443 if parts.scheme == 'https' else 80)
+    connect_timeout = float(timeout[0] if isinstance(timeout, (tuple, list)) else timeout)
+    try:
+        sock = socket.create_connection((host, port), timeout=min(connect_timeout, 30.0))
+    except OSError as exc:
+        return f'cannot reach {host}:{port}: {describe_connect_error(exc, connect_timeout)}'
+    with sock:
+        if parts.scheme != 'https':
+            return None
+        context = ssl.create_default_context(cafile=_ca_bundle())
+        if not verify:   # the family turns certificate checks off for this site
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        try:
+            with context.wrap_socket(sock, server_hostname=host):
+                return None
+        except (ssl.SSLError, OSError) as exc:
+            return f'cannot reach {host}:{port}: {describe_connect_error(exc, connect_timeout)}'
+
+
+def _ca_bundle() -> str | None:
+    """The CA bundle requests uses (certifi), so the probe trusts what Pywikibot trusts."""
+    try:
+        import certifi
+    except ImportError:
+        return None
+    return str(certifi.where())
+
+
+def describe_connect_error(exc: BaseException, timeout: float) -> str:
+    """One phrase for a failed connection: which of DNS, refused, timeout, TLS, and why."""
+    import socket
+    import ssl
+    if isinstance(exc, socket.gaierror):
+        return (f'DNS lookup failed ({exc.strerror or exc}): check the host name in the'
+                ' family file, and the network or DNS settings')
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (f'TLS certificate not accepted ({exc.verify_message}): a proxy or the'
+                ' wrong host answers, or the certificate expired')
+    if isinstance(exc, ssl.SSLError):
+        return (f'TLS handshake failed ({getattr(exc, "reason", None) or exc}): is this port'
+                ' https? (an http server, or a proxy, answers there)')
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return (f'timeout: no answer within {timeout:g} s (a firewall, the wrong address,'
+                ' or the wiki is down)')
+    if isinstance(exc, ConnectionRefusedError):
+        return ('connection refused: nothing listens on that port (the wiki server is not'
+                ' running, or the port in the family file is wrong)')
+    return f'{type(exc).__name__}: {getattr(exc, "strerror", None) or exc}'
 
 
 def _oauth2_grants(site: Any) -> list[str] | None:
@@ -244,25 +449,30 @@ def _oauth2_grants(site: Any) -> list[str] | None:
 def _oauth1_grants(site: Any, credential: Any, key: str, api_url: str) -> list[str] | None:
     """The consumer's grants from Special:OAuth/identify (a verified JWT); None when unavailable."""
     from . import oauth1_handshake as handshake
-    from .authorize import post_empty, wiki_server
+    from .authorize import post_empty, server_of, wiki_server
     from .credentials import resolve_secret
-    from .oauth2_auth import store_host
-    from .pywikibot_adapter import resolver
+    from .pywikibot_adapter import resolver, site_url
     from .store import TokenStore
     try:
+        index_url, server = site.base_url(site.path()), wiki_server(site)
         consumer_key = resolve_secret(credential.consumer_key, key)
         consumer_secret = resolve_secret(credential.consumer_secret, key)
         if credential.has_access_token:
             access = handshake.TokenPair(resolve_secret(credential.access_token, key),
                                          resolve_secret(credential.access_secret, key))
         else:
-            record = TokenStore(resolver.store_path()).get(
-                store_host(api_url), consumer_key, site.username())
-            if record is None:
+            match = resolver.match(site_url(site), site.username())
+            grant = resolver.grant_of(match, site.username(), site_url(site), site)
+            found = TokenStore(resolver.store_path()).find(grant[1]) if grant else None
+            if grant is None or found is None:
                 return None
+            record = found[1]
             access = handshake.TokenPair(record['access_token'], record['access_secret'])
-        claims = handshake.identify(post_empty, site.base_url(site.path()), consumer_key,
-                                    consumer_secret, access, server=wiki_server(site))
+            # identify answers on the wiki that made the grant (its JWT names that wiki)
+            index_url = grant[0].script_url + '/index.php'
+            server = server_of(index_url)
+        claims = handshake.identify(post_empty, index_url, consumer_key, consumer_secret,
+                                    access, server=server)
     except Exception:
         return None
     grants = claims.get('grants')
@@ -276,20 +486,11 @@ def _token_expiry(report: dict[str, Any], credential: Any, site: Any, api_url: s
     if credential.grant == 'owner_only':
         report['token_expiry'] = 'does not expire'
         return
-    from . import pywikibot_adapter
-    from .oauth2_auth import store_host
-    from .store import TokenStore
-    try:
-        store = TokenStore(pywikibot_adapter.resolver.store_path())
-        record = (store.get(store_host(api_url), credential.client_id, site.username())
-                  or store.get(store_host(api_url), credential.client_id, None))
-    except Exception as exc:
-        report['warnings'].append(f'token store unreadable: {exc}')
-        return
-    if not record:
+    grant = report.get('grant')
+    if not grant or not grant['stored']:
         report['token_expiry'] = 'no stored token'
         return
-    expires_at = record.get('expires_at')
+    expires_at = grant['expires_at']
     if expires_at is None:
         report['token_expiry'] = 'does not expire'
         return
@@ -340,7 +541,9 @@ def format_report(report: dict[str, Any]) -> str:
     else:
         row('key', 'none')
     proto = report['protocol_name']
-    if report['public_id']:
+    if report['public_id'] and '(' in report['public_id']:   # a reference: env('NAME')...
+        proto += f' (key from {report["public_id"]})'
+    elif report['public_id']:
         proto += f' (id {report["public_id"]}...)'
     row('protocol', proto)
     if report['identity']:
@@ -354,12 +557,15 @@ def format_report(report: dict[str, Any]) -> str:
                       f' missing: {", ".join(rights["missing"]) or "-"}')
     if report['token_expiry']:
         row('token', report['token_expiry'])
+    if report.get('grant'):
+        row('grant', _describe_grant(report['grant']))
+        row('shared with', ', '.join(report['shared_with']) or 'no other checked site')
     for warning in report['warnings']:
         row('WARNING', warning)
     for error in report['errors']:
         row('ERROR', error)
     row('result', 'OK' if report['ok'] else 'FAILED')
-    if report['explanation'] and not report['ok']:
+    if report['explanation'] and not report['ok'] and not report['unreachable']:
         lines.append('  how the key was chosen:')
         lines.extend('    ' + line for line in report['explanation'].splitlines())
     return '\n'.join(lines)

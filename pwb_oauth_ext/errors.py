@@ -18,6 +18,15 @@ class ConfigError(OAuthExtError, ValueError):
     """
 
 
+class NotEnabledError(ConfigError, ImportError):
+    """An OAuth1(...)/OAuth2(...) entry reached Pywikibot, but ``enable()`` was never called.
+
+    Also an ImportError because that is what Pywikibot's request loop (10.x
+    and 11.x) ends the run on with one ``ERROR:`` line and exit status 1,
+    instead of logging a traceback and retrying until ApiTimeoutError.
+    """
+
+
 class TokenStoreError(OAuthExtError):
     """The token store file cannot be read, trusted or written."""
 
@@ -49,3 +58,19 @@ class TokenEndpointError(OAuthFlowError):
         self.description = description
         self.hint = hint
         self.status = status
+
+
+class GrantChoiceError(OAuthExtError):
+    """Several accounts have a stored grant for one consumer and no site user chose one."""
+
+    def __init__(self, central_wiki: str, client_id: str, accounts: list[str]) -> None:
+        self.central_wiki = central_wiki
+        self.client_id = client_id
+        self.accounts = accounts
+        names = ', '.join(repr(name) for name in accounts)
+        first = accounts[0]
+        super().__init__(
+            f'The token store holds grants of {len(accounts)} accounts for client'
+            f' {client_id[:6]}... on {central_wiki}: {names}. Choose the account:'
+            f" set usernames[FAMILY][CODE] = {first!r} in user-config.py, run the script"
+            f" with -user:{first}, or create the site with pywikibot.Site(..., user={first!r}).")

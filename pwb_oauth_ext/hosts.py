@@ -408,6 +408,8 @@ class Explanation(_Frozen, Generic[T]):
             lines.append(f'  => credentials of key {self.winner.key.original!r}')
         return '\n'.join(lines)
 
+    __str__ = format   # print(_oauth.explain(url)) shows the text, not the record
+
 
 def _host_suffixes(host: str) -> Iterator[str]:
     """Proper label suffixes of ``host``, longest first: a.b.c -> b.c, c."""

@@ -223,8 +223,11 @@ def test_oauth1_account_without_configured_username(tmp_path: Path, wiki: Runnin
     status, output = command.finish()
     assert status == 0, output
     assert [entry['account'] for entry in stored(pwb_dir)] == [USER]
-    hint = f"set usernames['testwiki']['testwiki'] = '{USER}' in user-config.py"
-    assert (hint in output) is not user_option
+    assert 'usernames[' not in output   # nothing left to configure
+    # usernames stays unset: the grant's account becomes the site's user, and the bot saves.
+    result = use_token(pwb_dir, wiki)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == [f'USER {USER}', 'SAVED']
 
 
 def test_oauth1_approved_by_another_user_is_not_stored(tmp_path: Path, wiki: RunningWiki,
@@ -577,3 +580,19 @@ def test_oauth2_nothing_to_authorize(tmp_path: Path, wiki: RunningWiki, entry: s
     assert output.startswith('Error: ') and message in output
     assert 'owner-only-token-value' not in output and 's3cret-value' not in output
     assert wiki.app.oauth2.token_requests == {}
+
+
+@pytest.mark.parametrize('garbage', ['hello', 'https://bot.example/some/other/page'])
+def test_oauth2_garbage_paste_is_not_the_address(tmp_path: Path, wiki: RunningWiki,
+                                                 garbage: str) -> None:
+    _client, pwb_dir, command, _url = start_oauth2_authorize(
+        tmp_path, wiki, 'https://bot.example/callback', confidential=False)
+    command.answer(garbage)
+    status, output = command.finish()
+    assert status == 1
+    assert output.splitlines()[-1] == (
+        'Error: That is not the address the wiki sent you to: after "Allow", copy the whole'
+        " URL from the browser's address bar (it contains code= and state=) and paste it."
+        ' Nothing was stored.')
+    assert 'state mismatch' not in output
+    assert stored(pwb_dir) == []

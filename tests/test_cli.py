@@ -82,10 +82,11 @@ def test_check_reports_key_protocol_identity_and_rights(
         in out
     assert 'grants:      basic, highvolume, editpage, createeditmovepage' in out
     assert out.rstrip().endswith('All checks passed.')
-    # userinfo, siteinfo (the MediaWiki version says which rights exist) and identify (for
-    # the grants); no password login.
+    # userinfo, then siteinfo (on MediaWiki 1.43 writeapi is "missing": which rights does
+    # the wiki have?) and identify (for the grants); no password login.
     actions = [entry[2] for entry in wiki.wiki.request_log[before:]]
-    assert actions == ['query', 'query', 'Special:OAuth/identify']
+    assert actions[0] == 'query' and actions[-1] == 'Special:OAuth/identify'
+    assert set(actions[1:-1]) == {'query'} and len(actions) <= 4
     assert_no_secret(result, *secrets_of(oauth1_consumer))
 
 
@@ -227,7 +228,7 @@ def test_check_rejects_a_malformed_site(pwb_dir_factory: PwbDirFactory,
 STUB_AUTHORIZE = '''
 import sys
 import pwb_oauth_ext.authorize as authorize
-def stub(site, *, user, paste, show, out, inp, open_browser=True, timeout=300.0):
+def stub(site, *, user, paste, show, out, inp, open_browser=True, timeout=300.0, force=False):
     print('AUTHORIZE', site.family.name, site.code, site.username(), user, paste, show,
           open_browser, file=out)
     return 7
