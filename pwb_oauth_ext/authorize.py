@@ -146,15 +146,21 @@ def _read_line(inp: TextIO, out: TextIO, prompt: str) -> str:
 
 
 def _fetch(url: str, *, method: str, headers: dict[str, str]) -> Any:
-    """One request through Pywikibot's session, without the site's configured credentials."""
+    """One request through Pywikibot's session, without the site's configured credentials.
+
+    Redirects are off (every such request is signed or carries a token); a 3xx
+    is an error naming the endpoint and where it pointed.
+    """
     from pywikibot.comms import http
 
+    from .oauth2 import refuse_redirect
     from .pywikibot_adapter import no_auth
     with no_auth():
         response = http.fetch(url, method=method, headers=headers,
-                              default_error_handling=False)
+                              default_error_handling=False, allow_redirects=False)
     if isinstance(response, Exception):
         raise OAuthFlowError(f'Cannot reach {url.split("?", 1)[0]}: {type(response).__name__}')
+    refuse_redirect(response, url, 'an OAuth request')
     return response
 
 

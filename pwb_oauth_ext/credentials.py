@@ -7,7 +7,7 @@ use by the adapter. ``repr()`` never shows a secret.
 from __future__ import annotations
 
 from .errors import ConfigError, NotEnabledError
-from .secrets import SecretRef
+from .secrets import SecretRef, has_control_character
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: keep the import cheap
@@ -65,6 +65,25 @@ def _check_secret(value: object, field: str, where: str, *, optional: bool = Fal
     if value != value.strip():
         raise ConfigError(f'{where}: {field} has leading or trailing white space;'
                           ' remove it (a copy-and-paste slip?)')
+    if has_control_character(value):
+        raise ConfigError(f'{where}: {field} contains a control character (a line break?);'
+                          ' a secret is one line of text')
+
+
+def _check_redirect_uri(uri: object, where: str) -> None:
+    """A redirect URI is sent as written and compared exactly by MediaWiki."""
+    if not isinstance(uri, str) or not uri or has_control_character(uri):
+        raise ConfigError(f'{where}: redirect_uri must be a URL on one line')
+    from urllib.parse import urlsplit
+
+    try:
+        port = urlsplit(uri).port
+    except ValueError:
+        raise ConfigError(f'{where}: redirect_uri {uri!r} has an invalid port') from None
+    if port == 0:
+        raise ConfigError(f'{where}: redirect_uri {uri!r} has port 0; MediaWiki compares'
+                          ' redirect URIs exactly, so give the fixed port registered with'
+                          ' the client (e.g. http://127.0.0.1:8765/callback)')
 
 
 def resolve_secret(value: Secret, config_key: str) -> str:
@@ -180,6 +199,10 @@ class OAuth2(Credential):
         _check_secret(client_secret, 'client_secret', _where, optional=True)
         if client_id is not None and (not isinstance(client_id, str) or not client_id.strip()):
             raise ConfigError(f'{_where}: client_id must be a non-empty string')
+        if client_id is not None and has_control_character(client_id):
+            raise ConfigError(f'{_where}: client_id contains a control character')
+        if redirect_uri is not None:
+            _check_redirect_uri(redirect_uri, _where)
         if access_token is not None and client_id is not None:
             raise ConfigError(f'{_where}: give access_token=... (an owner-only client\'s token)'
                               ' or client_id=... (client credentials or authorization code),'

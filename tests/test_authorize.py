@@ -7,6 +7,7 @@ receiver). A second Pywikibot process then proves the stored token works.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import queue
 import re
@@ -435,7 +436,10 @@ def test_recorded_handshake_errors_read_clearly(name: str, message: str) -> None
 def test_recorded_token_answers_are_read() -> None:
     for name in ('oauth1-initiate.json', 'oauth1-initiate-format-json.json',
                  'oauth1-token.json', 'oauth1-token-format-json.json'):
-        pair = _token_pair(_Answer(_recorded_bodies(name)[-1]), 'the token')
+        # The recordings redact tokens as '<request_token>'; MediaWiki sends hex.
+        body = re.sub(r'<[a-z_]+>', lambda m: hashlib.md5(m[0].encode()).hexdigest(),
+                      json.dumps(_recorded_bodies(name)[-1]))
+        pair = _token_pair(_Answer(json.loads(body)), 'the token')
         assert isinstance(pair, TokenPair) and pair.key and pair.secret
         assert pair.secret not in repr(pair)
 
