@@ -494,6 +494,9 @@ def _assert_oauth2_token_works(pwb_dir: Path, wiki: RunningWiki, client: Any,
     for secret in (record['access_token'], record['refresh_token'], client.client_secret):
         if secret:
             assert secret not in output
+    if client.client_secret:  # a confidential client: its secret is never stored
+        store_text = (pwb_dir / 'pwb-oauth-tokens.json').read_text(encoding='utf-8')
+        assert client.client_secret not in store_text
     result = use_token(pwb_dir, wiki)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.splitlines() == [f'USER {USER}', 'SAVED']
