@@ -76,6 +76,14 @@ authenticate['test.wikipedia.org'] = _oauth.OAuth2(
     # token_url=..., authorize_url=..., profile_url=...      # override derived endpoints
 )
 
+# Wiki farms: a grant is made on the farm's central wiki and stored once for
+# every wiki of the farm (one authorize, one token, one refresh per expiry).
+# Wikimedia sites use meta.wikimedia.org by default (register the consumer for
+# all projects); other farms name theirs. `pwb-oauth check --all` lists them.
+#   authenticate['*.example-farm.org'] = _oauth.OAuth2(
+#       client_id='...', client_secret=_oauth.env('FARM_SECRET'),
+#       central_wiki='auth.example-farm.org')   # or 'https://auth.example-farm.org/w'
+
 # HTTP basic authentication (a 2-tuple) is passed on as in Pywikibot.
 #   authenticate['intranet.example.org'] = ('user', _oauth.env('INTRANET_PASSWORD'))
 

@@ -30,8 +30,13 @@ class _Abort(Exception):
 
 
 def run_authorize(site: Any, *, user: Optional[str], paste: bool, show: bool, out: TextIO,
-                  inp: TextIO, open_browser: bool = True, timeout: float = 300.0) -> int:
+                  inp: TextIO, open_browser: bool = True, timeout: float = 300.0,
+                  force: bool = False) -> int:
     """Authorize the site's OAuth entry for ``user`` (default: the site's user).
+
+    The grant is made on the entry's central wiki and stored under the account
+    that approved it, so every wiki of the farm uses it. A grant already
+    stored is kept unless ``force``.
 
     Returns the exit status; problems are reported on ``out`` as one clear
     message, never as a traceback, and never with a secret unless ``show``.
@@ -51,11 +56,27 @@ def run_authorize(site: Any, *, user: Optional[str], paste: bool, show: bool, ou
         cred = match.value
         key = match.key.original
         if isinstance(cred, OAuth1):
-            return _authorize_oauth1(site, cred, key, account, show=show, out=out, inp=inp,
-                                     open_browser=open_browser)
+            if cred.has_access_token:
+                raise _Abort(
+                    f'authenticate[{key!r}] already has an access token (an owner-only'
+                    ' consumer, or a token configured by hand): there is nothing to authorize.'
+                    ' Remove the access token from the entry to authorize another account'
+                    ' with this consumer.')
+            grant = _grant(site, match, account, force)
+            return _authorize_oauth1(site, cred, key, account, grant, show=show, out=out,
+                                     inp=inp, open_browser=open_browser)
         if isinstance(cred, OAuth2):
-            return _authorize_oauth2(site, cred, key, account, paste=paste, show=show, out=out,
-                                     inp=inp, open_browser=open_browser, timeout=timeout)
+            if cred.grant == 'owner_only':
+                raise _Abort(f'authenticate[{key!r}] is an owner-only OAuth 2.0 token: it'
+                             ' needs no authorization, Pywikibot uses it as it is.')
+            if cred.grant == 'client_credentials':
+                raise _Abort(f'authenticate[{key!r}] uses the client_credentials grant:'
+                             ' Pywikibot gets its tokens by itself, there is nothing to'
+                             ' authorize.')
+            grant = _grant(site, match, account, force)
+            return _authorize_oauth2(site, cred, key, account, grant, paste=paste, show=show,
+                                     out=out, inp=inp, open_browser=open_browser,
+                                     timeout=timeout)
         raise _Abort(f'authenticate[{key!r}] is not an OAuth entry.')
     except _Abort as exc:
         _say(out, f'Error: {exc}')
@@ -110,11 +131,39 @@ def post_empty(url: str, headers: dict[str, str]) -> Any:
 
 def wiki_server(site: Any) -> str:
     """The wiki's scheme and host (what identify's ``iss`` must name)."""
-    from urllib.parse import urlsplit
-
     from .pywikibot_adapter import site_url
-    parts = urlsplit(site_url(site))
+    return server_of(site_url(site))
+
+
+def server_of(url: str) -> str:
+    """``scheme://host[:port]`` of a URL."""
+    from urllib.parse import urlsplit
+    parts = urlsplit(url)
     return f'{parts.scheme}://{parts.netloc}'
+
+
+def _grant(site: Any, match: Any, account: Optional[str], force: bool) -> Any:
+    """The (central wiki, grant key) to authorize; refuses to replace a stored grant."""
+    from . import pywikibot_adapter
+    from .store import TokenStore
+
+    grant = pywikibot_adapter.resolver.grant_of(match, account,
+                                                pywikibot_adapter.site_url(site), site)
+    assert grant is not None
+    central, key = grant
+    if force:
+        return grant
+    stored = [found for found in TokenStore(pywikibot_adapter.resolver.store_path())
+              .grants_of(key.central_wiki, key.client_id)
+              if account is None or found[0].account == account]
+    if stored:
+        accounts = ', '.join(found[0].account or '(not yet known)' for found in stored)
+        other = '' if account else ' To add another account, run with -user:NAME.'
+        raise _Abort(
+            f'A grant of {accounts} for client {key.client_id[:6]}... on {central.host} is'
+            f' already stored, and {site} uses it (like every wiki whose entry has this'
+            f' consumer and central wiki). To replace it, run again with --force.{other}')
+    return grant
 
 
 def _check_account(account: Optional[str], identity: str, site: Any) -> None:
@@ -125,45 +174,29 @@ def _check_account(account: Optional[str], identity: str, site: Any) -> None:
             ' again. Nothing was stored.')
 
 
-def _stored_account(account: Optional[str], identity: str, site: Any, out: TextIO) -> str:
-    """The token store account: the configured one, else the approving user's name.
-
-    Pywikibot looks tokens up under the site's user name; without one configured,
-    the tip tells how to configure it so the token is found.
-    """
-    if account:
-        return account
-    _say(out, f"Note: no user is configured for {site}; set usernames['{site.family.name}']"
-              f"['{site.code}'] = '{identity}' in user-config.py so Pywikibot uses this token.")
-    return identity
-
-
-def _store(site: Any, client_id: str, account: str, record: dict) -> str:
+def _store(site: Any, grant: Any, account: str, record: dict) -> str:
+    """Store the grant under the account the wiki named; note where it was authorized."""
     from . import pywikibot_adapter
     from .oauth2_auth import store_host
     from .store import TokenStore
 
     path = pywikibot_adapter.resolver.store_path()
-    TokenStore(path).put(store_host(pywikibot_adapter.site_url(site)), client_id, account,
-                         record)
+    record = {**record, 'authorized_on': store_host(pywikibot_adapter.site_url(site))}
+    TokenStore(path).put(grant[1]._replace(account=account), record)
     pywikibot_adapter.resolver.forget()
     return str(path)
 
 
 # --- OAuth 1.0a ------------------------------------------------------------------
 
-def _authorize_oauth1(site: Any, cred: OAuth1, key: str, account: Optional[str], *, show: bool,
-                      out: TextIO, inp: TextIO, open_browser: bool) -> int:
+def _authorize_oauth1(site: Any, cred: OAuth1, key: str, account: Optional[str], grant: Any,
+                      *, show: bool, out: TextIO, inp: TextIO, open_browser: bool) -> int:
     from . import oauth1_handshake as handshake
 
-    if cred.has_access_token:
-        raise _Abort(
-            f'authenticate[{key!r}] already has an access token (an owner-only consumer, or a'
-            ' token configured by hand): there is nothing to authorize. Remove the access'
-            ' token from the entry to authorize another account with this consumer.')
     consumer_key = resolve_secret(cred.consumer_key, key)
     consumer_secret = resolve_secret(cred.consumer_secret, key)
-    index_url = site.base_url(site.path())
+    # The handshake, identify included, runs on the central wiki (its JWT's iss).
+    index_url = grant[0].script_url + '/index.php'
 
     request_token = handshake.initiate(post_empty, index_url, consumer_key, consumer_secret)
     _open(handshake.authorize_url(index_url, request_token.key, consumer_key), open_browser, out)
@@ -173,11 +206,10 @@ def _authorize_oauth1(site: Any, cred: OAuth1, key: str, account: Optional[str],
     access = handshake.fetch_access_token(post_empty, index_url, consumer_key, consumer_secret,
                                           request_token, verifier)
     claims = handshake.identify(post_empty, index_url, consumer_key, consumer_secret, access,
-                                server=wiki_server(site))
+                                server=server_of(index_url))
     identity = str(claims['username'])
     _check_account(account, identity, site)
-    stored_as = _stored_account(account, identity, site, out)
-    path = _store(site, consumer_key, stored_as, {
+    path = _store(site, grant, identity, {
         'protocol': 'oauth1', 'access_token': access.key, 'access_secret': access.secret,
         'identity': identity})
     _say(out, f'Authorized as {identity}; token stored in {path}')
@@ -188,25 +220,19 @@ def _authorize_oauth1(site: Any, cred: OAuth1, key: str, account: Optional[str],
 
 # --- OAuth 2.0 ------------------------------------------------------------------
 
-def _authorize_oauth2(site: Any, cred: OAuth2, key: str, account: Optional[str], *, paste: bool,
-                      show: bool, out: TextIO, inp: TextIO, open_browser: bool,
-                      timeout: float) -> int:
+def _authorize_oauth2(site: Any, cred: OAuth2, key: str, account: Optional[str], grant: Any,
+                      *, paste: bool, show: bool, out: TextIO, inp: TextIO,
+                      open_browser: bool, timeout: float) -> int:
     from . import oauth2
     from .loopback import LoopbackReceiver, is_loopback_redirect
     from .oauth2_auth import endpoints_of
     from .pywikibot_adapter import pywikibot_transport
 
-    if cred.grant == 'owner_only':
-        raise _Abort(f'authenticate[{key!r}] is an owner-only OAuth 2.0 token: it needs no'
-                     ' authorization, Pywikibot uses it as it is.')
-    if cred.grant == 'client_credentials':
-        raise _Abort(f'authenticate[{key!r}] uses the client_credentials grant: Pywikibot'
-                     ' gets its tokens by itself, there is nothing to authorize.')
     assert cred.client_id is not None
     client_id = cred.client_id
     secret = (resolve_secret(cred.client_secret, key) if cred.client_secret is not None
               else None)
-    endpoints = endpoints_of(cred, site.base_url(site.scriptpath()))
+    endpoints = endpoints_of(cred, grant[0].script_url)
     verifier, challenge = oauth2.make_pkce_pair()
     state = oauth2.new_state()
     redirect_uri = cred.redirect_uri
@@ -238,11 +264,11 @@ def _authorize_oauth2(site: Any, cred: OAuth2, key: str, account: Optional[str],
         identity = None
     if identity is not None:
         _check_account(account, identity, site)
-        stored_as = _stored_account(account, identity, site, out)
+        stored_as = identity
     else:
         assert account is not None
         stored_as = account
-    path = _store(site, client_id, stored_as, tokens.to_record())
+    path = _store(site, grant, stored_as, tokens.to_record())
     who = identity if identity is not None else f'{stored_as} (not confirmed)'
     _say(out, f'Authorized as {who}; token stored in {path}')
     if show:

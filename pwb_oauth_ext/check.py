@@ -98,13 +98,16 @@ def run_check(sites: list[tuple[str, str]], *, all_sites: bool, as_json: bool,
                 if code != '*' and (family, code) not in targets:
                     targets.append((family, code))
     reports = [check_site(pywikibot, family, code) for family, code in targets]
+    grants = _shared_grants(reports)
     ok = all(report['ok'] for report in reports)
     if as_json:
-        json.dump({'ok': ok, 'sites': reports}, out, indent=2)
+        json.dump({'ok': ok, 'sites': reports, 'grants': grants}, out, indent=2)
         out.write('\n')
     else:
         for report in reports:
             out.write(format_report(report) + '\n')
+        if all_sites and grants:
+            out.write(format_grants(grants) + '\n')
         print(f'{"All checks passed." if ok else "Some checks FAILED."}', file=out)
     out.flush()
     return 0 if ok else 1
@@ -120,7 +123,7 @@ def check_site(pywikibot: Any, family_name: str, code: str) -> dict[str, Any]:
         'protocol': 'none', 'protocol_name': PROTOCOL_NAMES['none'], 'public_id': None,
         'identity': None, 'groups': [], 'grants': None,
         'rights': {'present': [], 'missing': []},
-        'token_expires_at': None, 'token_expiry': None,
+        'token_expires_at': None, 'token_expiry': None, 'grant': None, 'shared_with': [],
         'warnings': [], 'errors': [], 'ok': False,
     }
     errors: list[str] = report['errors']
@@ -173,6 +176,7 @@ def check_site(pywikibot: Any, family_name: str, code: str) -> dict[str, Any]:
     site = _login(pywikibot, family_name, code, configured, errors)
     if site is None:
         return report
+    report['grant'] = _grant_of(site, report['warnings'])
     info = site.userinfo
     report['identity'] = info.get('name')
     report['groups'] = [group for group in info.get('groups', []) if group != '*']
@@ -193,6 +197,62 @@ def check_site(pywikibot: Any, family_name: str, code: str) -> dict[str, Any]:
         report['grants'] = _oauth1_grants(site, credential, match.key.original, api_url)
     report['ok'] = not errors
     return report
+
+
+def _grant_of(site: Any, warnings: list[str]) -> dict[str, Any] | None:
+    """The stored grant the site uses (central wiki, client, account, expiry), or None."""
+    from . import pywikibot_adapter
+    from .store import TokenStore
+    resolver = pywikibot_adapter.resolver
+    try:
+        url = pywikibot_adapter.site_url(site)
+        match = resolver.match(url, site.username())
+        grant = resolver.grant_of(match, site.username(), url, site) if match else None
+        found = TokenStore(resolver.store_path()).find(grant[1]) if grant else None
+    except Exception as exc:
+        warnings.append(f'token store unreadable: {exc}')
+        return None
+    if grant is None:
+        return None
+    key, record = found if found else (grant[1], {})
+    expires_at = record.get('expires_at')
+    return {'central_wiki': key.central_wiki, 'client_id': key.client_id[:6] + '...',
+            'account': key.account, 'stored': found is not None,
+            'expires_at': float(expires_at) if expires_at is not None else None,
+            'key': [key.central_wiki, key.client_id, key.account]}
+
+
+def _shared_grants(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each grant once, with the sites using it; each report learns who shares its grant."""
+    by_key: dict[tuple, dict[str, Any]] = {}
+    for report in reports:
+        grant = report.get('grant')
+        if grant:
+            entry = by_key.setdefault(tuple(grant['key']), {**grant, 'sites': []})
+            entry['sites'].append(report['site'])
+    for report in reports:
+        grant = report.get('grant')
+        if grant:
+            report['shared_with'] = [name for name in by_key[tuple(grant['key'])]['sites']
+                                     if name != report['site']]
+    return [{key: value for key, value in entry.items() if key != 'key'}
+            for entry in by_key.values()]
+
+
+def _describe_grant(grant: dict[str, Any]) -> str:
+    expiry = ('not stored' if not grant['stored'] else 'does not expire'
+              if grant['expires_at'] is None else
+              time.strftime('expires %Y-%m-%d %H:%M:%S UTC', time.gmtime(grant['expires_at'])))
+    return (f'{grant["account"] or "account not yet known"} on {grant["central_wiki"]},'
+            f' client {grant["client_id"]}, {expiry}')
+
+
+def format_grants(grants: list[dict[str, Any]]) -> str:
+    """``check --all``: every stored grant once, with the sites that use it."""
+    lines = ['grants:']
+    for grant in grants:
+        lines.append(f'  {_describe_grant(grant)}: used by {", ".join(grant["sites"])}')
+    return '\n'.join(lines)
 
 
 def _enabled() -> bool:
@@ -232,25 +292,30 @@ def _oauth2_grants(site: Any) -> list[str] | None:
 def _oauth1_grants(site: Any, credential: Any, key: str, api_url: str) -> list[str] | None:
     """The consumer's grants from Special:OAuth/identify (a verified JWT); None when unavailable."""
     from . import oauth1_handshake as handshake
-    from .authorize import post_empty, wiki_server
+    from .authorize import post_empty, server_of, wiki_server
     from .credentials import resolve_secret
-    from .oauth2_auth import store_host
-    from .pywikibot_adapter import resolver
+    from .pywikibot_adapter import resolver, site_url
     from .store import TokenStore
     try:
+        index_url, server = site.base_url(site.path()), wiki_server(site)
         consumer_key = resolve_secret(credential.consumer_key, key)
         consumer_secret = resolve_secret(credential.consumer_secret, key)
         if credential.has_access_token:
             access = handshake.TokenPair(resolve_secret(credential.access_token, key),
                                          resolve_secret(credential.access_secret, key))
         else:
-            record = TokenStore(resolver.store_path()).get(
-                store_host(api_url), consumer_key, site.username())
-            if record is None:
+            match = resolver.match(site_url(site), site.username())
+            grant = resolver.grant_of(match, site.username(), site_url(site), site)
+            found = TokenStore(resolver.store_path()).find(grant[1]) if grant else None
+            if grant is None or found is None:
                 return None
+            record = found[1]
             access = handshake.TokenPair(record['access_token'], record['access_secret'])
-        claims = handshake.identify(post_empty, site.base_url(site.path()), consumer_key,
-                                    consumer_secret, access, server=wiki_server(site))
+            # identify answers on the wiki that made the grant (its JWT names that wiki)
+            index_url = grant[0].script_url + '/index.php'
+            server = server_of(index_url)
+        claims = handshake.identify(post_empty, index_url, consumer_key, consumer_secret,
+                                    access, server=server)
     except Exception:
         return None
     grants = claims.get('grants')
@@ -264,20 +329,11 @@ def _token_expiry(report: dict[str, Any], credential: Any, site: Any, api_url: s
     if credential.grant == 'owner_only':
         report['token_expiry'] = 'does not expire'
         return
-    from . import pywikibot_adapter
-    from .oauth2_auth import store_host
-    from .store import TokenStore
-    try:
-        store = TokenStore(pywikibot_adapter.resolver.store_path())
-        record = (store.get(store_host(api_url), credential.client_id, site.username())
-                  or store.get(store_host(api_url), credential.client_id, None))
-    except Exception as exc:
-        report['warnings'].append(f'token store unreadable: {exc}')
-        return
-    if not record:
+    grant = report.get('grant')
+    if not grant or not grant['stored']:
         report['token_expiry'] = 'no stored token'
         return
-    expires_at = record.get('expires_at')
+    expires_at = grant['expires_at']
     if expires_at is None:
         report['token_expiry'] = 'does not expire'
         return
@@ -342,6 +398,9 @@ def format_report(report: dict[str, Any]) -> str:
                       f' missing: {", ".join(rights["missing"]) or "-"}')
     if report['token_expiry']:
         row('token', report['token_expiry'])
+    if report.get('grant'):
+        row('grant', _describe_grant(report['grant']))
+        row('shared with', ', '.join(report['shared_with']) or 'no other checked site')
     for warning in report['warnings']:
         row('WARNING', warning)
     for error in report['errors']:

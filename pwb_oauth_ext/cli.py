@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help='print the user-config.py line to add')
     authorize.add_argument('--no-browser', action='store_true',
                            help='print the consent URL instead of opening a browser')
+    authorize.add_argument('--force', action='store_true',
+                           help='replace a grant that is already stored')
     return parser
 
 
@@ -119,7 +121,7 @@ def _authorize(args: Any, out: TextIO) -> int:
     from .authorize import run_authorize
     site = pywikibot_adapter.site_without_login(family, code, args.user)
     return run_authorize(site, user=args.user, paste=args.paste, show=args.show, out=out,
-                         inp=sys.stdin, open_browser=not args.no_browser)
+                         inp=sys.stdin, open_browser=not args.no_browser, force=args.force)
 
 
 if __name__ == '__main__':

@@ -20,6 +20,37 @@ if TYPE_CHECKING:  # annotations only: keep the import cheap
 OAUTH2_GRANTS = ('owner_only', 'client_credentials', 'authorization_code')
 
 
+def parse_central_wiki(value: object, where: str) -> tuple[str, str | None]:
+    """``central_wiki=`` as (``host[:port]``, script URL or None).
+
+    ``'meta.wikimedia.org'`` or ``'127.0.0.1:8080'`` name the wiki; a URL
+    (``'https://wiki.example.org/w'``) also gives its scheme and script path,
+    which otherwise are those of the wiki the entry matched.
+    """
+    from urllib.parse import urlsplit
+
+    from .hosts import split_url
+    if not isinstance(value, str) or not value.strip() or value != value.strip():
+        raise ConfigError(f"{where}: central_wiki must be 'host[:port]' (e.g."
+                          " 'meta.wikimedia.org') or the wiki's script URL")
+    is_url = '://' in value
+    parts = urlsplit(value if is_url else f'//{value}')
+    if is_url and parts.scheme not in ('http', 'https'):
+        raise ConfigError(f'{where}: central_wiki {value!r} must be an http(s) URL')
+    if not is_url and (parts.path or parts.query or parts.fragment or '@' in value):
+        raise ConfigError(f"{where}: central_wiki {value!r} must be 'host[:port]';"
+                          " write a URL (https://host/w) to give a script path")
+    try:
+        host, port = split_url(f'http://{parts.netloc}' if parts.netloc else value)
+    except ValueError as exc:
+        raise ConfigError(f'{where}: central_wiki {value!r} is not a host: {exc}') from None
+    if ':' in host:
+        host = f'[{host}]'
+    hostport = f'{host}:{port}' if port else host
+    script_url = value.rstrip('/') if is_url else None
+    return hostport, script_url
+
+
 def _check_secret(value: object, field: str, where: str, *, optional: bool = False) -> None:
     """Refuse values that cannot be a secret, without echoing them."""
     if value is None and optional:
@@ -74,7 +105,7 @@ class OAuth1(Credential):
 
     def __init__(self, consumer_key: Secret, consumer_secret: Secret,
                  access_token: Secret | None = None, access_secret: Secret | None = None,
-                 *, _where: str = 'OAuth1(...)') -> None:
+                 *, central_wiki: str | None = None, _where: str = 'OAuth1(...)') -> None:
         _check_secret(consumer_key, 'consumer_key', _where)
         _check_secret(consumer_secret, 'consumer_secret', _where)
         _check_secret(access_token, 'access_token', _where, optional=True)
@@ -86,6 +117,10 @@ class OAuth1(Credential):
         self.consumer_secret = consumer_secret
         self.access_token = access_token
         self.access_secret = access_secret
+        #: The wiki that issues the grant (handshake, identify): host[:port] and URL.
+        self.central_wiki, self.central_url = (
+            parse_central_wiki(central_wiki, _where) if central_wiki is not None
+            else (None, None))
 
     @property
     def has_access_token(self) -> bool:
@@ -110,7 +145,9 @@ class OAuth2(Credential):
     * ``OAuth2(client_id=...[, client_secret=...])``: authorization code with
       PKCE, tokens obtained by ``pwb-oauth authorize`` and refreshed by themselves.
 
-    Endpoints default to the wiki's ``{scriptpath}/rest.php/oauth2/...``.
+    Endpoints default to ``{scriptpath}/rest.php/oauth2/...`` of the central
+    wiki (``central_wiki=``; meta.wikimedia.org for Wikimedia sites, else the
+    wiki the entry matched).
     """
 
     protocol = 'oauth2'
@@ -119,7 +156,7 @@ class OAuth2(Credential):
                  client_secret: Secret | None = None, grant: str | None = None,
                  redirect_uri: str | None = None, authorize_url: str | None = None,
                  token_url: str | None = None, profile_url: str | None = None,
-                 _where: str = 'OAuth2(...)') -> None:
+                 central_wiki: str | None = None, _where: str = 'OAuth2(...)') -> None:
         _check_secret(access_token, 'access_token', _where, optional=True)
         _check_secret(client_secret, 'client_secret', _where, optional=True)
         if client_id is not None and (not isinstance(client_id, str) or not client_id.strip()):
@@ -150,6 +187,10 @@ class OAuth2(Credential):
         self.authorize_url = authorize_url
         self.token_url = token_url
         self.profile_url = profile_url
+        #: The wiki that issues and renews the grant: host[:port] and URL.
+        self.central_wiki, self.central_url = (
+            parse_central_wiki(central_wiki, _where) if central_wiki is not None
+            else (None, None))
 
     def public_id(self) -> str:
         return (self.client_id or '')[:6]

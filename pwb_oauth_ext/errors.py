@@ -49,3 +49,19 @@ class TokenEndpointError(OAuthFlowError):
         self.description = description
         self.hint = hint
         self.status = status
+
+
+class GrantChoiceError(OAuthExtError):
+    """Several accounts have a stored grant for one consumer and no site user chose one."""
+
+    def __init__(self, central_wiki: str, client_id: str, accounts: list[str]) -> None:
+        self.central_wiki = central_wiki
+        self.client_id = client_id
+        self.accounts = accounts
+        names = ', '.join(repr(name) for name in accounts)
+        first = accounts[0]
+        super().__init__(
+            f'The token store holds grants of {len(accounts)} accounts for client'
+            f' {client_id[:6]}... on {central_wiki}: {names}. Choose the account:'
+            f" set usernames[FAMILY][CODE] = {first!r} in user-config.py, run the script"
+            f" with -user:{first}, or create the site with pywikibot.Site(..., user={first!r}).")

@@ -26,12 +26,12 @@ from .errors import (
     ReauthorizationRequired,
     TokenEndpointError,
 )
-from .store import TokenStore
+from .store import GrantKey, TokenStore
 
 #: post_form(url, data, headers) -> response with .status_code, .headers, .text
 Transport = Callable[[str, dict[str, str], dict[str, str]], Any]
 Clock = Callable[[], float]
-StoreKey = tuple[str, str, Optional[str]]
+StoreKey = GrantKey
 
 DEFAULT_REAUTHORIZE_HINT = 'run: pwb-oauth authorize'
 _FORM_HEADERS = {
@@ -386,20 +386,24 @@ def make_obtain(transport: Transport, endpoints: OAuth2Endpoints, client_id: str
 # --- a renewing token source ---------------------------------------------------
 
 class BearerTokenSource:
-    """Gives a valid access token for one (store key) grant, renewing it when needed.
+    """Gives a valid access token for one stored grant, renewing it when needed.
 
     Thread- and process-safe: renewals run inside the token store
     transaction, re-read the store first (another process may have renewed
     already) and store the new pair before anyone uses it, because the old
-    refresh token is dead the moment the wiki answers.
+    refresh token is dead the moment the wiki answers. ``key`` names the
+    grant; with ``account`` None the one grant stored for that consumer is
+    used (``TokenStore.find``), and ``adopt_account`` names it once known.
     """
 
-    def __init__(self, *, store: TokenStore | None, key: StoreKey,
+    def __init__(self, *, store: TokenStore | None, key: GrantKey | tuple,
                  obtain: Callable[[Optional[TokenSet]], TokenSet] | None,
                  initial: TokenSet | None = None, now: Clock = time.time,
                  margin: float = 60.0) -> None:
         self._store = store
-        self._key = key
+        self._key = GrantKey(*key)
+        #: The key the grant is stored under, once found or written.
+        self._grant: GrantKey | None = None
         self._obtain = obtain
         self._current = initial
         self._loaded = store is None
@@ -408,8 +412,13 @@ class BearerTokenSource:
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
-        host, client_id, account = self._key
-        return f'<BearerTokenSource {host} client={client_id} account={account!r}>'
+        central, client_id, account = self.grant
+        return f'<BearerTokenSource {central} client={client_id} account={account!r}>'
+
+    @property
+    def grant(self) -> GrantKey:
+        """The grant in use: its stored key once known, else the key asked for."""
+        return self._grant or self._key
 
     @property
     def current(self) -> TokenSet | None:
@@ -417,11 +426,13 @@ class BearerTokenSource:
         return self._current
 
     def _stored(self, tx: Any = None) -> TokenSet | None:
-        record = (tx or self._store).get(*self._key)
-        if record is None:
+        source = tx or self._store
+        found = source.find(self._grant or self._key)
+        if found is None:
             return None
+        self._grant = found[0]
         try:
-            return TokenSet.from_record(record)
+            return TokenSet.from_record(found[1])
         except (ValueError, TypeError, KeyError):
             return None
 
@@ -465,6 +476,17 @@ class BearerTokenSource:
             self._renew(lambda fresh: fresh.access_token != rejected)
             return True
 
+    def adopt_account(self, account: str) -> GrantKey:
+        """The wiki named the grant's owner: store an unnamed grant under that account."""
+        with self._lock:
+            key = self.grant
+            if self._store is None or key.account is not None:
+                self._grant = key if key.account is not None else key._replace(account=account)
+                return self._grant
+            with self._store.transaction() as tx:
+                self._grant = tx.adopt(key, account)
+            return self._grant
+
     def _renew(self, good_enough: Callable[[TokenSet], bool]) -> TokenSet:
         assert self._obtain is not None
         if self._store is None:
@@ -475,11 +497,26 @@ class BearerTokenSource:
             if stored is not None and good_enough(stored):
                 self._current = stored
                 return stored
-            fresh = self._obtain(stored or self._current)
+            base = stored or self._current
+            try:
+                fresh = self._obtain(base)
+            except ReauthorizationRequired:
+                # Another process may have rotated the grant without our lock
+                # (another store path, a copied file): retry once with what is
+                # stored now before declaring the grant dead.
+                tx.reread()
+                again = self._stored(tx)
+                if again is None or base is None or again.refresh_token == base.refresh_token:
+                    raise
+                if good_enough(again):
+                    self._current = again
+                    return again
+                fresh = self._obtain(again)
             # Kept in memory even if the write below fails: the old refresh
             # token is already dead on the wiki.
             self._current = fresh
-            tx.put(*self._key, fresh.to_record())
+            self._grant = self.grant
+            tx.put(self._grant, fresh.to_record())
         return fresh
 
 

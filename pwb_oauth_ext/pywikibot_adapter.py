@@ -34,6 +34,8 @@ from .hosts import HostTable, Match, split_url
 
 if TYPE_CHECKING:
     from .credentials import AnyCredential
+    from .oauth2_auth import CentralWiki
+    from .store import GrantKey
 
 _LOGGED_OUT = '_pwb_oauth_logged_out'
 _EXPIRED_TIMESTAMP = re.compile(r'Expired timestamp, yours (\d+), ours (\d+)')
@@ -92,6 +94,8 @@ class Resolver:
         self._source: WatchedDict | None = None
         self._version = -1
         self._auth_cache: dict[tuple[Any, ...], Any] = {}
+        #: One auth object per stored grant, shared by every wiki that uses it.
+        self._grant_auth: dict[tuple[GrantKey, type], Any] = {}
 
     def table(self) -> HostTable[AnyCredential]:
         """The host table for the current ``config.authenticate``."""
@@ -107,6 +111,7 @@ class Resolver:
                     _warn_readable_user_config(entries)
                 self._table, self._source, self._version = table, entries, entries.version
                 self._auth_cache.clear()
+                self._grant_auth.clear()
         assert self._table is not None
         return self._table
 
@@ -117,10 +122,11 @@ class Resolver:
 
     def auth_for(self, match: Match[AnyCredential], account: str | None, url: str,
                  site: Any = None) -> Any:
-        """The requests auth object for a matched entry, made once per wiki and account.
+        """The requests auth object for a matched entry and account on a wiki.
 
-        Per wiki, not per key: a wildcard entry's stored tokens, token endpoint
-        and clock correction belong to each host it matches.
+        Remembered per (key, account, wiki) for the hot path; entries that use
+        a stored grant share one auth object per grant (central wiki, client,
+        account), so every wiki of a farm uses one token and one refresh.
         """
         cache_key = (match.key.original, account, split_url(url))
         auth = self._auth_cache.get(cache_key)
@@ -132,6 +138,23 @@ class Resolver:
                     self._auth_cache[cache_key] = auth
         return auth
 
+    def grant_of(self, match: Match[AnyCredential], account: str | None, url: str,
+                 site: Any = None) -> tuple[CentralWiki, GrantKey] | None:
+        """The central wiki and grant key of an entry that uses a stored grant, else None."""
+        from .oauth2_auth import central_wiki_of
+        from .store import GrantKey
+        cred = match.value
+        if isinstance(cred, OAuth1) and not cred.has_access_token:
+            client_id = resolve_secret(cred.consumer_key, match.key.original)
+        elif isinstance(cred, OAuth2) and cred.grant != 'owner_only':
+            assert cred.client_id is not None
+            client_id = cred.client_id
+        else:
+            return None
+        central = central_wiki_of(cred, wiki_script_url(site, url),
+                                  wikimedia=is_wikimedia_wiki(site, url))
+        return central, GrantKey(central.host, client_id, account)
+
     def _make_auth(self, match: Match[AnyCredential], account: str | None, url: str,
                    site: Any) -> Any:
         from .auth import HTTPBasicAuth, OAuth1Auth
@@ -139,6 +162,11 @@ class Resolver:
         cred = match.value
         if isinstance(cred, BasicAuth):
             return HTTPBasicAuth(cred.username, resolve_secret(cred.password, key))
+        grant = self.grant_of(match, account, url, site)
+        if grant is not None:
+            grant = self._stored_before_grants(grant, url)
+        if grant is not None and (grant[1], type(cred)) in self._grant_auth:
+            return self._grant_auth[(grant[1], type(cred))]
         if isinstance(cred, OAuth1):
             ck = resolve_secret(cred.consumer_key, key)
             cs = resolve_secret(cred.consumer_secret, key)
@@ -146,23 +174,49 @@ class Resolver:
                 assert cred.access_token is not None and cred.access_secret is not None
                 return OAuth1Auth(ck, cs, resolve_secret(cred.access_token, key),
                                   resolve_secret(cred.access_secret, key))
-            from .oauth2_auth import store_host
-            record = self._stored_record(url, ck, account)
-            if record is None:
+            assert grant is not None
+            found = self._stored_grant(grant[1])
+            if found is None:
+                whose = f' of {account}' if account else ''
                 raise ConfigError(
-                    f'authenticate[{key!r}] has no access token and none is stored for'
-                    f' {store_host(url)} (account {account or "unset"}):'
+                    f'authenticate[{key!r}] has no access token and no grant{whose} is stored'
+                    f' for consumer {ck[:6]}... on {grant[1].central_wiki}:'
                     f' {reauthorize_hint(site, account)}')
-            return OAuth1Auth(ck, cs, record['access_token'], record['access_secret'])
-        if isinstance(cred, OAuth2):
-            from .oauth2_auth import make_bearer_auth
-            script_url = (site.base_url(site.scriptpath()) if site is not None
-                          else url.rsplit('/', 1)[0])
-            return make_bearer_auth(cred, config_key=key, script_url=script_url,
-                                    account=account, store_path=self.store_path(),
+            auth = OAuth1Auth(ck, cs, found[1]['access_token'], found[1]['access_secret'])
+            auth.grant = found[0]
+        elif isinstance(cred, OAuth2):
+            from .oauth2_auth import CentralWiki, make_bearer_auth
+            central = grant[0] if grant is not None else CentralWiki('', '')
+            auth = make_bearer_auth(cred, config_key=key, central=central,
+                                    grant=grant[1] if grant is not None else None,
+                                    store_path=self.store_path(),
                                     transport=pywikibot_transport,
                                     reauthorize_hint=reauthorize_hint(site, account))
-        raise ConfigError(f'authenticate[{key!r}]: unsupported credential {cred!r}')
+            if grant is None:
+                return auth
+        else:
+            raise ConfigError(f'authenticate[{key!r}]: unsupported credential {cred!r}')
+        self._grant_auth[(grant[1], type(cred))] = auth
+        return auth
+
+    def adopt(self, site: Any, match: Match[AnyCredential], name: str,
+              used_account: str | None) -> None:
+        """The wiki named the site's user: its grant (if unnamed) is stored under that name.
+
+        The auth object the site used stays in use for the named account, so
+        a client-credentials token fetched before the name was known is not
+        fetched again (in this process or in any other).
+        """
+        url = site_url(site)
+        auth = self.auth_for(match, used_account, url, site)
+        source = getattr(auth, 'source', None)
+        if source is not None and hasattr(source, 'adopt_account'):
+            source.adopt_account(name)
+        with self._lock:
+            self._auth_cache.setdefault((match.key.original, name, split_url(url)), auth)
+            grant = self.grant_of(match, name, url, site)
+            if grant is not None:
+                self._grant_auth.setdefault((grant[1], type(match.value)), auth)
 
     def store_path(self) -> Path:
         """The token store file: set by enable(), else in Pywikibot's base directory."""
@@ -173,15 +227,36 @@ class Resolver:
             return Path(_settings['token_store'])
         return Path(config.base_dir) / 'pwb-oauth-tokens.json'
 
-    def _stored_record(self, url: str, consumer_key: str, account: str | None) -> dict | None:
+    def _stored_before_grants(self, grant: tuple[CentralWiki, GrantKey],
+                              url: str) -> tuple[CentralWiki, GrantKey]:
+        """A grant stored by a release before grants, under the wiki's own host, keeps working.
+
+        Such stores keyed tokens by wiki host; on Wikimedia the central wiki is
+        now Meta, so a token kept for en.wikipedia.org is looked up there
+        unless the central wiki has a grant of that client already.
+        """
         from .oauth2_auth import store_host
         from .store import TokenStore
-        return TokenStore(self.store_path()).get(store_host(url), consumer_key, account)
+        central, key = grant
+        own_host = store_host(url)
+        if own_host == key.central_wiki:
+            return grant
+        store = TokenStore(self.store_path())
+        if store.grants_of(key.central_wiki, key.client_id) \
+                or not store.grants_of(own_host, key.client_id):
+            return grant
+        return central, key._replace(central_wiki=own_host)
+
+    def _stored_grant(self, key: GrantKey) -> tuple[GrantKey, dict] | None:
+        """The stored grant for the key (the account's, or the only one there is)."""
+        from .store import TokenStore
+        return TokenStore(self.store_path()).find(key)
 
     def forget(self) -> None:
         """Drop cached auth objects (tokens are re-read on next use)."""
         with self._lock:
             self._auth_cache.clear()
+            self._grant_auth.clear()
 
 
 resolver = Resolver()
@@ -197,6 +272,23 @@ def _warn_readable_user_config(entries: Any) -> None:
     message = user_config_warning(path, entries)
     if message:
         pywikibot.warning(message)
+
+
+def wiki_script_url(site: Any, url: str) -> str:
+    """The script URL of the wiki a request goes to (its own, not the site's in flight)."""
+    if site is not None and split_url(site_url(site)) == split_url(url):
+        return site.base_url(site.scriptpath())
+    from urllib.parse import urlsplit
+    parts = urlsplit(url)
+    return f'{parts.scheme}://{parts.netloc}{parts.path.rsplit("/", 1)[0]}'
+
+
+def is_wikimedia_wiki(site: Any, url: str) -> bool:
+    """True when the request goes to the site's own host and the site is a Wikimedia wiki."""
+    if site is None or split_url(site_url(site)) != split_url(url):
+        return False
+    from pywikibot.family import WikimediaFamily
+    return isinstance(site.family, WikimediaFamily)
 
 
 def reauthorize_hint(site: Any, account: str | None) -> str:
@@ -299,6 +391,9 @@ class SessionAuth:
             return resolver.auth_for(match, account, request.url, site)(request)
         except OAuthExtError as exc:
             text = str(exc)
+            if site is not None:
+                text = text.replace('usernames[FAMILY][CODE]',
+                                    f'usernames[{site.family.name!r}][{site.code!r}]')
             if 'authenticate[' not in text:
                 text = f'authenticate[{match.key.original!r}]: {text}'
             raise _credential_error(text) from None
@@ -426,6 +521,16 @@ def _oauth_login(site: Any, match: Match[AnyCredential], identity_error: type) -
         del site.userinfo
         info = site.userinfo
         if 'anon' in info or not info.get('id'):
+            cred = match.value
+            if isinstance(cred, OAuth2) and cred.grant == 'client_credentials':
+                raise identity_error(
+                    f'OAuth login on {site} failed: the wiki gives the client credentials'
+                    f' token of authenticate[{match.key.original!r}] (client'
+                    f' {cred.public_id()}...) no user, so every request is anonymous. That'
+                    ' is what MediaWiki does for a client that is not owner-only: use an'
+                    ' owner-only client for client credentials, or the authorization-code'
+                    ' grant (OAuth2(client_id=..., client_secret=...) and pwb-oauth'
+                    ' authorize).')
             raise identity_error(
                 f'OAuth login on {site} failed: the wiki treated the request as'
                 f' anonymous although authenticate[{match.key.original!r}] applies.'
@@ -433,8 +538,11 @@ def _oauth_login(site: Any, match: Match[AnyCredential], identity_error: type) -
         name = info['name']
         configured = site.username()
         if configured is None:
+            resolver.adopt(site, match, name, None)
             site._username = name
-        elif configured != name:
+        elif configured == name:
+            resolver.adopt(site, match, name, configured)
+        else:
             raise identity_error(
                 f'OAuth login on {site}: the token of authenticate[{match.key.original!r}]'
                 f' ({match.reason}) belongs to {name!r}, but the configured user is'
@@ -483,6 +591,8 @@ def _handle_rejection(request: Any, error: dict, authorization_error: type) -> b
     url = site_url(site)
     auth = resolver.auth_for(match, site.username(), url, site) if match else None
 
+    if error.get('code') == WRONG_WIKI:
+        raise authorization_error(_wrong_wiki_message(site, match, auth, info))
     if 'Nonce already used' in info and 'nonce' not in tried:
         tried.add('nonce')
         pywikibot.log(f'OAuth nonce reused on {site}; retrying once with a new nonce')
@@ -514,6 +624,31 @@ _LIKELY_CAUSES = (
     ('Invalid access token', 'the bearer token expired, was revoked or was damaged;'
      ' for an authorization-code grant run pwb-oauth authorize for this site again'),
 )
+
+
+WRONG_WIKI = 'mwoauth-invalid-authorization-wrong-wiki'
+
+
+def _wrong_wiki_message(site: Any, match: Match[AnyCredential] | None, auth: Any,
+                        info: str) -> str:
+    """The consumer is registered for one wiki and this is another: say which and what to do."""
+    text = _rejection_message(site, match, info)
+    grant = getattr(auth, 'grant', None) or getattr(getattr(auth, 'source', None), 'grant', None)
+    record_wiki = None
+    if grant is not None and grant.client_id:
+        from .store import TokenStore
+        try:
+            found = TokenStore(resolver.store_path()).find(grant)
+        except OAuthExtError:
+            found = None
+        record_wiki = found[1].get('authorized_on') if found else None
+    registered = (f'registered for {record_wiki} only' if record_wiki
+                  else 'registered for a single wiki')
+    host = split_url(site_url(site))[0]
+    return (f'{text}\nThe consumer is {registered}, not for {site} ({host}). Register a'
+            ' consumer for all wikis ("All projects on this site" on'
+            ' Special:OAuthConsumerRegistration), or add an authenticate entry for'
+            f" '{host}' with a consumer registered for this wiki.")
 
 
 def _rejection_message(site: Any, match: Match[AnyCredential] | None, info: str) -> str:

@@ -1,5 +1,11 @@
 """A private JSON file of OAuth grants, safe for threads and for processes.
 
+A grant is stored under a ``GrantKey``: the central wiki that issued it
+(``host[:port]``), the consumer key or client id, and the account the wiki
+says the grant belongs to. Every wiki of a farm that trusts that central
+wiki uses the same grant, so a farm needs one authorization, one token and
+one refresh per expiry, not one per wiki.
+
 OAuth 2.0 refresh tokens rotate on every use (the old one dies at once), so
 two bots refreshing the same grant at the same time would lock each other
 out. Every read-modify-write therefore runs under a process-wide thread lock
@@ -17,17 +23,41 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional, Union
 
-from .errors import TokenStoreError
+from .errors import GrantChoiceError, TokenStoreError
 
 #: File name used when the caller passes a directory.
 DEFAULT_FILENAME = 'pwb-oauth-tokens.json'
 
-_FORMAT_VERSION = 1
+#: Version 1 (releases before grants) keyed records by the wiki host; it is
+#: read as it is (the host is the central wiki) and rewritten as version 2.
+_FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 _FILE_MODE = 0o600
 
-StoreKey = tuple[str, str, Optional[str]]
+
+class GrantKey(NamedTuple):
+    """Where a grant is stored: the central wiki, the consumer/client, the account.
+
+    ``account`` is None only for a grant whose owner the wiki has not named
+    yet (a client-credentials token before its first use, or a record of the
+    old format that lacked one); it is adopted once the wiki says who it is.
+    """
+
+    central_wiki: str
+    client_id: str
+    account: Optional[str]
+
+    def describe(self) -> str:
+        """'BotUser@meta.wikimedia.org, client abcdef...' (no secret: ids are public)."""
+        who = self.account or 'account not yet known'
+        return f'{who} on {self.central_wiki}, client {self.client_id[:6]}...'
+
+
+#: Older call sites pass the three parts instead of a GrantKey.
+KeyArgs = Union[GrantKey, str]
+StoreKey = GrantKey
 
 # One lock per store file (by absolute path) for the whole process, so two
 # TokenStore objects on the same file serialise too.
@@ -44,47 +74,105 @@ def _thread_lock_for(path: Path) -> threading.RLock:
         return lock
 
 
-def _normalise_key(host: str, client_id: str, account: str | None) -> StoreKey:
-    """Hosts are case-insensitive; client ids and account names are not."""
-    if not host or not client_id:
-        raise ValueError('host and client_id must be non-empty')
-    return (host.lower(), client_id, account)
+def grant_key(key: KeyArgs, client_id: str | None = None,
+              account: str | None = None) -> GrantKey:
+    """A normalised GrantKey from a GrantKey or its three parts.
+
+    Hosts are case-insensitive; client ids and account names are not.
+    """
+    if isinstance(key, GrantKey):
+        central_wiki, client_id, account = key
+    else:
+        central_wiki = key
+    if not central_wiki or not client_id:
+        raise ValueError('central_wiki and client_id must be non-empty')
+    return GrantKey(central_wiki.lower(), client_id, account)
 
 
 class StoreTransaction:
     """The store's content while a transaction holds both locks."""
 
-    def __init__(self, entries: dict[StoreKey, dict]) -> None:
+    def __init__(self, entries: dict[GrantKey, dict],
+                 reread: Any = None, upgrade: bool = False) -> None:
         self._entries = entries
-        self.changed = False
+        self._reread = reread
+        #: True when the file must be rewritten even if nothing changed (old format).
+        self.changed = upgrade
 
-    def get(self, host: str, client_id: str, account: str | None) -> dict | None:
+    def get(self, key: KeyArgs, client_id: str | None = None,
+            account: str | None = None) -> dict | None:
         """A copy of the record, or None."""
-        record = self._entries.get(_normalise_key(host, client_id, account))
+        record = self._entries.get(grant_key(key, client_id, account))
         return copy.deepcopy(record) if record is not None else None
 
-    def put(self, host: str, client_id: str, account: str | None, record: dict) -> None:
-        """Set the record; written when the transaction ends."""
+    def put(self, key: KeyArgs, *args: Any) -> None:
+        """Set the record (``put(key, record)``); written when the transaction ends."""
+        *parts, record = args
         if not isinstance(record, dict):
             raise TypeError('a token store record must be a dict')
-        key = _normalise_key(host, client_id, account)
+        normalised = grant_key(key, *parts)
         record = copy.deepcopy(record)
-        if self._entries.get(key) != record:
-            self._entries[key] = record
+        if self._entries.get(normalised) != record:
+            self._entries[normalised] = record
             self.changed = True
 
-    def delete(self, host: str, client_id: str, account: str | None) -> bool:
+    def delete(self, key: KeyArgs, client_id: str | None = None,
+               account: str | None = None) -> bool:
         """Remove the record; True if there was one."""
-        key = _normalise_key(host, client_id, account)
-        if key in self._entries:
-            del self._entries[key]
+        normalised = grant_key(key, client_id, account)
+        if normalised in self._entries:
+            del self._entries[normalised]
             self.changed = True
             return True
         return False
 
-    def entries(self) -> list[tuple[StoreKey, dict]]:
+    def entries(self) -> list[tuple[GrantKey, dict]]:
         """All (key, record copy) pairs."""
         return [(key, copy.deepcopy(rec)) for key, rec in self._entries.items()]
+
+    def grants_of(self, central_wiki: str, client_id: str) -> list[tuple[GrantKey, dict]]:
+        """Every grant of one consumer on one central wiki (any account)."""
+        central_wiki = central_wiki.lower()
+        return [(key, copy.deepcopy(rec)) for key, rec in sorted(
+                    self._entries.items(), key=lambda kv: kv[0].account or '')
+                if key.central_wiki == central_wiki and key.client_id == client_id]
+
+    def find(self, key: GrantKey) -> tuple[GrantKey, dict] | None:
+        """The grant a site uses: the account's own, else the one grant there is.
+
+        With an account: its grant, or an unnamed one (adopted once the wiki
+        names its owner). Without: the single grant of that consumer and
+        central wiki; several accounts raise GrantChoiceError listing them.
+        """
+        key = grant_key(key)
+        grants = self.grants_of(key.central_wiki, key.client_id)
+        if key.account is not None:
+            for found in grants:
+                if found[0].account == key.account:
+                    return found
+            unnamed = [found for found in grants if found[0].account is None]
+            return unnamed[0] if unnamed else None
+        if len(grants) <= 1:
+            return grants[0] if grants else None
+        accounts = [found[0].account or '(not yet known)' for found in grants]
+        raise GrantChoiceError(key.central_wiki, key.client_id, accounts)
+
+    def adopt(self, key: GrantKey, account: str) -> GrantKey:
+        """Name the owner of an unnamed grant; the key it is stored under now."""
+        key = grant_key(key)
+        if key.account is not None:
+            return key
+        named = key._replace(account=account)
+        record = self._entries.pop(key, None)
+        if record is not None:
+            self.changed = True
+            self._entries.setdefault(named, record)
+        return named
+
+    def reread(self) -> None:
+        """Read the file again (still under the locks): a writer may have bypassed them."""
+        if self._reread is not None:
+            self._entries = self._reread()
 
     def __repr__(self) -> str:
         return f'<StoreTransaction of {len(self._entries)} entries>'
@@ -110,26 +198,38 @@ class TokenStore:
 
     # --- public API ------------------------------------------------------
 
-    def get(self, host: str, client_id: str, account: str | None) -> dict | None:
+    def get(self, key: KeyArgs, client_id: str | None = None,
+            account: str | None = None) -> dict | None:
         """The record for the key, read fresh from the file, or None."""
-        with self._thread_lock:
-            # Writers replace the file atomically, so no file lock is needed here.
-            return StoreTransaction(self._read()).get(host, client_id, account)
+        return self._snapshot().get(key, client_id, account)
 
-    def put(self, host: str, client_id: str, account: str | None, record: dict) -> None:
-        """Store the record for the key."""
+    def find(self, key: GrantKey) -> tuple[GrantKey, dict] | None:
+        """``StoreTransaction.find`` on the file as it is now."""
+        return self._snapshot().find(key)
+
+    def grants_of(self, central_wiki: str, client_id: str) -> list[tuple[GrantKey, dict]]:
+        """Every grant of one consumer on one central wiki."""
+        return self._snapshot().grants_of(central_wiki, client_id)
+
+    def put(self, key: KeyArgs, *args: Any) -> None:
+        """Store the record for the key (``put(key, record)``)."""
         with self.transaction() as tx:
-            tx.put(host, client_id, account, record)
+            tx.put(key, *args)
 
-    def delete(self, host: str, client_id: str, account: str | None) -> bool:
+    def delete(self, key: KeyArgs, client_id: str | None = None,
+               account: str | None = None) -> bool:
         """Remove the record for the key; True if there was one."""
         with self.transaction() as tx:
-            return tx.delete(host, client_id, account)
+            return tx.delete(key, client_id, account)
 
-    def entries(self) -> list[tuple[StoreKey, dict]]:
+    def entries(self) -> list[tuple[GrantKey, dict]]:
         """All (key, record) pairs in the file."""
+        return self._snapshot().entries()
+
+    def _snapshot(self) -> StoreTransaction:
         with self._thread_lock:
-            return StoreTransaction(self._read()).entries()
+            # Writers replace the file atomically, so no file lock is needed here.
+            return StoreTransaction(self._read()[0])
 
     @contextmanager
     def transaction(self) -> Iterator[StoreTransaction]:
@@ -139,7 +239,11 @@ class TokenStore:
         anything changed; on an exception nothing is written.
         """
         with self._thread_lock, self._file_lock():
-            tx = StoreTransaction(self._read())
+            entries, old_format = self._read()
+            # An old-format file is rewritten as version 2 on the first write
+            # transaction, even one that changes nothing (nothing is dropped).
+            tx = StoreTransaction(entries, reread=lambda: self._read()[0],
+                                  upgrade=old_format)
             yield tx
             if tx.changed:
                 self._write(tx._entries)
@@ -178,11 +282,12 @@ class TokenStore:
                 f'(mode {mode:04o}); it holds OAuth secrets, so it is not used. '
                 f'Fix it with: chmod 600 {self.path}')
 
-    def _read(self) -> dict[StoreKey, dict]:
+    def _read(self) -> tuple[dict[GrantKey, dict], bool]:
+        """The entries, and whether the file is in an older format."""
         try:
             fd = os.open(str(self.path), os.O_RDONLY)
         except FileNotFoundError:
-            return {}
+            return {}, False
         except OSError as exc:
             raise TokenStoreError(
                 f'The token store {self.path} cannot be read: {exc.strerror}') from None
@@ -200,7 +305,7 @@ class TokenStore:
             f'Move it aside (e.g. mv {self.path} {self.path}.broken), then run '
             f'"pwb-oauth authorize" again for the grants it held.')
 
-    def _parse(self, raw: bytes) -> dict[StoreKey, dict]:
+    def _parse(self, raw: bytes) -> tuple[dict[GrantKey, dict], bool]:
         try:
             data = json.loads(raw.decode('utf-8'))
         except UnicodeDecodeError:
@@ -210,28 +315,38 @@ class TokenStore:
             raise self._corrupt(f'invalid JSON: {exc}') from None
         if not isinstance(data, dict) or not isinstance(data.get('entries'), list):
             raise self._corrupt('unexpected structure')
-        if data.get('version') != _FORMAT_VERSION:
+        version = data.get('version')
+        if version not in _READABLE_VERSIONS:
             raise TokenStoreError(
-                f'The token store {self.path} has format version {data.get("version")!r}, '
-                f'this version of pwb_oauth_ext reads version {_FORMAT_VERSION}; '
+                f'The token store {self.path} has format version {version!r}, '
+                f'this version of pwb_oauth_ext reads versions 1 and {_FORMAT_VERSION}; '
                 f'it was left as it is.')
-        entries: dict[StoreKey, dict] = {}
+        # Version 1 named the wiki 'host': for a grant it is the central wiki.
+        wiki_field = 'central_wiki' if version == 2 else 'host'
+        entries: dict[GrantKey, dict] = {}
         for item in data['entries']:
-            if not (isinstance(item, dict) and isinstance(item.get('host'), str)
-                    and isinstance(item.get('client_id'), str)
+            if not (isinstance(item, dict) and isinstance(item.get(wiki_field), str)
+                    and item[wiki_field] and isinstance(item.get('client_id'), str)
+                    and item['client_id']
                     and (item.get('account') is None or isinstance(item.get('account'), str))
                     and isinstance(item.get('record'), dict)):
-                raise self._corrupt('an entry lacks host, client_id, account or record')
-            entries[(item['host'], item['client_id'], item.get('account'))] = item['record']
-        return entries
+                raise self._corrupt(f'an entry lacks {wiki_field}, client_id, account or record')
+            account = item.get('account')
+            identity = item['record'].get('identity')
+            if version == 1 and account is None and isinstance(identity, str) and identity:
+                # Stored by `authorize` without -user: the verified identity is its owner.
+                account = identity
+            entries[grant_key(item[wiki_field], item['client_id'], account)] = item['record']
+        return entries, version != _FORMAT_VERSION
 
-    def _write(self, entries: dict[StoreKey, dict]) -> None:
+    def _write(self, entries: dict[GrantKey, dict]) -> None:
         self._ensure_parent()
         data = {
             'version': _FORMAT_VERSION,
             'entries': [
-                {'host': host, 'client_id': client_id, 'account': account, 'record': record}
-                for (host, client_id, account), record in sorted(
+                {'central_wiki': central_wiki, 'client_id': client_id, 'account': account,
+                 'record': record}
+                for (central_wiki, client_id, account), record in sorted(
                     entries.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or ''))
             ],
         }

@@ -236,8 +236,11 @@ def test_oauth1_account_without_configured_username(tmp_path: Path, wiki: Runnin
     status, output = command.finish()
     assert status == 0, output
     assert [entry['account'] for entry in stored(pwb_dir)] == [USER]
-    hint = f"set usernames['testwiki']['testwiki'] = '{USER}' in user-config.py"
-    assert (hint in output) is not user_option
+    assert 'usernames[' not in output   # nothing left to configure
+    # usernames stays unset: the grant's account becomes the site's user, and the bot saves.
+    result = use_token(pwb_dir, wiki)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == [f'USER {USER}', 'SAVED']
 
 
 def test_oauth1_approved_by_another_user_is_not_stored(tmp_path: Path, wiki: RunningWiki,

@@ -225,7 +225,7 @@ def test_check_rejects_a_malformed_site(pwb_dir_factory: PwbDirFactory,
 STUB_AUTHORIZE = '''
 import sys
 import pwb_oauth_ext.authorize as authorize
-def stub(site, *, user, paste, show, out, inp, open_browser=True, timeout=300.0):
+def stub(site, *, user, paste, show, out, inp, open_browser=True, timeout=300.0, force=False):
     print('AUTHORIZE', site.family.name, site.code, site.username(), user, paste, show,
           open_browser, file=out)
     return 7

@@ -367,7 +367,7 @@ def good_store(tmp_path: Path) -> tuple[TokenStore, bytes]:
     lambda good: b'[]',
     lambda good: b'{"version": 1, "entries": [{"host": 1}]}',
     lambda good: b'{"version": 1, "entries": {}}',
-    lambda good: good.replace(b'"version": 1', b'"version": 99'),
+    lambda good: json.dumps({**json.loads(good), 'version': 99}).encode(),
     lambda good: good + b'\x00' * 10,
 ], ids=['truncated', 'empty', 'binary', 'list', 'bad-entry', 'entries-dict', 'future-version',
         'trailing-nul'])

@@ -311,7 +311,9 @@ class _WikiRequestValidator(RequestValidator):
         request.client = client
         request.client_id = client.client_id
         if request.grant_type == 'client_credentials':
-            request.user = client.owner
+            # Only an owner-only client acts for its owner; other clients for nobody.
+            request.user = client.owner if client.owner_only else ''
+
         return True
 
     def authenticate_client_id(self, client_id: str, request: Any, *args: Any,
@@ -540,13 +542,15 @@ class OAuth2Provider:
     # -- registration -----------------------------------------------------
     def register_client(self, owner: str, *, confidential: bool = True,
                         owner_only: bool = False, redirect_uri: str | None = None,
-                        grants: list[str] | None = None, name: str | None = None
-                        ) -> OAuth2Client:
+                        grants: list[str] | None = None, name: str | None = None,
+                        client_credentials: bool = False) -> OAuth2Client:
         """Register (and approve) a client as Special:OAuthConsumerRegistration would.
 
         Owner-only clients may only use client_credentials and get their
         non-expiring token here; other clients need a redirect URI and use
-        authorization_code + refresh_token (public ones without a secret).
+        authorization_code + refresh_token (public ones without a secret), and
+        with ``client_credentials`` also that grant, whose tokens act for no
+        user (MediaWiki's sessions for them are anonymous).
         """
         if owner not in self.wiki.users:
             raise ValueError(f'no such user: {owner}')
@@ -557,6 +561,8 @@ class OAuth2Provider:
             if not redirect_uri:
                 raise ValueError('a non-owner-only client needs a redirect URI')
             allowed = ['authorization_code', 'refresh_token']
+            if client_credentials:
+                allowed.append('client_credentials')
         with self._lock:
             client = OAuth2Client(
                 client_id=random_hex(32),
@@ -622,6 +628,8 @@ class OAuth2Provider:
             raise _TokenRejected('access_token_unverified')
         record = self.access_tokens.get(str(claims.get('jti')))
         user = self.wiki.users.get(record.user) if record else None
+        if record is not None and not record.revoked and record.user == '':
+            return None, list(record.scopes)   # a token for no user: anonymous
         if record is None or record.revoked or user is None:
             raise _TokenRejected('access_token_revoked')
         return user, list(record.scopes)
@@ -629,11 +637,11 @@ class OAuth2Provider:
     def _sign_access_token(self, client_id: str, user_name: str, scopes: list[str],
                            ttl: float) -> tuple[str, str]:
         """A MediaWiki-shaped RS256 access token and its jti; stored for revocation."""
-        user = self.wiki.users[user_name]
+        sub = str(self.wiki.users[user_name].id) if user_name else '0'
         now = self.wiki.now()
         jti = random_hex(80)
         claims = {'aud': client_id, 'jti': jti, 'iat': round(now, 6),
-                  'nbf': round(now, 6), 'exp': round(now + ttl, 6), 'sub': str(user.id),
+                  'nbf': round(now, 6), 'exp': round(now + ttl, 6), 'sub': sub,
                   'iss': self.wiki.server_url, 'scopes': list(scopes)}
         token = jwt.encode(claims, self._private_key, algorithm='RS256',
                            headers={'typ': 'JWT', 'alg': 'RS256'}, sort_headers=False)
@@ -922,6 +930,8 @@ class OAuth2Provider:
         if isinstance(result, WikiResponse):
             return result
         user, grants = result
+        if user is None:
+            return _error_json(MEDIAWIKI_ERRORS['access_token_revoked'], [])
         return WikiResponse.json({
             'sub': str(user.id), 'username': user.name, 'editcount': user.editcount,
             'confirmed_email': True, 'blocked': False, 'registered': user.registered,

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from .farm import RunningFarm, run_test_farm
 from .server import RunningWiki, run_test_wiki
 
 
@@ -22,4 +23,11 @@ def test_wiki() -> Iterator[RunningWiki]:
 def test_wiki_session() -> Iterator[RunningWiki]:
     """One wiki shared by the whole test session (cheaper; state carries over)."""
     with run_test_wiki() as running:
+        yield running
+
+
+@pytest.fixture
+def test_farm() -> Iterator[RunningFarm]:
+    """A central OAuth wiki on 127.0.0.1 and the wikis 'wiki1' (127.0.0.2), 'wiki2' (127.0.0.3)."""
+    with run_test_farm() as running:
         yield running
