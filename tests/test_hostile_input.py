@@ -139,8 +139,8 @@ def test_any_sequence_is_a_credential_or_a_config_error(value: list[Any]) -> Non
             assert type(credential) is expected
             public = [value[0], value[2]] if expected is OAuth1 else [value[0]]
             secrets = [value[1], value[3]] if expected is OAuth1 else [value[1]]
-            for secret in secrets:
-                if not any(secret in item for item in public):
+            for secret in secrets:  # the generated secrets (short texts could be anywhere)
+                if MARK in secret and not any(secret in item for item in public):
                     assert secret not in repr(credential)
 
 
