@@ -108,8 +108,9 @@ secret_parts = st.one_of(
 
 
 def _usable_secret(item: Any) -> bool:
-    """The README's rule for a secret given as text: non-empty, no white space around it."""
-    return isinstance(item, str) and item.strip() != '' and item == item.strip()
+    """The rule for a secret given as text: one line, non-empty, no white space around it."""
+    return (isinstance(item, str) and item.strip() != '' and item == item.strip()
+            and not any(ord(ch) < 0x20 or 0x7f <= ord(ch) <= 0x9f for ch in item))
 
 
 def _expected_kind(value: list[Any]) -> type | None:
