@@ -67,10 +67,23 @@ def wiki() -> Iterator[RunningWiki]:
         yield running
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
+def reserved_port() -> int:
+    """A port the kernel chose and keeps for the command's receiver alone.
+
+    Binding port 0 and releasing it leaves a window in which any other process may get
+    the same port. Here the port ends in TIME_WAIT after one connection (for 60 s):
+    Linux then hands it to no ``bind(('127.0.0.1', 0))`` and no outgoing connection,
+    while the receiver (SO_REUSEADDR, as every HTTP server) can still bind it.
+    """
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(('127.0.0.1', 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        with socket.create_connection(('127.0.0.1', port)):
+            accepted, _ = listener.accept()
+            accepted.close()   # the accepting side closes first: it holds TIME_WAIT
+    return port
 
 
 def pywikibot_dir(path: Path, wiki: RunningWiki, entry: str) -> Path:
@@ -350,10 +363,15 @@ def test_identify_jwt_tampered() -> None:
         _verify(_identify_jwt(secret='another-secret-of-at-least-32-bytes-length'))
 
 
+#: Claims whose value is ``(NOW, seconds)`` are dated when the test runs, not when
+#: pytest collects it (30 s of leeway would let "in the future" pass after ~90 s).
+NOW = object()
+
+
 @pytest.mark.parametrize(('changes', 'message'), [
     ({'aud': 'someoneelse'}, 'issued for another consumer'),
-    ({'exp': int(time.time()) - 60, 'iat': int(time.time()) - 160}, 'has expired'),
-    ({'iat': int(time.time()) + 120, 'exp': int(time.time()) + 220}, 'in the future'),
+    ({'exp': (NOW, -60), 'iat': (NOW, -160)}, 'has expired'),
+    ({'iat': (NOW, 120), 'exp': (NOW, 220)}, 'in the future'),
     ({'iss': 'http://127.0.0.1:8081'}, 'not by this wiki'),
     ({'iss': 'http://evil.example'}, 'not by this wiki'),
     ({'nonce': 'other'}, 'nonce mismatch'),
@@ -361,6 +379,9 @@ def test_identify_jwt_tampered() -> None:
     ({'username': None}, "lacks the 'username' claim"),
 ])
 def test_identify_jwt_refused(changes: dict[str, Any], message: str) -> None:
+    now = int(time.time())
+    changes = {name: now + value[1] if isinstance(value, tuple) and value[0] is NOW else value
+               for name, value in changes.items()}
     with pytest.raises(IdentityVerificationError, match=message) as info:
         _verify(_identify_jwt(**changes))
     assert SECRET not in str(info.value)
@@ -480,6 +501,9 @@ def _assert_oauth2_token_works(pwb_dir: Path, wiki: RunningWiki, client: Any,
     for secret in (record['access_token'], record['refresh_token'], client.client_secret):
         if secret:
             assert secret not in output
+    if client.client_secret:  # a confidential client: its secret is never stored
+        store_text = (pwb_dir / 'pwb-oauth-tokens.json').read_text(encoding='utf-8')
+        assert client.client_secret not in store_text
     result = use_token(pwb_dir, wiki)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.splitlines() == [f'USER {USER}', 'SAVED']
@@ -489,7 +513,7 @@ def _assert_oauth2_token_works(pwb_dir: Path, wiki: RunningWiki, client: Any,
 @pytest.mark.parametrize('confidential', [False, True], ids=['public-pkce', 'confidential'])
 def test_oauth2_loopback_redirect_finishes_by_itself(tmp_path: Path, wiki: RunningWiki,
                                                      confidential: bool) -> None:
-    redirect_uri = f'http://127.0.0.1:{free_port()}/callback'
+    redirect_uri = f'http://127.0.0.1:{reserved_port()}/callback'
     client, pwb_dir, command, url = start_oauth2_authorize(
         tmp_path, wiki, redirect_uri, confidential=confidential)
     query = dict(parse_qsl(urlsplit(url).query))
@@ -507,7 +531,7 @@ def test_oauth2_loopback_redirect_finishes_by_itself(tmp_path: Path, wiki: Runni
 
 
 def test_oauth2_paste_mode_reads_the_url(tmp_path: Path, wiki: RunningWiki) -> None:
-    redirect_uri = f'http://127.0.0.1:{free_port()}/callback'
+    redirect_uri = f'http://127.0.0.1:{reserved_port()}/callback'
     client, pwb_dir, command, url = start_oauth2_authorize(
         tmp_path, wiki, redirect_uri, '--paste', confidential=False)
     command.expect('paste the whole URL')
@@ -544,7 +568,7 @@ def test_oauth2_state_mismatch(tmp_path: Path, wiki: RunningWiki) -> None:
 
 
 def test_oauth2_denial(tmp_path: Path, wiki: RunningWiki) -> None:
-    redirect_uri = f'http://127.0.0.1:{free_port()}/callback'
+    redirect_uri = f'http://127.0.0.1:{reserved_port()}/callback'
     _client, pwb_dir, command, url = start_oauth2_authorize(
         tmp_path, wiki, redirect_uri)
     command.expect('Waiting for the wiki')

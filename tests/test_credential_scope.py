@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -36,7 +37,8 @@ BEARER = 'header.payload.signature-of-a-secret-token'
 class Recorder:
     """An HTTP server on 127.0.0.1 that records each request's path and headers.
 
-    ``redirect_to`` makes it answer 302 to that URL instead of 200.
+    ``redirect_to`` makes it answer 302 to that URL instead of 200, except for a request
+    to that URL itself (a redirect to another name of this server).
     """
 
     def __init__(self) -> None:
@@ -50,7 +52,7 @@ class Recorder:
                 if length:
                     self.rfile.read(length)
                 recorder.requests.append((self.path, dict(self.headers.items())))
-                if recorder.redirect_to is not None:
+                if recorder.redirect_to is not None and self.path != recorder.redirect_path:
                     self.send_response(302)
                     self.send_header('Location', recorder.redirect_to)
                     self.send_header('Content-Length', '0')
@@ -76,6 +78,10 @@ class Recorder:
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    @property
+    def redirect_path(self) -> str | None:
+        return urlsplit(self.redirect_to).path if self.redirect_to else None
 
     def url(self, host: str = '127.0.0.1', path: str = '/x') -> str:
         return f'http://{host}:{self.port}{path}'
@@ -179,6 +185,28 @@ def test_redirect_to_another_host_drops_authorization(
     assert [path for path, _ in third.requests] == ['/landed']
     assert third.authorizations() == [None]  # ...the other host does not
     for _path, headers in third.requests:
+        assert BEARER not in repr(headers)
+        assert oauth1_consumer.consumer_key not in repr(headers)
+
+
+@pytest.mark.parametrize('kind', ['oauth1', 'bearer'])
+def test_redirect_to_another_host_on_the_same_port_drops_authorization(
+        pwb_dir_factory, run_pwb, oauth1_consumer, recorder: Recorder, kind: str) -> None:
+    """127.0.0.1:P redirects to localhost:P: another host, not another port."""
+    if kind == 'oauth1':
+        value = _tuple(oauth1_consumer)
+    else:
+        value = f'_oauth.OAuth2(access_token={BEARER!r})'
+    pwb_dir = pwb_dir_factory([f"authenticate['127.0.0.1:{recorder.port}'] = {value}"])
+    recorder.redirect_to = recorder.url('localhost', '/landed')
+    result = run_pwb(fetch_code(recorder.url(path='/start'), login=False), pwb_dir)
+    assert result.returncode == 0, result.stderr
+    by_host = [(headers.get('Host', '').split(':')[0], path, headers.get('Authorization'))
+               for path, headers in recorder.requests]
+    assert by_host[0][:2] == ('127.0.0.1', '/start') and by_host[0][2]  # the first hop had it
+    to_localhost = [entry for entry in by_host if entry[0] == 'localhost']
+    assert to_localhost in ([], [('localhost', '/landed', None)])  # never the other host
+    for _path, headers in recorder.requests[1:]:
         assert BEARER not in repr(headers)
         assert oauth1_consumer.consumer_key not in repr(headers)
 

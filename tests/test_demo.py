@@ -115,22 +115,40 @@ def test_demo_failure_is_a_clear_message_and_exit_status(tmp_path: Path) -> None
 PWB_CONSOLE_SCRIPT = 'from pywikibot.scripts.wrapper import run; run()'
 
 
+def installed_environment(tmp_path: Path) -> dict[str, str]:
+    """A fresh machine that sees only the installed distribution, not this checkout."""
+    env = fresh_environment(tmp_path)
+    del env['PYTHONPATH']
+    return env
+
+
+def test_the_installed_distribution_registers_the_scripts_folder(tmp_path: Path) -> None:
+    """setup.cfg's ``pywikibot`` entry point, as pip installed it, names the scripts folder."""
+    code = (
+        'import importlib.metadata as m, pathlib\n'
+        'dist = m.distribution("pwb_oauth_ext")\n'
+        'points = [p for p in dist.entry_points if p.group == "pywikibot"]\n'
+        'print([(p.name, p.value) for p in points])\n'
+        'path = points[0].load()\n'
+        'print(isinstance(path, pathlib.Path), (path / "oauth.py").is_file(),'
+        ' (path / "i18n").is_dir())\n')
+    result = subprocess.run([sys.executable, '-c', code], cwd=str(tmp_path),
+                            env=installed_environment(tmp_path), capture_output=True,
+                            text=True, encoding='utf-8', timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "[('scriptspath', 'pwb_oauth_ext.scripts:path')]", 'True True True']
+
+
 def test_pwb_oauth_script_runs_the_demo(tmp_path: Path) -> None:
-    """``pwb oauth demo`` through Pywikibot's wrapper and the scriptspath entry point."""
-    dist_info = tmp_path / 'entry' / 'pwb_oauth_ext-0.1.0.dist-info'
-    dist_info.mkdir(parents=True)
-    (dist_info / 'METADATA').write_text('Metadata-Version: 2.1\nName: pwb_oauth_ext\n'
-                                        'Version: 0.1.0\n', encoding='utf-8')
-    (dist_info / 'entry_points.txt').write_text(
-        '[pywikibot]\nscriptspath = pwb_oauth_ext.scripts:path\n', encoding='utf-8')
+    """``pwb oauth demo`` through Pywikibot's wrapper and the installed scriptspath entry point."""
     pwb_dir = tmp_path / 'pwb'
     pwb_dir.mkdir(mode=0o700)
     config = pwb_dir / 'user-config.py'
     config.write_text("family = 'wikipedia'\nmylang = 'test'\npassword_file = None\n",
                       encoding='utf-8')
     config.chmod(0o600)
-    env = fresh_environment(tmp_path)
-    env['PYTHONPATH'] = os.pathsep.join([PACKAGE_ROOT, str(tmp_path / 'entry')])
+    env = installed_environment(tmp_path)
     env['PYWIKIBOT_DIR'] = str(pwb_dir)
     result = subprocess.run(
         [sys.executable, '-c', PWB_CONSOLE_SCRIPT, 'oauth', 'demo', '--mode', 'oauth1'],

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from pwb_oauth_ext.credentials import OAuth1, OAuth2, credential_from_config
+from pwb_oauth_ext.credentials import BasicAuth, OAuth1, OAuth2, credential_from_config
 from pwb_oauth_ext.errors import (
     ConfigError,
     OAuthFlowError,
+    ReauthorizationRequired,
     TokenEndpointError,
     TokenStoreError,
 )
@@ -106,15 +107,43 @@ secret_parts = st.one_of(
 )
 
 
+def _usable_secret(item: Any) -> bool:
+    """The rule for a secret given as text: one line, non-empty, no white space around it."""
+    return (isinstance(item, str) and item.strip() != '' and item == item.strip()
+            and not any(ord(ch) < 0x20 or 0x7f <= ord(ch) <= 0x9f for ch in item))
+
+
+def _expected_kind(value: list[Any]) -> type | None:
+    """What a sequence must become: OAuth1, BasicAuth, or None for a ConfigError."""
+    if len(value) == 4 and all(_usable_secret(item) for item in value):
+        return OAuth1
+    if (len(value) == 2 and isinstance(value[0], str) and value[0]
+            and _usable_secret(value[1])):
+        return BasicAuth
+    return None
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(secret_parts, max_size=6))
+@example([_secret('ck'), _secret('cs'), _secret('at'), _secret('as')])
+@example(['user', _secret('password')])
+@example(['user', f' {_secret("password")}'])
 def test_any_sequence_is_a_credential_or_a_config_error(value: list[Any]) -> None:
+    expected = _expected_kind(value)
     for shaped in (tuple(value), list(value)):
         try:
-            credential_from_config('k.example.org', shaped)
+            credential = credential_from_config('k.example.org', shaped)
         except ConfigError as exc:
+            assert expected is None, f'{len(value)} items refused: {exc}'
             assert "authenticate['k.example.org']" in str(exc)
             assert MARK not in str(exc)
+        else:
+            assert type(credential) is expected
+            public = [value[0], value[2]] if expected is OAuth1 else [value[0]]
+            secrets = [value[1], value[3]] if expected is OAuth1 else [value[1]]
+            for secret in secrets:  # the generated secrets (short texts could be anywhere)
+                if MARK in secret and not any(secret in item for item in public):
+                    assert secret not in repr(credential)
 
 
 @pytest.mark.parametrize('key', [
@@ -177,6 +206,8 @@ HOSTILE_ANSWERS = [
     Answer(400, '{"error": 5}'),
     Answer(400, '{"error": "invalid_request", "hint": ' + '"h' * 10 + '"}'),
     Answer(401, '{"error": "invalid_client", "message": "Client authentication failed"}'),
+    Answer(400, '{"error": "invalid_grant", "error_description": "The refresh token is'
+                ' invalid.", "hint": "Token has been revoked"}'),
     Answer(200, '{"access_token": "' + 'a' * (1 << 20) + '", "token_type": "Bearer"'),
     Answer(200, '\udcff\x00binary'),
 ]
@@ -196,9 +227,13 @@ def _answer_id(answer: Any) -> str:
     return f'{answer.status_code}-{answer.text[:20]!r}'
 
 
+CALL_NAMES = ['exchange_code', 'refresh', 'client_credentials']
+
+
 @pytest.mark.parametrize('answer', HOSTILE_ANSWERS, ids=_answer_id)
-@pytest.mark.parametrize('call', _calls(), ids=['exchange_code', 'refresh', 'client_credentials'])
-def test_hostile_token_answers_give_our_error(answer: Answer, call: Any) -> None:
+@pytest.mark.parametrize(('call_name', 'call'), list(zip(CALL_NAMES, _calls())), ids=CALL_NAMES)
+def test_hostile_token_answers_give_our_error(answer: Answer, call_name: str,
+                                              call: Any) -> None:
     def transport(url: str, data: dict[str, str], headers: dict[str, str]) -> Answer:
         return answer
 
@@ -209,7 +244,16 @@ def test_hostile_token_answers_give_our_error(answer: Answer, call: Any) -> None
     assert '<html' not in message.lower()
     assert len(message) < 2000
     if answer.status_code != 200 or 'error' in answer.text:
-        assert isinstance(info.value, TokenEndpointError) or 'renewed' in message
+        if call_name == 'refresh' and '"invalid_grant"' in answer.text:
+            # a dead refresh token: the wiki's error, turned into "authorize again"
+            assert type(info.value) is ReauthorizationRequired
+            assert isinstance(info.value.__cause__, TokenEndpointError)
+            assert 'pwb-oauth authorize' in message
+        else:
+            assert type(info.value) is TokenEndpointError, (type(info.value), message)
+    else:  # a 200 that is no token answer
+        assert type(info.value) is TokenEndpointError, (type(info.value), message)
+        assert 'sent an unusable answer' in message
 
 
 def test_transport_exception_is_not_swallowed_into_a_secret() -> None:

@@ -14,12 +14,16 @@ import os
 import re
 import stat
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 from urllib.parse import quote
 
 import pytest
 
+from pwb_oauth_ext.store import TokenStore
+from pwb_oauth_ext.testwiki.browser import authorization_code_grant
 from pwb_oauth_ext.testwiki.server import RunningWiki
 
 posix_only = pytest.mark.skipif(os.name != 'posix', reason='POSIX file modes')
@@ -48,6 +52,9 @@ class Kind:
     secrets: list[str]
     wrong_line: str
     wrong_secrets: list[str] = field(default_factory=list)
+    #: Puts what ``pwb-oauth authorize`` would have stored into a fresh Pywikibot dir;
+    #: returns the secrets it stored (they must not leak either).
+    prepare: Callable[[Path], list[str]] = lambda pwb_dir: []
 
 
 def _wrong(secret: str) -> str:
@@ -92,6 +99,33 @@ def kinds(wiki: RunningWiki) -> list[Kind]:
         return (f'authenticate[{host!r}] = _oauth.OAuth2(client_id={client_cc.client_id!r},'
                 f' client_secret={secret!r}, grant="client_credentials")')
 
+    c3 = app.register_oauth1_consumer('BotUser', owner_only=True)
+    callback = 'http://127.0.0.1:8765/callback'
+    client_ac = app.oauth2.register_client('BotUser', confidential=True, redirect_uri=callback)
+
+    def stored_oauth1(pwb_dir: Path) -> list[str]:
+        """The access pair in the store, as ``pwb-oauth authorize`` leaves it."""
+        TokenStore(pwb_dir / 'pwb-oauth-tokens.json').put(host, c3.consumer_key, 'BotUser', {
+            'protocol': 'oauth1', 'access_token': c3.access_token,
+            'access_secret': c3.access_secret, 'identity': 'BotUser'})
+        return [c3.access_secret]
+
+    def expired_grant(pwb_dir: Path) -> list[str]:
+        """A fresh consent whose access token has expired: the run must refresh it."""
+        tokens = authorization_code_grant(wiki, client_ac, 'BotUser', redirect_uri=callback)
+        record = tokens.to_record()
+        record['expires_at'] = time.time() - 3600
+        TokenStore(pwb_dir / 'pwb-oauth-tokens.json').put(host, client_ac.client_id,
+                                                          'BotUser', record)
+        return [tokens.access_token, tokens.refresh_token or '']
+
+    def stored_line(cs: str) -> str:
+        return f'authenticate[{host!r}] = _oauth.OAuth1({c3.consumer_key!r}, {cs!r})'
+
+    def ac_line(secret: str) -> str:
+        return (f'authenticate[{host!r}] = _oauth.OAuth2(client_id={client_ac.client_id!r},'
+                f' client_secret={secret!r}, redirect_uri={callback!r})')
+
     return [
         Kind('oauth1-tuple', tuple_line(c1, c1.consumer_secret, c1.access_secret),
              [c1.consumer_secret, c1.access_secret, f'{c1.consumer_secret}&{c1.access_secret}'],
@@ -109,6 +143,13 @@ def kinds(wiki: RunningWiki) -> list[Kind]:
         Kind('oauth2-client-credentials', cc_line(client_cc.client_secret),
              [client_cc.client_secret], cc_line(_wrong(client_cc.client_secret)),
              [_wrong(client_cc.client_secret)]),
+        Kind('oauth1-stored-token', stored_line(c3.consumer_secret),
+             [c3.consumer_secret, f'{c3.consumer_secret}&{c3.access_secret}'],
+             stored_line(_wrong(c3.consumer_secret)), [_wrong(c3.consumer_secret)],
+             prepare=stored_oauth1),
+        Kind('oauth2-authorization-code', ac_line(client_ac.client_secret),
+             [client_ac.client_secret], ac_line(_wrong(client_ac.client_secret)),
+             [_wrong(client_ac.client_secret)], prepare=expired_grant),
     ]
 
 
@@ -171,7 +212,8 @@ def credential_kinds(wiki: RunningWiki) -> dict[str, Kind]:
     return {kind.name: kind for kind in kinds(wiki)}
 
 
-KIND_NAMES = ['oauth1-tuple', 'oauth1-object', 'oauth2-owner-only', 'oauth2-client-credentials']
+KIND_NAMES = ['oauth1-tuple', 'oauth1-object', 'oauth2-owner-only', 'oauth2-client-credentials',
+              'oauth1-stored-token', 'oauth2-authorization-code']
 
 
 @pytest.mark.parametrize('kind_name', KIND_NAMES)
@@ -179,6 +221,7 @@ def test_good_run_leaks_nothing(kind_name: str, credential_kinds: dict[str, Kind
                                 pwb_dir_factory, run_pwb) -> None:
     kind = credential_kinds[kind_name]
     pwb_dir = pwb_dir_factory([kind.line])
+    prepared = kind.prepare(pwb_dir)
     login = wrapper(run_pwb, pwb_dir, '-debug', '-log:login.log', 'login')
     assert login.returncode == 0, login.stderr
     assert 'BotUser' in login.stdout + login.stderr
@@ -198,9 +241,42 @@ def test_good_run_leaks_nothing(kind_name: str, credential_kinds: dict[str, Kind
                or "'action': 'query'" in p.read_text(encoding='utf-8', errors='replace')
                for p in logs)
 
-    secrets = kind.secrets + stored_tokens(pwb_dir)
+    secrets = kind.secrets + prepared + stored_tokens(pwb_dir)
     leaks = find_leaks(secrets, _client_id_of(kind), pwb_dir, [login, save, version, listing])
     assert leaks == []
+    # Client secrets and other configured secrets are never written to the token store.
+    store = pwb_dir / 'pwb-oauth-tokens.json'
+    if store.exists():
+        text = store.read_text(encoding='utf-8')
+        assert [s[:6] for s in kind.secrets if s in text] == []
+    if kind.name == 'oauth2-authorization-code':  # the run really went through a refresh
+        assert prepared[1] not in stored_tokens(pwb_dir)
+        assert stored_tokens(pwb_dir)
+
+
+READ_CODE = '''
+import pywikibot
+pywikibot.handle_args()
+site = pywikibot.Site()
+pywikibot.info('READ ' + pywikibot.Page(site, {title!r}).text)
+'''
+
+
+def test_basic_auth_run_leaks_nothing(wiki: RunningWiki, pwb_dir_factory, run_pwb) -> None:
+    """HTTP basic (a 2-tuple): the password travels base64-encoded in every request."""
+    password = 'basic-auth-password-0123456789'
+    wiki.wiki.save_page('No leaks basic', 'public text', 'BotUser')
+    pwb_dir = pwb_dir_factory([f"authenticate[{wiki.host!r}] = ('webuser', {password!r})"],
+                              username=None)
+    with wiki.app.watch() as exchanges:
+        read = run_pwb(READ_CODE.format(title='No leaks basic'), pwb_dir, '-debug', '-log:read.log')
+    assert read.returncode == 0, read.stderr
+    assert 'READ public text' in read.stdout + read.stderr
+    sent = {x.request.headers.get('authorization', '') for x in exchanges}
+    expected = 'Basic ' + base64.b64encode(f'webuser:{password}'.encode()).decode()
+    assert sent == {expected}  # the secret really was in flight...
+    assert 'action=query' in (pwb_dir / 'logs' / 'read.log').read_text(encoding='utf-8')
+    assert find_leaks([password], 'webuser', pwb_dir, [read]) == []  # ...and is nowhere else
 
 
 @pytest.mark.parametrize('kind_name', KIND_NAMES)
@@ -208,6 +284,7 @@ def test_failing_run_leaks_nothing(kind_name: str, credential_kinds: dict[str, K
                                    pwb_dir_factory, run_pwb) -> None:
     kind = credential_kinds[kind_name]
     pwb_dir = pwb_dir_factory([kind.wrong_line])
+    prepared = kind.prepare(pwb_dir)
     login = wrapper(run_pwb, pwb_dir, '-debug', '-log:login.log', 'login')
     save = run_pwb(SAVE_CODE.format(title=f'Never saved {kind_name}'), pwb_dir,
                    '-debug', '-log:save.log')
@@ -218,7 +295,7 @@ def test_failing_run_leaks_nothing(kind_name: str, credential_kinds: dict[str, K
     assert re.search(r'^[\w.]*OAuth\w*Error: ', save.stderr, re.MULTILINE), save.stderr
     assert 'Logged in' not in login.stdout + login.stderr
 
-    secrets = kind.secrets + kind.wrong_secrets + stored_tokens(pwb_dir)
+    secrets = kind.secrets + kind.wrong_secrets + prepared + stored_tokens(pwb_dir)
     leaks = find_leaks(secrets, _client_id_of(kind), pwb_dir, [login, save])
     assert leaks == []
 
@@ -228,6 +305,7 @@ def test_failing_run_names_the_config_key(kind_name: str, credential_kinds: dict
                                           pwb_dir_factory, run_pwb, wiki) -> None:
     kind = credential_kinds[kind_name]
     pwb_dir = pwb_dir_factory([kind.wrong_line])
+    kind.prepare(pwb_dir)
     result = run_pwb(SAVE_CODE.format(title=f'Never saved either {kind_name}'), pwb_dir)
     assert result.returncode != 0
     assert f'authenticate[{wiki.host!r}]' in result.stderr

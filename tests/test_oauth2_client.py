@@ -478,12 +478,11 @@ def test_loopback_receiver_refuses_a_non_loopback_uri() -> None:
 
 @pytest.fixture
 def wiki() -> Any:
-    pytest.importorskip('pwb_oauth_ext.testwiki.oauth2_provider')
+    import pwb_oauth_ext.testwiki.oauth2_provider  # noqa: F401 - a broken install fails here
     from pwb_oauth_ext.testwiki.server import run_test_wiki
 
     with run_test_wiki() as running:
-        if running.app.oauth2 is None:
-            pytest.skip('the test wiki has no OAuth 2.0 provider')
+        assert running.app.oauth2 is not None, 'the test wiki lost its OAuth 2.0 provider'
         running.app.add_bot('BotUser')
         running.app.wiki.add_user('HandshakeUser')
         yield running

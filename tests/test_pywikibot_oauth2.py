@@ -421,12 +421,20 @@ def test_token_endpoint_is_derived_from_the_script_path_and_can_be_overridden(
     result_of(run_pwb(SAVE_ONE_PAGE, derived, 'OAuth2 endpoint page', 'derived'))
     assert ('POST', '/rest.php/oauth2/access_token', '') in seen()
 
+    # The override names the same wiki by another host name, so the request shows which
+    # URL was used (an override equal to the derived URL would prove nothing).
+    port = wiki.host.rsplit(':', 1)[1]
     overridden = pwb_dir_factory([oauth2_line(
-        wiki.host, token_url=f'{wiki.url}/rest.php/oauth2/access_token', **credentials)])
+        wiki.host, token_url=f'http://localhost:{port}/rest.php/oauth2/access_token',
+        **credentials)])
     fetched = provider.token_requests['client_credentials']
-    result = result_of(run_pwb(SAVE_ONE_PAGE, overridden, 'OAuth2 endpoint page', 'override'))
+    with wiki.app.watch() as exchanges:
+        result = result_of(run_pwb(SAVE_ONE_PAGE, overridden, 'OAuth2 endpoint page',
+                                   'override'))
     assert result == {'user': 'BotUser', 'text': 'override'}
     assert provider.token_requests['client_credentials'] == fetched + 1
+    assert [x.request.headers['host'] for x in exchanges
+            if x.request.path == '/rest.php/oauth2/access_token'] == [f'localhost:{port}']
 
 
 def test_a_wrong_token_endpoint_override_is_named_in_the_error(
