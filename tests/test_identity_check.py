@@ -2,8 +2,8 @@
 
 Pinned where a mutation run found it unpinned: the 30 s leeway is inclusive, every refusal
 says what is wrong in full, and the issuer comparison ignores a trailing dot and the case
-of the host. ``exp`` is checked by PyJWT on the real clock, so the tokens are dated when
-each test runs (``now()``), never at collection.
+of the host. ``iat`` and ``exp`` are judged by the clock given as ``now=`` (the real one by
+default), so the tokens are dated when each test runs (``now()``), never at collection.
 """
 from __future__ import annotations
 
@@ -92,6 +92,18 @@ def test_an_expired_answer() -> None:
     with pytest.raises(IdentityVerificationError) as info:
         verify(token(iat=now() - 200, exp=now() - 31))
     assert str(info.value) == EXPIRED
+
+
+def test_the_clock_given_is_the_one_used_for_exp() -> None:
+    """iat and exp are judged by one clock, the caller's (not PyJWT's own time.time())."""
+    base = now()
+    answer = token(iat=base - 1000, exp=base - 900)   # expired by the real clock
+    assert verify(answer, at=base - 950)['username'] == 'Bot'
+    fresh = token(iat=base, exp=base + 100)
+    with pytest.raises(IdentityVerificationError) as info:
+        verify(fresh, at=base + 130)                  # expired by the caller's clock
+    assert str(info.value) == EXPIRED
+    assert verify(fresh, at=base + 129)['username'] == 'Bot'   # within the 30 s leeway
 
 
 @pytest.mark.parametrize(('issuer', 'server', 'same'), [
