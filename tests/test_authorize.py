@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import queue
 import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +23,7 @@ import jwt
 import pytest
 import requests
 from conftest import RECORDED
+from interactive import Interactive
 
 from pwb_oauth_ext.errors import OAuthFlowError
 from pwb_oauth_ext.oauth1_handshake import (
@@ -92,65 +91,13 @@ def pywikibot_dir(path: Path, wiki: RunningWiki, entry: str) -> Path:
         f"authenticate['{wiki.host}'] = _oauth.{entry}"])
 
 
-class Command:
+class Command(Interactive):
     """The authorize command running in a subprocess, read line by line."""
 
     def __init__(self, pwb_dir: Path, *options: str) -> None:
-        argv = [sys.executable, '-m', 'pwb_oauth_ext.cli', 'authorize',
-                '-site:testwiki:testwiki', '--no-browser', *options]
-        self.proc = subprocess.Popen(
-            argv, cwd=str(pwb_dir), env=pywikibot_environment(pwb_dir),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            encoding='utf-8')
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip('\n'))
-        self.lines.put(None)
-
-    def expect(self, pattern: str, timeout: float = 60) -> re.Match[str]:
-        """The first output line matching ``pattern`` (fails with the output so far)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
-            except queue.Empty:
-                line = None
-            if line is None:
-                self.proc.kill()
-                pytest.fail(f'no line matching {pattern!r}; output: {self.seen};'
-                            f' stderr: {self.stderr()[-2000:]}')
-            self.seen.append(line)
-            found = re.search(pattern, line)
-            if found:
-                return found
-
-    def answer(self, text: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(text + '\n')
-        self.proc.stdin.flush()
-
-    def finish(self) -> tuple[int, str]:
-        """Exit status and the whole stdout."""
-        status = self.proc.wait(timeout=60)
-        while True:
-            line = self.lines.get(timeout=10)
-            if line is None:
-                break
-            self.seen.append(line)
-        return status, '\n'.join(self.seen)
-
-    def stderr(self) -> str:
-        assert self.proc.stderr is not None
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        return self.proc.stderr.read()
+        super().__init__([sys.executable, '-m', 'pwb_oauth_ext.cli', 'authorize',
+                          '-site:testwiki:testwiki', '--no-browser', *options],
+                         pwb_dir, pywikibot_environment(pwb_dir))
 
 
 def browser(wiki: RunningWiki, user: str = USER) -> requests.Session:

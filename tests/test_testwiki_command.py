@@ -7,18 +7,16 @@ and remove what it wrote, nothing else.
 """
 from __future__ import annotations
 
-import queue
 import re
 import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
 import requests
 from conftest import PYWIKIBOT_PYTHON
+from interactive import Interactive
 
 from pwb_oauth_ext.testwiki.browser import consent, password_session
 from pwb_oauth_ext.testwiki.command import activate
@@ -27,54 +25,14 @@ from pwb_oauth_ext.testwiki.pywikibot_env import pywikibot_environment, run_pywi
 CLI = [sys.executable, '-m', 'pwb_oauth_ext.cli']
 
 
-class Running:
-    """A command in a subprocess, its output read line by line."""
-
-    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(argv, cwd=str(cwd), env=env, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, encoding='utf-8')
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip('\n'))
-        self.lines.put(None)
-
-    def expect(self, pattern: str, timeout: float = 60) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
-            except queue.Empty:
-                line = None
-            if line is None:
-                self.proc.kill()
-                pytest.fail(f'no line matching {pattern!r}; output: {self.seen}')
-            self.seen.append(line)
-            found = re.search(pattern, line)
-            if found:
-                return found
-
-    def stop(self, how: int = signal.SIGINT) -> tuple[int, str]:
-        self.proc.send_signal(how)
-        status = self.proc.wait(timeout=30)
-        while (line := self.lines.get(timeout=10)) is not None:
-            self.seen.append(line)
-        return status, '\n'.join(self.seen)
-
-
-def start_testwiki(tmp_path: Path, *options: str) -> Running:
+def start_testwiki(tmp_path: Path, *options: str) -> Interactive:
     env = pywikibot_environment(tmp_path)
     env.pop('PYWIKIBOT_DIR')
     env['TMPDIR'] = str(tmp_path)             # where the default folder goes
-    return Running([*CLI, 'testwiki', *options], tmp_path, env)
+    return Interactive([*CLI, 'testwiki', *options], tmp_path, env, merge_stderr=True)
 
 
-def announced(wiki: Running) -> dict[str, str]:
+def announced(wiki: Interactive) -> dict[str, str]:
     """What the command printed: url, dir, and each user's password."""
     url = wiki.expect(r'^Local OAuth test wiki \(MediaWiki ([\d.]+)\) at (http://\S+)$')
     directory = wiki.expect(r'^Pywikibot directory: (.+)$').group(1)
@@ -94,8 +52,8 @@ def authorize(pwb_dir: Path, wiki_url: str, password: str) -> str:
     """``pwb-oauth authorize -dir:DIR ...`` with a person approving in a browser."""
     env = pywikibot_environment(pwb_dir)
     env.pop('PYWIKIBOT_DIR')                    # -dir: alone says where the config is
-    command = Running([*CLI, 'authorize', f'-dir:{pwb_dir}', '-site:testwiki:testwiki',
-                       '--no-browser'], pwb_dir.parent, env)
+    command = Interactive([*CLI, 'authorize', f'-dir:{pwb_dir}', '-site:testwiki:testwiki',
+                           '--no-browser'], pwb_dir.parent, env, merge_stderr=True)
     url = command.expect(r'(http://127\.0\.0\.1:\d+/rest\.php/oauth2/authorize\S+)').group(1)
     command.expect(r'Waiting for the wiki to send the browser to')
     browser = password_session(wiki_url, 'BotUser', password)
