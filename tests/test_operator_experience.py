@@ -301,6 +301,19 @@ def test_demo_without_the_testwiki_extra_names_it(tmp_path: Path) -> None:
     assert 'register_client' not in console(result)
 
 
+def test_test_wiki_without_the_testwiki_extra_names_it(tmp_path: Path) -> None:
+    """A bot author's own test (run_test_wiki) gets the extra's name, not a None provider."""
+    code = ("import sys; sys.modules['cryptography'] = None\n"
+            'from pwb_oauth_ext.testwiki.server import run_test_wiki\n'
+            'with run_test_wiki() as wiki: pass')
+    result = subprocess.run([sys.executable, '-c', code], cwd=str(tmp_path),
+                            capture_output=True, text=True, check=False, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        "ImportError: The local test wiki needs the module 'cryptography', which comes with the"
+        " [testwiki] extra: pip install 'pwb_oauth_ext[testwiki]'")
+
+
 # --- 9. smaller things ---------------------------------------------------------------------
 
 def test_check_shows_where_a_referenced_key_comes_from(

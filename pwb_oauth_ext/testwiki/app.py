@@ -31,11 +31,14 @@ class Exchange(NamedTuple):
 
 
 def _load_oauth2(wiki: Wiki, options: dict[str, float]) -> Any:
-    """The OAuth 2.0 provider, or None while its module does not exist yet."""
+    """The OAuth 2.0 provider: it signs tokens with RSA, so it needs the [testwiki] extra."""
     try:
         from .oauth2_provider import OAuth2Provider
-    except ImportError:
-        return None
+    except ImportError as exc:
+        missing = (exc.name or 'cryptography').split('.')[0]
+        raise ImportError(
+            f'The local test wiki needs the module {missing!r}, which comes with the'
+            " [testwiki] extra: pip install 'pwb_oauth_ext[testwiki]'", name=missing) from exc
     return OAuth2Provider(wiki, **options)
 
 
