@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help='print the consent URL instead of opening a browser')
     authorize.add_argument('--force', action='store_true',
                            help='replace a grant that is already stored')
+    from .store_command import add_parser as add_store_parser
+    add_store_parser(commands)
     return parser
 
 
@@ -110,6 +112,9 @@ def _dispatch(args: Any, out: TextIO) -> int:
         return run_check(sites, all_sites=args.all, as_json=args.json, out=out)
     if args.command == 'authorize':
         return _authorize(args, out)
+    if args.command == 'store':
+        from .store_command import run as run_store
+        return run_store(args, out)
     raise AssertionError(args.command)
 
 
