@@ -241,6 +241,37 @@ def test_a_lock_held_by_a_dead_connection_is_released(server: Any) -> None:
     assert DatabaseStore(url).get(key) == {'access_token': 'AT-2'}
 
 
+HUNG_HOLDER = """
+import sys, time
+from pwb_oauth_ext.dbstore import DatabaseStore
+from pwb_oauth_ext.errors import TokenStoreError
+from pwb_oauth_ext.store import GrantKey
+key = GrantKey('wiki.example', 'cid', 'BotUser')
+try:
+    with DatabaseStore(sys.argv[1]).transaction() as tx:
+        tx.get(key)
+        print('locked', flush=True)
+        time.sleep(8)      # hung past its lease (talking to a wiki that never answers)
+        tx.put(key, {'access_token': 'from the hung process'})
+except TokenStoreError as exc:
+    print('ERROR', exc, flush=True)
+"""
+
+
+def test_a_hung_refresh_holds_the_lock_at_most_its_lease(server: Any) -> None:
+    url = server.new_database() + '?lease=2'
+    key = GrantKey('wiki.example', 'cid', USER)
+    DatabaseStore(url).put(key, {'access_token': 'AT-1'})
+    holder = subprocess.Popen([sys.executable, '-c', HUNG_HOLDER, url], stdout=subprocess.PIPE,
+                              text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == 'locked'
+    DatabaseStore(url).put(key, {'access_token': 'AT-2'})   # waits for the lease, not 8 s
+    assert holder.poll() is None, 'the lock was not held by the hung process'
+    out, _ = holder.communicate(timeout=60)
+    assert out.startswith('ERROR The token store') and server.password not in out
+    assert DatabaseStore(url).get(key) == {'access_token': 'AT-2'}
+
+
 def test_migrate_copies_every_grant_both_ways_idempotently(tmp_path: Path,
                                                            postgres: Any) -> None:
     path = tmp_path / 'tokens.json'
@@ -442,7 +473,8 @@ def test_a_bot_keeps_editing_while_the_database_is_down_and_refreshes_after(
             if postgres.proc is None:
                 postgres.start()
         assert bot.stdout.readline().strip() == 'SAVED token expired'
-        assert saved_as(bot) == USER
+        assert bot.stdout.readline().strip() == f'RESULT "{USER}"'
+        bot.communicate(timeout=60)
     finally:
         provider.access_token_ttl = ttl
     assert provider.token_requests['refresh_token'] == refreshes + 1
