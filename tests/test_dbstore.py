@@ -296,6 +296,43 @@ def test_migrate_copies_every_grant_both_ways_idempotently(tmp_path: Path,
                                                      'obtained_at': 999.0}}
 
 
+def test_store_migrate_moves_a_bot_to_the_database_and_check_names_it(
+        wiki: RunningWiki, postgres: Any, pwb_dir_factory: Any, run_pwb: Any) -> None:
+    client = wiki.app.oauth2.register_client(USER, confidential=True, redirect_uri=CALLBACK)
+    tokens = authorization_code_grant(wiki, client, USER, redirect_uri=CALLBACK)
+    entry = (f'authenticate[{wiki.host!r}] = _oauth.OAuth2(client_id={client.client_id!r},'
+             f' client_secret={client.client_secret!r})')
+    pwb_dir = pwb_dir_factory([entry])
+    key = GrantKey(wiki.host, client.client_id, USER)
+    TokenStore(pwb_dir / 'pwb-oauth-tokens.json').put(key, tokens.to_record())
+    url = postgres.new_database()
+    masked = url.replace(postgres.password, '***')
+    cli = ('-m', 'pwb_oauth_ext.cli')
+    for copied in (1, 0):   # again: nothing copied twice
+        result = run_pwb(None, pwb_dir, *cli, 'store', 'migrate', '--to', url)
+        assert result.returncode == 0, result.stderr
+        assert f'-> {masked}: {copied} copied, {1 - copied} already there' in result.stdout
+        assert postgres.password not in result.stdout + result.stderr
+    assert DatabaseStore(url).get(key) == tokens.to_record()
+
+    # The bot now uses the database: the file is not read (it is gone), check names the store.
+    (pwb_dir / 'pwb-oauth-tokens.json').unlink()
+    with (pwb_dir / 'user-config.py').open('a') as config:
+        config.write(f"_oauth.enable(token_store={url!r})\n")
+    result = run_pwb(None, pwb_dir, *cli, 'check')
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f'token store: {masked}' in result.stdout.splitlines()
+    assert postgres.password not in result.stdout + result.stderr
+    result = run_pwb(SAVE, pwb_dir, 'Migrated bot', 'from the database')
+    assert result.stdout.strip().endswith(f'RESULT "{USER}"'), result.stderr
+
+    # And back to a file.
+    back = pwb_dir / 'back.json'
+    result = run_pwb(None, pwb_dir, *cli, 'store', 'migrate', '--to', str(back))
+    assert result.returncode == 0, result.stderr
+    assert TokenStore(back).get(key) == DatabaseStore(url).get(key)
+
+
 # -- fleets of real Pywikibot processes ----------------------------------------------------
 
 def fleet_grant(wiki: RunningWiki, url: str) -> tuple[Any, GrantKey]:

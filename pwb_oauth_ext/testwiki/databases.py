@@ -172,9 +172,9 @@ class MariaDBServer(_Server):
         super().__init__()
         self.data = self.base / 'data'
         self.socket = self.base / 'mysqld.sock'
-        subprocess.run([install, '--no-defaults', f'--datadir={self.data}',
-                        f'--user={SERVICE_USER}', '--auth-root-authentication-method=normal',
-                        '--skip-test-db'], check=True, capture_output=True)
+        subprocess.run([install, '--no-defaults', f'--datadir={self.data}', *self._user(),
+                        '--auth-root-authentication-method=normal', '--skip-test-db'],
+                       check=True, capture_output=True)
         self.start()
         self._admin(f"CREATE USER '{self.user}'@'127.0.0.1' IDENTIFIED BY '{self.password}'",
                     f"GRANT ALL PRIVILEGES ON *.* TO '{self.user}'@'127.0.0.1'")
@@ -182,10 +182,14 @@ class MariaDBServer(_Server):
     def _argv(self) -> list[str]:
         return [self.server, '--no-defaults', f'--datadir={self.data}',
                 f'--socket={self.socket}', f'--port={self.port}', '--bind-address=127.0.0.1',
-                f'--user={SERVICE_USER}', f'--pid-file={self.base / "mysqld.pid"}',
+                *self._user(), f'--pid-file={self.base / "mysqld.pid"}',
                 '--skip-log-bin', '--innodb-buffer-pool-size=32M',
                 '--innodb-flush-log-at-trx-commit=0', '--max-connections=300',
                 '--skip-name-resolve']
+
+    @staticmethod
+    def _user() -> list[str]:
+        return [f'--user={SERVICE_USER}'] if os.geteuid() == 0 else []
 
     def start(self) -> None:
         # mariadbd drops to --user itself; it is started as root.
@@ -196,7 +200,10 @@ class MariaDBServer(_Server):
 
     def _admin(self, *statements: str) -> None:
         import pymysql
-        conn = pymysql.connect(unix_socket=str(self.socket), user='root', autocommit=True)
+        import getpass
+        # The installer made root (as root) or the installing user an account without password.
+        user = 'root' if os.geteuid() == 0 else getpass.getuser()
+        conn = pymysql.connect(unix_socket=str(self.socket), user=user, autocommit=True)
         try:
             with conn.cursor() as cursor:
                 for statement in statements:
