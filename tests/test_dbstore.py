@@ -483,7 +483,7 @@ def test_a_bot_keeps_editing_while_the_database_is_down_and_refreshes_after(
         wiki: RunningWiki, postgres: Any, pwb_dir_factory: Any) -> None:
     provider = wiki.app.oauth2
     url = postgres.new_database()
-    client, key = fleet_grant(wiki, url)
+    client, _ = fleet_grant(wiki, url)
     [pwb_dir] = fleet_dirs(pwb_dir_factory, client, wiki, 1)
     ttl, provider.access_token_ttl = provider.access_token_ttl, 24.0
     try:

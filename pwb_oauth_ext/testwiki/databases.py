@@ -199,8 +199,9 @@ class MariaDBServer(_Server):
         _wait_for_port(self.port, self.proc, self.log)
 
     def _admin(self, *statements: str) -> None:
-        import pymysql
         import getpass
+
+        import pymysql
         # The installer made root (as root) or the installing user an account without password.
         user = 'root' if os.geteuid() == 0 else getpass.getuser()
         conn = pymysql.connect(unix_socket=str(self.socket), user=user, autocommit=True)
