@@ -106,11 +106,11 @@ def run_check(sites: list[tuple[str, str]], *, all_sites: bool, as_json: bool,
                   out, indent=2)
         out.write('\n')
     else:
-        print(f'token store: {store}', file=out)
         for report in reports:
             out.write(format_report(report) + '\n')
         if all_sites and grants:
             out.write(format_grants(grants) + '\n')
+        print(f'token store: {store}', file=out)
         print(f'{"All checks passed." if ok else "Some checks FAILED."}', file=out)
     out.flush()
     return 0 if ok else 1
