@@ -48,7 +48,7 @@ authenticate['de.wikipedia.org'] = _oauth.OAuth1(
 #   authenticate['*.wikimedia.org'] = _oauth.OAuth1('ck', 'cs', 'ak', 'as')
 
 # A second account on one wiki: 'Account@host'. Selected when the site's user is
-# that account, e.g. `pwb.py -user:OtherBot ...`. Account entries come first.
+# that account, e.g. `pwb -user:OtherBot ...`. Account entries come first.
 #   authenticate['OtherBot@en.wikipedia.org'] = _oauth.OAuth1('ck2', 'cs2', 'ak2', 'as2')
 
 # ---------------------------------------------------------------------------

@@ -14,8 +14,7 @@ import requests
 import requests_oauthlib
 
 from .errors import OAuthFlowError
-from .hosts import split_url
-from .oauth2 import is_loopback_host
+from .oauth2 import is_b64token, unsafe_destination
 
 
 class OAuth1Auth(requests.auth.AuthBase):
@@ -79,12 +78,16 @@ class BearerAuth(requests.auth.AuthBase):
         self.last_token: str | None = None
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        url = request.url or ''
-        if not url.startswith('https://') and not is_loopback_host(split_url(url)[0]):
-            raise OAuthFlowError(
-                f'Refusing to send an OAuth 2.0 bearer token over {url.split(":", 1)[0]}:// to'
-                f' {split_url(url)[0]}: use https.')
+        problem = unsafe_destination(request.url or '')
+        if problem is not None:
+            raise OAuthFlowError(f'Refusing to send an OAuth 2.0 bearer token: {problem};'
+                                 ' use https.')
         token = self.source.token()
+        if token != self.last_token and not is_b64token(token):  # checked once per token
+            # A CR/LF would make http.client print the whole header, token included.
+            raise OAuthFlowError('The OAuth 2.0 access token has characters a token cannot'
+                                 ' have (RFC 6750: letters, digits, -._~+/=); it was not'
+                                 ' sent. Check the configured or stored token.')
         self.last_token = token
         request.headers['Authorization'] = f'Bearer {token}'
         return request

@@ -18,6 +18,7 @@ from .hosts import normalize_account
 
 EXIT_OK = 0
 EXIT_FAILED = 1
+EXIT_USAGE = 2   # the configuration is not ready: nothing was sent
 EXIT_INTERRUPTED = 130
 
 
@@ -27,6 +28,39 @@ class _Abort(Exception):
     def __init__(self, message: str, status: int = EXIT_FAILED) -> None:
         super().__init__(message)
         self.status = status
+
+
+def check_configuration(family: str, code: str, user: Optional[str]) -> Optional[str]:
+    """What is missing in user-config.py for authorizing FAMILY:CODE, or None; no network.
+
+    Runs before the site is created, because creating a site goes online.
+    """
+    from pywikibot import config
+    from pywikibot.family import Family
+
+    from . import pywikibot_adapter
+    from .hosts import split_url
+    try:
+        family_obj = Family.load(family)
+        api_url = family_obj.base_url(code, family_obj.apipath(code))
+    except Exception as exc:
+        return f'unknown site {family}:{code} ({type(exc).__name__}: {exc}).'
+    account = (user or config.usernames.get(family, {}).get(code)
+               or config.usernames.get(family, {}).get('*'))
+    try:
+        match = pywikibot_adapter.resolver.match(api_url, account)
+    except OAuthExtError as exc:
+        return f'{exc}'
+    if match is not None and match.value.is_oauth:
+        return None
+    host, port = split_url(api_url)
+    key = host if port is None else f'{host}:{port}'
+    found = (f': the entry that applies, authenticate[{match.key.original!r}], is not OAuth'
+             if match is not None else '')
+    return (f'No OAuth entry in config.authenticate applies to {family}:{code} ({api_url},'
+            f' account {account or "unset"}){found}. Add one to user-config.py, e.g.'
+            f" authenticate[{key!r}] = _oauth.OAuth1(consumer_key, consumer_secret) or"
+            " _oauth.OAuth2(client_id=...), then run this again.")
 
 
 def run_authorize(site: Any, *, user: Optional[str], paste: bool, show: bool, out: TextIO,
@@ -112,15 +146,21 @@ def _read_line(inp: TextIO, out: TextIO, prompt: str) -> str:
 
 
 def _fetch(url: str, *, method: str, headers: dict[str, str]) -> Any:
-    """One request through Pywikibot's session, without the site's configured credentials."""
+    """One request through Pywikibot's session, without the site's configured credentials.
+
+    Redirects are off (every such request is signed or carries a token); a 3xx
+    is an error naming the endpoint and where it pointed.
+    """
     from pywikibot.comms import http
 
+    from .oauth2 import refuse_redirect
     from .pywikibot_adapter import no_auth
     with no_auth():
         response = http.fetch(url, method=method, headers=headers,
-                              default_error_handling=False)
+                              default_error_handling=False, allow_redirects=False)
     if isinstance(response, Exception):
         raise OAuthFlowError(f'Cannot reach {url.split("?", 1)[0]}: {type(response).__name__}')
+    refuse_redirect(response, url, 'an OAuth request')
     return response
 
 
@@ -251,6 +291,10 @@ def _authorize_oauth2(site: Any, cred: OAuth2, key: str, account: Optional[str],
     finally:
         if receiver is not None:
             receiver.close()
+    if receiver is None and not _looks_like_redirect(redirected):
+        raise _Abort('That is not the address the wiki sent you to: after "Allow", copy the'
+                     " whole URL from the browser's address bar (it contains code= and"
+                     ' state=) and paste it. Nothing was stored.')
     code = oauth2.parse_redirect(redirected, state)
     tokens = oauth2.exchange_code(pywikibot_transport, endpoints, client_id, secret, code=code,
                                   code_verifier=verifier, redirect_uri=redirect_uri)
@@ -275,6 +319,13 @@ def _authorize_oauth2(site: Any, cred: OAuth2, key: str, account: Optional[str],
         if tokens.refresh_token:
             _say(out, f'Refresh token: {tokens.refresh_token}')
     return EXIT_OK
+
+
+def _looks_like_redirect(text: str) -> bool:
+    """True for a URL carrying an OAuth 2.0 answer (code/state or error) in its query."""
+    from urllib.parse import parse_qsl, urlsplit
+    params = dict(parse_qsl(urlsplit(text.strip()).query))
+    return bool({'code', 'state', 'error'} & set(params))
 
 
 def _profile_username(profile_url: str, access_token: str) -> str:

@@ -18,9 +18,17 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-#: Rights a bot usually needs; without 'edit' the check fails.
+#: Rights a bot usually needs; without 'edit' the check fails. Only those the wiki
+#: has count: MediaWiki 1.43 has no 'writeapi' (and grants no 'purge' under OAuth).
 REQUIRED_RIGHTS = ('edit',)
 USUAL_RIGHTS = ('edit', 'createpage', 'writeapi', 'bot', 'apihighlimits')
+#: Rights removed from MediaWiki core, by the version without them (used when the
+#: wiki does not list its groups' rights).
+REMOVED_RIGHTS = {'writeapi': (1, 43)}
+PUBLIC_CLIENT_WARNING = (
+    'a public client (no client_secret) cannot refresh its token on MediaWiki before 1.46'
+    ' (1.39 to 1.45 answer invalid_client): when the token expires, run pwb-oauth authorize'
+    ' again; unattended bots need a confidential client')
 
 PROTOCOL_NAMES = {
     'oauth1': 'OAuth 1.0a',
@@ -53,10 +61,13 @@ def run_explain(url: str, user: str | None, out: TextIO) -> int:
         return 2
     print(explanation.format(), file=out)
     if explanation.winner is None:
+        config_file = _user_config_path()
+        source = (f'Keys read from {config_file}.' if config_file.exists() else
+                  f'There is no user-config.py in {config_file.parent}, so config.authenticate'
+                  ' is empty (set PYWIKIBOT_DIR or -dir: to the directory that has it).')
         print(f'No config.authenticate key matches {url}'
               f'{" for account " + explanation.account if explanation.account else ""};'
-              f' Pywikibot would send no credentials there. Keys read from'
-              f' {_user_config_path()}.', file=out)
+              f' Pywikibot would send no credentials there. {source}', file=out)
         return 1
     print(f'Protocol: {PROTOCOL_NAMES[_protocol_of(explanation.winner)]}', file=out)
     return 0
@@ -82,11 +93,21 @@ def _protocol_of(match: Any) -> str:
 
 # --- check -------------------------------------------------------------------
 
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_UNREACHABLE = 3
+
+
 def run_check(sites: list[tuple[str, str]], *, all_sites: bool, as_json: bool,
               out: TextIO) -> int:
-    """Check each site; print text or JSON; 0 only when every site passes."""
+    """Check each site; print text or JSON.
+
+    0 when every site passes, 3 when a wiki could not be reached, else 1.
+    """
     pywikibot = load_pywikibot()
     from pywikibot import config
+    # A check reports, it does not wait: no retry loop on a wiki that does not answer.
+    config.max_retries = 0
     targets = list(sites)
     if not targets or all_sites:
         default = (config.family, config.mylang)
@@ -113,7 +134,9 @@ def run_check(sites: list[tuple[str, str]], *, all_sites: bool, as_json: bool,
         print(f'token store: {store}', file=out)
         print(f'{"All checks passed." if ok else "Some checks FAILED."}', file=out)
     out.flush()
-    return 0 if ok else 1
+    if ok:
+        return EXIT_OK
+    return EXIT_UNREACHABLE if any(r['unreachable'] for r in reports) else EXIT_FAILED
 
 
 def check_site(pywikibot: Any, family_name: str, code: str) -> dict[str, Any]:
@@ -127,7 +150,7 @@ def check_site(pywikibot: Any, family_name: str, code: str) -> dict[str, Any]:
         'identity': None, 'groups': [], 'grants': None,
         'rights': {'present': [], 'missing': []},
         'token_expires_at': None, 'token_expiry': None, 'grant': None, 'shared_with': [],
-        'warnings': [], 'errors': [], 'ok': False,
+        'warnings': [], 'errors': [], 'unreachable': False, 'ok': False,
     }
     errors: list[str] = report['errors']
     warnings: list[str] = report['warnings']
@@ -172,20 +195,36 @@ def check_site(pywikibot: Any, family_name: str, code: str) -> dict[str, Any]:
         return report
     report['protocol'] = protocol
     report['protocol_name'] = PROTOCOL_NAMES[protocol]
-    from .credentials import credential_from_config
+    from .credentials import OAuth1, OAuth2, credential_from_config
     credential = credential_from_config(match.key.original, match.value)
     report['public_id'] = credential.public_id() or None
+    if not _enabled() and isinstance(match.value, (OAuth1, OAuth2)):
+        errors.append(f'authenticate[{match.key.original!r}] is {type(match.value).__name__}'
+                      '(...), which only works with the plugin enabled: add'
+                      ' "_oauth.enable()" after "import pwb_oauth_ext as _oauth" in'
+                      ' user-config.py')
+        return report
 
-    site = _login(pywikibot, family_name, code, configured, errors)
+    if protocol == 'authorization_code' and credential.client_secret is None:
+        warnings.append(PUBLIC_CLIENT_WARNING)
+    problem = unreachable(api_url, config.socket_timeout,
+                          verify=family.verify_SSL_certificate(code))
+    if problem:
+        report['unreachable'] = True
+        errors.append(problem)
+        return report
+    site = _login(pywikibot, family_name, code, configured, errors, api_url)
     if site is None:
+        report['unreachable'] = any(error.startswith('cannot reach') for error in errors)
         return report
     report['grant'] = _grant_of(site, report['warnings'])
     info = site.userinfo
     report['identity'] = info.get('name')
     report['groups'] = [group for group in info.get('groups', []) if group != '*']
     rights = set(info.get('rights', []))
-    report['rights'] = {'present': [r for r in USUAL_RIGHTS if r in rights],
-                        'missing': [r for r in USUAL_RIGHTS if r not in rights]}
+    expected = _rights_to_expect(site, rights)
+    report['rights'] = {'present': [r for r in expected if r in rights],
+                        'missing': [r for r in expected if r not in rights]}
     for right in REQUIRED_RIGHTS:
         if right not in rights:
             errors.append(f'{report["identity"]} lacks the {right!r} right'
@@ -200,6 +239,33 @@ def check_site(pywikibot: Any, family_name: str, code: str) -> dict[str, Any]:
         report['grants'] = _oauth1_grants(site, credential, match.key.original, api_url)
     report['ok'] = not errors
     return report
+
+
+def _version(site: Any) -> tuple[int, ...] | None:
+    """The wiki's MediaWiki version as (major, minor), None when it cannot be read."""
+    try:
+        return tuple(site.mw_version.version[:2])
+    except Exception:
+        return None
+
+
+def _rights_to_expect(site: Any, rights: set[str]) -> list[str]:
+    """The usual bot rights that exist on this wiki (siteinfo; its version as a fallback).
+
+    Asked only when one is missing, so a healthy check sends no extra request.
+    """
+    if all(right in rights for right in USUAL_RIGHTS):
+        return list(USUAL_RIGHTS)
+    try:
+        groups = site.siteinfo.get('usergroups') or []
+        existing = {right for group in groups for right in group.get('rights', [])}
+    except Exception:
+        existing = set()
+    if existing:
+        return [r for r in USUAL_RIGHTS if r in existing or r in rights]
+    version = _version(site)
+    return [r for r in USUAL_RIGHTS
+            if r in rights or version is None or version < REMOVED_RIGHTS.get(r, (999,))]
 
 
 def _grant_of(site: Any, warnings: list[str]) -> dict[str, Any] | None:
@@ -273,13 +339,18 @@ def _enabled() -> bool:
 
 
 def _login(pywikibot: Any, family: str, code: str, user: str | None,
-           errors: list[str]) -> Any:
+           errors: list[str], api_url: str) -> Any:
     """Create the site and log in (one userinfo request); None with the reason on failure."""
+    from . import pywikibot_adapter
     try:
         site = pywikibot.Site(code, family, user=user)
         site.login()
     except Exception as exc:
         text = str(exc).strip() or type(exc).__name__
+        if _is_network_failure(exc) and not pywikibot_adapter.is_expected_failure(exc):
+            errors.append(f'cannot reach {_host_port(api_url)}: the wiki did not answer'
+                          f' ({type(exc).__name__}: {text}); it may be down or overloaded')
+            return None
         kind = 'identity mismatch' if 'belongs to' in text else 'login refused'
         errors.append(f'{kind}: {type(exc).__name__}: {text}')
         return None
@@ -287,6 +358,92 @@ def _login(pywikibot: Any, family: str, code: str, user: str | None,
         errors.append('login refused: the wiki treated the request as anonymous')
         return None
     return site
+
+
+def _is_network_failure(exc: BaseException) -> bool:
+    """Pywikibot's ways of saying the wiki did not answer (after its retries, if any)."""
+    import requests
+    from pywikibot import exceptions
+    retries_exhausted = getattr(exceptions, 'ApiTimeoutError', None) or exceptions.TimeoutError
+    return isinstance(exc, (retries_exhausted, exceptions.ServerError, ConnectionError,
+                            requests.RequestException))   # ApiTimeoutError: 11.x, before: 10.x
+
+
+# --- reachability ----------------------------------------------------------------
+
+def _host_port(url: str) -> str:
+    from urllib.parse import urlsplit
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == 'https' else 80)
+    return f'{parts.hostname}:{port}'
+
+
+def unreachable(url: str, timeout: Any = 30, *, verify: bool = True) -> str | None:
+    """Why the wiki's host cannot be reached (DNS, refused, timeout, TLS), or None.
+
+    A TCP connection and, for https, a TLS handshake; no HTTP request, so the
+    wiki sees nothing. Skipped behind a proxy (only the proxy could tell).
+    """
+    import socket
+    import ssl
+    from urllib.parse import urlsplit
+
+    import requests
+    from pywikibot.comms import http
+
+    if http.session.proxies or requests.utils.get_environ_proxies(url):
+        return None
+    parts = urlsplit(url)
+    host = parts.hostname or ''
+    port = parts.port or (443 if parts.scheme == 'https' else 80)
+    connect_timeout = float(timeout[0] if isinstance(timeout, (tuple, list)) else timeout)
+    try:
+        sock = socket.create_connection((host, port), timeout=min(connect_timeout, 30.0))
+    except OSError as exc:
+        return f'cannot reach {host}:{port}: {describe_connect_error(exc, connect_timeout)}'
+    with sock:
+        if parts.scheme != 'https':
+            return None
+        context = ssl.create_default_context(cafile=_ca_bundle())
+        if not verify:   # the family turns certificate checks off for this site
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        try:
+            with context.wrap_socket(sock, server_hostname=host):
+                return None
+        except (ssl.SSLError, OSError) as exc:
+            return f'cannot reach {host}:{port}: {describe_connect_error(exc, connect_timeout)}'
+
+
+def _ca_bundle() -> str | None:
+    """The CA bundle requests uses (certifi), so the probe trusts what Pywikibot trusts."""
+    try:
+        import certifi
+    except ImportError:
+        return None
+    return str(certifi.where())
+
+
+def describe_connect_error(exc: BaseException, timeout: float) -> str:
+    """One phrase for a failed connection: which of DNS, refused, timeout, TLS, and why."""
+    import socket
+    import ssl
+    if isinstance(exc, socket.gaierror):
+        return (f'DNS lookup failed ({exc.strerror or exc}): check the host name in the'
+                ' family file, and the network or DNS settings')
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (f'TLS certificate not accepted ({exc.verify_message}): a proxy or the'
+                ' wrong host answers, or the certificate expired')
+    if isinstance(exc, ssl.SSLError):
+        return (f'TLS handshake failed ({getattr(exc, "reason", None) or exc}): is this port'
+                ' https? (an http server, or a proxy, answers there)')
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return (f'timeout: no answer within {timeout:g} s (a firewall, the wrong address,'
+                ' or the wiki is down)')
+    if isinstance(exc, ConnectionRefusedError):
+        return ('connection refused: nothing listens on that port (the wiki server is not'
+                ' running, or the port in the family file is wrong)')
+    return f'{type(exc).__name__}: {getattr(exc, "strerror", None) or exc}'
 
 
 def _oauth2_grants(site: Any) -> list[str] | None:
@@ -395,7 +552,9 @@ def format_report(report: dict[str, Any]) -> str:
     else:
         row('key', 'none')
     proto = report['protocol_name']
-    if report['public_id']:
+    if report['public_id'] and '(' in report['public_id']:   # a reference: env('NAME')...
+        proto += f' (key from {report["public_id"]})'
+    elif report['public_id']:
         proto += f' (id {report["public_id"]}...)'
     row('protocol', proto)
     if report['identity']:
@@ -417,7 +576,7 @@ def format_report(report: dict[str, Any]) -> str:
     for error in report['errors']:
         row('ERROR', error)
     row('result', 'OK' if report['ok'] else 'FAILED')
-    if report['explanation'] and not report['ok']:
+    if report['explanation'] and not report['ok'] and not report['unreachable']:
         lines.append('  how the key was chosen:')
         lines.extend('    ' + line for line in report['explanation'].splitlines())
     return '\n'.join(lines)

@@ -2,36 +2,74 @@
 
 The work lives in ``demo.py``, ``check.py`` and ``authorize.py``; this module
 imports them (and Pywikibot) only for the subcommand that needs them, so
-``pwb-oauth --help`` is instant. Pywikibot-style options (``-site:FAMILY:CODE``,
-``-user:NAME``) are accepted beside ``--site``/``--user``.
+``pwb-oauth --help`` is instant. What Pywikibot users type works as in any
+Pywikibot script: ``-help`` and ``help`` (also after a command), and the global
+options (``-site:FAMILY:CODE``, ``-family:``, ``-lang:``, ``-user:``, ``-dir:``,
+``-log``, ``-debug``, ``-verbose`` ...), which go through
+``pywikibot.handle_args`` so they take effect.
+
+Exit statuses: 0 success; 1 a check or the authorization failed; 2 a usage or
+configuration error (nothing was sent); 3 a wiki could not be reached; 130
+interrupted.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-_PYWIKIBOT_STYLE = {'-site:': '--site=', '-user:': '--user='}
+EXIT_USAGE = 2
+#: Our own options in Pywikibot's spelling, rewritten for argparse for the commands
+#: that have them (they are Pywikibot global options too, handed to handle_args as well:
+#: check gets -user: that way only, the demo neither).
+_PYWIKIBOT_STYLE = {'-site:': ('--site=', ('check', 'authorize')),
+                    '-user:': ('--user=', ('explain', 'authorize'))}
+#: Global options that make no sense for the demo (it makes its own wiki and directory).
+_NOT_FOR_DEMO = ('-dir', '-config', '-site', '-family', '-code', '-lang', '-user')
 
 
-def _translate(argv: Sequence[str]) -> list[str]:
-    """Rewrite ``-site:x:y`` and ``-user:NAME`` into their ``--`` forms."""
-    result = []
+def _split_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(our arguments for argparse, Pywikibot global options for handle_args).
+
+    ``-help``/``help`` become ``--help``; ``-site:``/``-user:`` go to both lists;
+    any other single-dash option (``-log``, ``-debug``, ``-family:x`` ...) is
+    Pywikibot's, and handle_args says if it is unknown.
+    """
+    ours: list[str] = []
+    pywikibot_args: list[str] = []
+    command = None
+    want_help = False
     for arg in argv:
-        for old, new in _PYWIKIBOT_STYLE.items():
-            if arg.startswith(old):
-                arg = new + arg[len(old):]
-                break
-        result.append(arg)
-    return result
+        if (arg in ('-help', '-h', '--help') or arg.startswith('-help:')
+                or (arg == 'help' and ours in ([], [command]))):
+            want_help = True
+        elif command is None and not arg.startswith('-'):
+            command = arg
+            ours.append(arg)
+        elif arg.startswith('-') and not arg.startswith('--') and arg not in ('-u', '-'):
+            pywikibot_args.append(arg)
+        else:
+            ours.append(arg)
+    for arg in pywikibot_args:   # -site:/-user: are ours too where the command has them
+        for old, (new, commands) in _PYWIKIBOT_STYLE.items():
+            if arg.startswith(old) and command in commands:
+                ours.append(new + arg[len(old):])
+    if want_help:   # "help check", "check help", "check -help" = "check --help"
+        ours.append('--help')
+    return ours, pywikibot_args
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='pwb-oauth',
         description='OAuth for Pywikibot: try it, explain and check the configuration,'
-                    ' authorize a bot.')
+                    ' authorize a bot. Pywikibot global options (-dir:, -family:, -lang:,'
+                    ' -site:, -user:, -log, -debug, -verbose ...) work as in any Pywikibot'
+                    ' script; -help or help after a command shows its options.',
+        epilog='Exit status: 0 success; 1 a check or the authorization failed; 2 a usage'
+               ' or configuration error; 3 a wiki could not be reached; 130 interrupted.')
     commands = parser.add_subparsers(dest='command', metavar='COMMAND')
     commands.required = True
 
@@ -55,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
         'check', help='check OAuth login, identity, rights and token files per site',
         description='Log in to each site with its OAuth credentials and report the key'
                     ' used, the protocol, the identity, groups, grants, rights, token'
-                    ' expiry and warnings. Exit status 1 when a check fails.')
+                    ' expiry and warnings. -user:NAME checks that account.',
+        epilog='Exit status: 0 every check passed; 1 a check failed; 3 a wiki could not'
+               ' be reached.')
     check.add_argument('--site', action='append', default=[], metavar='FAMILY:CODE',
                        help='a site to check (repeatable; default: the configured site)')
     check.add_argument('--all', action='store_true',
@@ -65,12 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
     authorize = commands.add_parser(
         'authorize', help='obtain and store a token for a bot account (browser consent)',
         description='Run the OAuth consent flow for a site and store the token.')
-    authorize.add_argument('--site', required=True, metavar='FAMILY:CODE')
+    authorize.add_argument('--site', metavar='FAMILY:CODE',
+                           help='the site (as -site:FAMILY:CODE; default: the configured'
+                                ' site, or -family: and -lang:)')
     authorize.add_argument('--user', help='the bot account the token is for')
     authorize.add_argument('--paste', action='store_true',
                            help='paste the redirect URL instead of receiving it locally')
     authorize.add_argument('--show', action='store_true',
-                           help='print the user-config.py line to add')
+                           help='also print the new access token (and secret or refresh'
+                                ' token) after storing it; they are secrets')
     authorize.add_argument('--no-browser', action='store_true',
                            help='print the consent URL instead of opening a browser')
     authorize.add_argument('--force', action='store_true',
@@ -91,18 +134,50 @@ def parse_site(text: str) -> tuple[str, str]:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Entry point of the ``pwb-oauth`` console script; returns the exit status."""
     out = out or sys.stdout
-    args = build_parser().parse_args(_translate(sys.argv[1:] if argv is None else argv))
+    ours, pywikibot_args = _split_args(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(ours)
     try:
+        if args.command == 'demo':
+            refused = [arg for arg in pywikibot_args if arg.partition(':')[0] in _NOT_FOR_DEMO]
+            if refused:
+                raise ValueError(f'{", ".join(refused)} does not apply: the demo makes its own'
+                                 ' local wiki and Pywikibot directory')
+            args.pywikibot_args = pywikibot_args
+        else:
+            _handle_global_args(pywikibot_args)
         return _dispatch(args, out)
     except ValueError as exc:
         print(f'pwb-oauth {args.command}: {exc}', file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+
+
+def _handle_global_args(pywikibot_args: list[str]) -> None:
+    """Apply Pywikibot's global options as a Pywikibot script does; ValueError for unknown ones."""
+    for arg in pywikibot_args:   # -dir: is read when Pywikibot is imported
+        if arg.startswith('-dir:') and 'pywikibot' not in sys.modules:
+            os.environ['PYWIKIBOT_DIR'] = os.path.expanduser(arg[len('-dir:'):])
+    from .check import load_pywikibot
+    load_pywikibot()
+    from . import pywikibot_adapter
+    unknown = pywikibot_adapter.handle_global_args(pywikibot_args)
+    if unknown:
+        raise ValueError(f'unknown option{"s" if len(unknown) > 1 else ""}'
+                         f' {", ".join(unknown)} (see pwb-oauth -help, or pwb -help:global'
+                         " for Pywikibot's global options)")
+
+
+def _default_site(text: str | None) -> tuple[str, str]:
+    """FAMILY:CODE from -site:, else the configured (or -family:/-lang:) site."""
+    if text:
+        return parse_site(text)
+    from pywikibot import config
+    return config.family, config.mylang
 
 
 def _dispatch(args: Any, out: TextIO) -> int:
     if args.command == 'demo':
         from .demo import parse_modes, run_demo
-        return run_demo(parse_modes(args.mode), out)
+        return run_demo(parse_modes(args.mode), out, pywikibot_args=args.pywikibot_args)
     if args.command == 'explain':
         from .check import run_explain
         return run_explain(args.url, args.user, out)
@@ -119,11 +194,15 @@ def _dispatch(args: Any, out: TextIO) -> int:
 
 
 def _authorize(args: Any, out: TextIO) -> int:
-    family, code = parse_site(args.site)
-    from .check import load_pywikibot
-    load_pywikibot()
+    family, code = _default_site(args.site)
     from . import pywikibot_adapter
-    from .authorize import run_authorize
+    from .authorize import EXIT_USAGE as CONFIG_ERROR
+    from .authorize import check_configuration, run_authorize
+    problem = check_configuration(family, code, args.user)
+    if problem:   # before the site exists: creating it goes online
+        print(f'Error: {problem}', file=out)
+        return CONFIG_ERROR
+    pywikibot_adapter.install()   # even without enable(): creating the site must not log in
     site = pywikibot_adapter.site_without_login(family, code, args.user)
     return run_authorize(site, user=args.user, paste=args.paste, show=args.show, out=out,
                          inp=sys.stdin, open_browser=not args.no_browser, force=args.force)

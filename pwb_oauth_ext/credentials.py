@@ -6,8 +6,8 @@ use by the adapter. ``repr()`` never shows a secret.
 """
 from __future__ import annotations
 
-from .errors import ConfigError
-from .secrets import SecretRef
+from .errors import ConfigError, NotEnabledError
+from .secrets import SecretRef, has_control_character
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: keep the import cheap
@@ -65,6 +65,25 @@ def _check_secret(value: object, field: str, where: str, *, optional: bool = Fal
     if value != value.strip():
         raise ConfigError(f'{where}: {field} has leading or trailing white space;'
                           ' remove it (a copy-and-paste slip?)')
+    if has_control_character(value):
+        raise ConfigError(f'{where}: {field} contains a control character (a line break?);'
+                          ' a secret is one line of text')
+
+
+def _check_redirect_uri(uri: object, where: str) -> None:
+    """A redirect URI is sent as written and compared exactly by MediaWiki."""
+    if not isinstance(uri, str) or not uri or has_control_character(uri):
+        raise ConfigError(f'{where}: redirect_uri must be a URL on one line')
+    from urllib.parse import urlsplit
+
+    try:
+        port = urlsplit(uri).port
+    except ValueError:
+        raise ConfigError(f'{where}: redirect_uri {uri!r} has an invalid port') from None
+    if port == 0:
+        raise ConfigError(f'{where}: redirect_uri {uri!r} has port 0; MediaWiki compares'
+                          ' redirect URIs exactly, so give the fixed port registered with'
+                          ' the client (e.g. http://127.0.0.1:8765/callback)')
 
 
 def resolve_secret(value: Secret, config_key: str) -> str:
@@ -92,6 +111,25 @@ class Credential:
     def public_id(self) -> str:
         """A non-secret identifier, e.g. the first characters of the consumer key."""
         return ''
+
+    def __bool__(self) -> bool:
+        return True   # not __len__: that one means "Pywikibot reads me without the plugin"
+
+    def __len__(self) -> int:
+        """4 (2 for HTTP basic), as Pywikibot reads entries, while the plugin runs; else an error.
+
+        Pywikibot's own ``get_authentication`` asks ``len()`` of every value it
+        finds; with ``enable()`` it never sees these objects, so reaching here
+        without the plugin installed means user-config.py lacks the call.
+        """
+        import sys
+        adapter = sys.modules.get(__name__.rpartition('.')[0] + '.pywikibot_adapter')
+        if adapter is not None and adapter.installed():
+            return 4 if self.is_oauth else 2
+        raise NotEnabledError(
+            f'config.authenticate holds {type(self).__name__}(...), but pwb_oauth_ext is not'
+            ' enabled: add "_oauth.enable()" after "import pwb_oauth_ext as _oauth"'
+            ' in user-config.py')
 
 
 class OAuth1(Credential):
@@ -161,6 +199,14 @@ class OAuth2(Credential):
         _check_secret(client_secret, 'client_secret', _where, optional=True)
         if client_id is not None and (not isinstance(client_id, str) or not client_id.strip()):
             raise ConfigError(f'{_where}: client_id must be a non-empty string')
+        if client_id is not None and has_control_character(client_id):
+            raise ConfigError(f'{_where}: client_id contains a control character')
+        if redirect_uri is not None:
+            _check_redirect_uri(redirect_uri, _where)
+        if access_token is not None and client_id is not None:
+            raise ConfigError(f'{_where}: give access_token=... (an owner-only client\'s token)'
+                              ' or client_id=... (client credentials or authorization code),'
+                              ' not both')
         if grant is None:
             if access_token is not None:
                 grant = 'owner_only'

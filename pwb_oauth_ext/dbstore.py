@@ -31,7 +31,7 @@ from typing import Any, Callable, Optional
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from .errors import ConfigError, GrantChoiceError, TokenStoreError
-from .store import GrantKey, KeyArgs, grant_key
+from .store import GrantKey, KeyArgs, grant_key, validate_record
 
 SCHEMA_VERSION = 1
 DEFAULT_LEASE = 120.0
@@ -178,6 +178,9 @@ class DatabaseTransaction:
         *parts, record = args
         if not isinstance(record, dict):
             raise TypeError('a token store record must be a dict')
+        problem = validate_record(record)
+        if problem is not None:  # never write what a read would refuse
+            raise ValueError(f'not a valid token store record: {problem}')
         key = grant_key(key, *parts)
         rows = self._scope(key)
         if rows.get(key) == record:
@@ -592,11 +595,12 @@ class DatabaseStore:
             record = json.loads(row.record)
         except ValueError:
             record = None
-        if not isinstance(record, dict):
+        problem = validate_record(record) if isinstance(record, dict) else 'not an object'
+        if problem is not None:
             raise TokenStoreError(
                 f'The token store {self.describe()} holds a damaged grant'
-                f' ({row.account or "unnamed"} on {row.central_wiki}); delete that row and'
-                ' authorize again.')
+                f' ({row.account or "unnamed"} on {row.central_wiki}: {problem}); delete that'
+                ' row and authorize again.')
         return record
 
     def _write_row(self, conn: Any, key: GrantKey, record: dict, exists: bool) -> None:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
@@ -34,19 +35,25 @@ class DemoFailed(Exception):
     """A demo step did not do what it should; the message says which."""
 
 
-def run_demo(modes: tuple[str, ...] = ALL_MODES, out: TextIO | None = None) -> int:
-    """Run the demo for ``modes``; return the exit status (0 on success)."""
+def run_demo(modes: tuple[str, ...] = ALL_MODES, out: TextIO | None = None, *,
+             pywikibot_args: Sequence[str] = ()) -> int:
+    """Run the demo for ``modes``; return the exit status (0 on success).
+
+    ``pywikibot_args`` are Pywikibot global options (``-log``, ``-debug``...).
+    """
     out = out or sys.stdout
     if 'pywikibot' in sys.modules:
-        return _run_in_child(modes, out)
+        return _run_in_child(modes, out, pywikibot_args)
     try:
-        _run(modes, out)
+        _run(modes, out, pywikibot_args)
     except DemoFailed as exc:
         print(f'\nDEMO FAILED: {exc}', file=out, flush=True)
         return 1
     except ImportError as exc:
-        print(f'\nDEMO FAILED: the local test wiki needs the module {exc.name!r}:'
-              " pip install 'pwb_oauth_ext[testwiki]'", file=out, flush=True)
+        module = (exc.name or 'cryptography').split('.')[0]
+        print(f'\nDEMO FAILED: the local test wiki needs the module {module!r}, which'
+              " comes with the [testwiki] extra: pip install '.[testwiki]' in the checkout"
+              " (or 'pwb_oauth_ext[testwiki]')", file=out, flush=True)
         return 1
     except Exception as exc:  # a Pywikibot error is a failed demo, said plainly
         print(f'\nDEMO FAILED: {type(exc).__name__}: {exc}', file=out, flush=True)
@@ -55,14 +62,15 @@ def run_demo(modes: tuple[str, ...] = ALL_MODES, out: TextIO | None = None) -> i
     return 0
 
 
-def _run_in_child(modes: tuple[str, ...], out: TextIO) -> int:
+def _run_in_child(modes: tuple[str, ...], out: TextIO, pywikibot_args: Sequence[str]) -> int:
     """Run the demo in a fresh interpreter (Pywikibot is configured once per process)."""
     env = {k: v for k, v in os.environ.items() if k not in ('PYWIKIBOT_DIR', 'PYWIKIBOT_DIR_PWB')}
     package_root = str(Path(__file__).resolve().parents[1])
     env['PYTHONPATH'] = os.pathsep.join(
         [package_root] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep) if p])
     result = subprocess.run(
-        [sys.executable, '-m', 'pwb_oauth_ext.demo', '--mode', ','.join(modes)],
+        [sys.executable, '-m', 'pwb_oauth_ext.demo', '--mode', ','.join(modes),
+         *pywikibot_args],
         env=env, capture_output=True, text=True, encoding='utf-8', errors='replace',
         check=False)
     out.write(result.stdout)
@@ -130,7 +138,9 @@ def _setup_wiki(wiki: Any, modes: tuple[str, ...]) -> dict[str, str]:
     return lines
 
 
-def _run(modes: tuple[str, ...], out: TextIO) -> None:
+def _run(modes: tuple[str, ...], out: TextIO, pywikibot_args: Sequence[str] = ()) -> None:
+    # The OAuth 2.0 provider needs the [testwiki] extra; the wiki would start without it.
+    from .testwiki import oauth2_provider  # noqa: F401
     from .testwiki.server import run_test_wiki
 
     def say(text: str = '') -> None:
@@ -153,6 +163,11 @@ def _run(modes: tuple[str, ...], out: TextIO) -> None:
         say('(secrets are read from environment variables, none is in the file)')
 
         import pywikibot  # only now: Pywikibot reads PYWIKIBOT_DIR once, on import
+
+        from .pywikibot_adapter import handle_global_args
+        unknown = handle_global_args(list(pywikibot_args))
+        if unknown:
+            raise DemoFailed(f'unknown option(s) {", ".join(unknown)}')
 
         for mode in modes:
             bot, header = MODES[mode]
@@ -208,8 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     parser = argparse.ArgumentParser(prog='pwb-oauth demo')
     parser.add_argument('--mode', default='all')
-    args = parser.parse_args(argv)
-    return run_demo(parse_modes(args.mode))
+    args, pywikibot_args = parser.parse_known_args(argv)
+    return run_demo(parse_modes(args.mode), pywikibot_args=pywikibot_args)
 
 
 def parse_modes(text: str) -> tuple[str, ...]:

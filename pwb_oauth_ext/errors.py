@@ -18,6 +18,15 @@ class ConfigError(OAuthExtError, ValueError):
     """
 
 
+class NotEnabledError(ConfigError, ImportError):
+    """An OAuth1(...)/OAuth2(...) entry reached Pywikibot, but ``enable()`` was never called.
+
+    Also an ImportError because that is what Pywikibot's request loop (10.x
+    and 11.x) ends the run on with one ``ERROR:`` line and exit status 1,
+    instead of logging a traceback and retrying until ApiTimeoutError.
+    """
+
+
 class TokenStoreError(OAuthExtError):
     """The token store file cannot be read, trusted or written."""
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pywikibot.exceptions import FatalServerError, NoUsernameError
 
+from .errors import TokenStoreError
+
 
 class OAuthAuthorizationError(NoUsernameError):
     """The wiki refused our OAuth credentials (``mwoauth-invalid-authorization``)."""
@@ -21,4 +23,12 @@ class OAuthCredentialError(NoUsernameError, FatalServerError):
 
     Also a FatalServerError so Pywikibot's request loop raises it at once
     instead of waiting and retrying something only the operator can fix.
+    """
+
+
+class OAuthTokenStoreError(OAuthCredentialError, TokenStoreError):
+    """The token store cannot be read, trusted or written, raised inside a request.
+
+    A TokenStoreError for ``except TokenStoreError`` and a FatalServerError, so a
+    damaged or hostile store file stops the bot at once instead of being retried.
     """

@@ -24,7 +24,6 @@ import functools
 import re
 from collections.abc import Iterator, Mapping
 from typing import ClassVar, Generic, TypeVar
-from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
@@ -39,7 +38,9 @@ __all__ = [
     'normalize_account',
     'normalize_host',
     'parse_key',
+    'requests_host',
     'split_url',
+    'url_target',
 ]
 
 T = TypeVar('T')
@@ -97,7 +98,11 @@ def _is_ip_literal(host: str) -> bool:
 
 
 def _encode_dns_name(name: str) -> str:
-    """IDNA-encode and lower-case a DNS name; UnicodeError/ValueError if unusable."""
+    """IDNA-encode and lower-case a DNS name as requests does; UnicodeError/ValueError if unusable.
+
+    Non-ASCII names go through :func:`requests_host`, so a key names exactly the host
+    requests connects to (``straße.test`` is ``xn--strae-oqa.test``, not ``strasse.test``).
+    """
     if name.isascii():
         ascii_name = name.lower()
         labels = ascii_name.split('.')
@@ -105,12 +110,43 @@ def _encode_dns_name(name: str) -> str:
             if not label or len(label) > 63:
                 raise ValueError('a label is empty or longer than 63 characters')
     else:
-        ascii_name = name.encode('idna').decode('ascii').lower()
+        ascii_name = requests_host(name)
         labels = ascii_name.split('.')
     for label in labels:
         if not _LABEL_RE.match(label):
             raise ValueError(f'{label!r} is not a valid DNS label')
     return ascii_name
+
+
+# Characters that would end or change a URL's host part when one is built from a name.
+_NOT_IN_HOST = re.compile(r'[/?#@\\\[\]:%\s\x00-\x1f\x7f]')
+
+
+def requests_host(name: str) -> str:
+    """The ASCII host requests connects to for the DNS name ``name``.
+
+    requests hands the URL to urllib3's ``parse_url``, which IDNA-encodes each
+    non-ASCII label (IDNA 2008, after Python's lower-casing, so a final sigma stays
+    final), then encodes anything still non-ASCII with the ``idna`` package and UTS 46.
+    This runs the same two steps. UnicodeError when requests would refuse the name.
+    """
+    if _NOT_IN_HOST.search(name):
+        raise UnicodeError('the name holds characters that cannot be part of a host')
+    from urllib3.exceptions import LocationParseError
+    from urllib3.util import parse_url
+
+    try:
+        host = parse_url(f'http://{name}/').host or ''
+    except (LocationParseError, ValueError):
+        raise UnicodeError('requests refuses this name (invalid IDNA label)') from None
+    if not host.isascii():
+        import idna
+
+        try:
+            host = idna.encode(host, uts46=True).decode('ascii')
+        except (idna.IDNAError, UnicodeError):
+            raise UnicodeError('requests refuses this name (invalid IDNA label)') from None
+    return host.lower()
 
 
 def _normalize_ipv6(text: str) -> str:
@@ -324,19 +360,43 @@ def normalize_host(host: str) -> str:
 
 @functools.lru_cache(maxsize=1024)
 def split_url(url: str) -> tuple[str, int | None]:
-    """The normalised ``(host, port)`` of a URL; port ``None`` when absent, 80 or 443.
+    """The normalised ``(host, port)`` requests connects to for a URL.
 
-    Raises ValueError when the URL has no host or a bad port. Remembered per
-    URL: a bot sends nearly all its requests to one api.php URL.
+    Port ``None`` when absent, 80 or 443. Parsed by urllib3's ``parse_url``, as requests
+    does, not by ``urlsplit``: the two disagree on URLs such as
+    ``http://other.host:1\\@127.0.0.1/``, and only the connection counts. Raises
+    ValueError when the URL has no host or a bad port. Remembered per URL: a bot
+    sends nearly all its requests to one api.php URL.
     """
-    parts = urlsplit(url)
-    hostname = parts.hostname
-    if not hostname:
+    _scheme, host, port = url_target(url)
+    return host, (None if port in DEFAULT_PORTS else port)
+
+
+@functools.lru_cache(maxsize=256)
+def url_target(url: str) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` requests connects to for ``url``, host normalised.
+
+    The scheme is '' for ``//host/...``; the port is as written (or None);
+    ValueError when the URL has no host.
+    """
+    from urllib3.exceptions import LocationParseError
+    from urllib3.util import parse_url
+
+    try:
+        parts = parse_url(url)
+    except (LocationParseError, ValueError):
+        raise ValueError(f'{url!r} is not a URL requests can send') from None
+    if not parts.host or not (parts.scheme or url.startswith('//')):
         raise ValueError(f'{url!r} is not an absolute URL with a host')
-    port = parts.port  # ValueError when out of range or not a number
-    if port == 0:
+    if parts.port == 0:
         raise ValueError(f'{url!r} has port 0')
-    return normalize_host(hostname), (None if port in DEFAULT_PORTS else port)
+    host = parts.host
+    if not host.isascii():
+        try:
+            host = requests_host(host)
+        except UnicodeError:
+            raise ValueError(f'{url!r} has a host requests refuses') from None
+    return (parts.scheme or '').lower(), normalize_host(host), parts.port
 
 
 class Candidate(_Frozen):
@@ -407,6 +467,8 @@ class Explanation(_Frozen, Generic[T]):
         else:
             lines.append(f'  => credentials of key {self.winner.key.original!r}')
         return '\n'.join(lines)
+
+    __str__ = format   # print(_oauth.explain(url)) shows the text, not the record
 
 
 def _host_suffixes(host: str) -> Iterator[str]:

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import html
 import socket
-import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .errors import OAuthFlowError
+from .errors import ConfigError, OAuthFlowError
+from .hosts import url_target
 from .oauth2 import is_loopback_host
+
+#: Seconds one connection may stay idle before it is dropped (a browser preconnect, say).
+CONNECTION_TIMEOUT = 10.0
 
 _PAGE = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{title}</title></head>
@@ -23,20 +27,26 @@ _PAGE = """<!DOCTYPE html>
 
 
 def is_loopback_redirect(uri: str) -> bool:
-    """True for an http redirect URI on 127.0.0.1, ::1 or localhost."""
+    """True for an http redirect URI on 127.0.0.1, ::1 or localhost.
+
+    Judged on the host urllib3 reads, the parser requests connects with.
+    """
     try:
-        parts = urlsplit(uri)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
+        scheme, host, _port = url_target(uri)
     except ValueError:
         return False
-    return parts.scheme == 'http' and is_loopback_host(parts.hostname)
+    return scheme == 'http' and is_loopback_host(host)
 
 
-class _Server(HTTPServer):
+class _Server(ThreadingHTTPServer):
+    """One thread per connection, so an idle connection cannot hold up the redirect."""
+
     allow_reuse_address = True
+    daemon_threads = True
     received: str | None = None
     expected_path: str = '/'
     base_url: str = ''
+    arrived: threading.Event
 
 
 class _V6Server(_Server):
@@ -45,13 +55,16 @@ class _V6Server(_Server):
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+    timeout = CONNECTION_TIMEOUT  # socket timeout per connection (StreamRequestHandler)
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path or '/'
         if path != self.server.expected_path:
             self._answer(404, 'Not found', 'This address only receives the OAuth redirect.')
             return
-        self.server.received = self.server.base_url + self.path
+        if self.server.received is None:
+            self.server.received = self.server.base_url + self.path
+            self.server.arrived.set()
         params = dict(parse_qsl(urlsplit(self.path).query))
         if 'error' in params:
             self._answer(200, 'Authorization not granted',
@@ -81,47 +94,60 @@ class LoopbackReceiver:
     """
 
     def __init__(self, redirect_uri: str) -> None:
+        parts = urlsplit(redirect_uri)
+        if parts.port == 0:
+            raise ConfigError(
+                f'The redirect URI {redirect_uri} has port 0: MediaWiki compares redirect'
+                ' URIs exactly, so configure the fixed port registered with the client'
+                ' (e.g. http://127.0.0.1:8765/callback).')
         if not is_loopback_redirect(redirect_uri):
             raise OAuthFlowError(
                 f'{redirect_uri} is not a loopback redirect URI '
                 f'(expected http://127.0.0.1:PORT/path or http://localhost:PORT/path).')
-        parts = urlsplit(redirect_uri)
-        host = parts.hostname or '127.0.0.1'
+        _scheme, host, port = url_target(redirect_uri)
         bind_host = '127.0.0.1' if host == 'localhost' else host
         server_class = _V6Server if ':' in bind_host else _Server
         try:
-            self._server = server_class((bind_host, parts.port or 80), _Handler)
+            self._server = server_class((bind_host, port or 80), _Handler)
         except OSError as exc:
             raise OAuthFlowError(
                 f'Cannot listen on {parts.netloc} for the OAuth redirect: {exc.strerror}. '
                 f'Close the program using that port or register another redirect URI.'
             ) from None
         self._server.expected_path = parts.path or '/'
-        netloc = parts.netloc
-        if parts.port == 0:  # report the port the system picked
-            netloc = netloc.rsplit(':', 1)[0] + f':{self.port}'
-        self._server.base_url = f'{parts.scheme}://{netloc}'
+        self._server.base_url = f'{parts.scheme}://{parts.netloc}'
+        self._server.arrived = threading.Event()
+        self._thread: threading.Thread | None = None
         self.redirect_uri = redirect_uri
 
     @property
     def port(self) -> int:
-        """The port actually bound (useful when the URI says port 0)."""
+        """The port actually bound."""
         return self._server.server_address[1]
 
     def wait(self, timeout: float) -> str:
-        """The full URL the browser was redirected to; OAuthFlowError after ``timeout`` s."""
-        deadline = time.monotonic() + timeout
-        while self._server.received is None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise OAuthFlowError(
-                    f'No OAuth redirect arrived at {self.redirect_uri} within {timeout:g} s.')
-            self._server.timeout = remaining
-            self._server.handle_request()
+        """The full URL the browser was redirected to; OAuthFlowError after ``timeout`` s.
+
+        Connections are served on their own threads, each with a socket timeout,
+        so neither an idle connection nor a slow one stretches ``timeout``.
+        """
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._server.serve_forever,
+                                            kwargs={'poll_interval': 0.1},
+                                            name='pwb-oauth-redirect', daemon=True)
+            self._thread.start()
+        if not self._server.arrived.wait(timeout):
+            raise OAuthFlowError(
+                f'No OAuth redirect arrived at {self.redirect_uri} within {timeout:g} s.')
+        assert self._server.received is not None
         return self._server.received
 
     def close(self) -> None:
         """Stop listening."""
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
         self._server.server_close()
 
     def __enter__(self) -> LoopbackReceiver:

@@ -71,7 +71,7 @@ def _error_from_body(text: str, what: str) -> OAuthFlowError | None:
     if stripped.startswith('{'):
         try:
             body = json.loads(stripped)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         if isinstance(body, dict) and 'error' in body:
             message = _readable(str(body.get('message') or ''))
@@ -88,24 +88,48 @@ def _unexpected(response: Any, what: str) -> OAuthFlowError:
         ' installed on this wiki, and is the site URL right?')
 
 
+#: What Special:OAuth/initiate and /token answer, form-encoded or (format=json) JSON.
+_FORM_FIELDS = frozenset(('oauth_token', 'oauth_token_secret', 'oauth_callback_confirmed'))
+_JSON_FIELDS = frozenset(('key', 'secret', 'oauth_callback_confirmed'))
+#: A form-encoded field: name=value, no spaces, tags or control characters.
+_FORM_PAIR = re.compile(r'[A-Za-z_]+=[A-Za-z0-9._~%+-]*\Z')
+_CONTROL = re.compile(r'[\x00-\x20\x7f-\x9f]')
+
+
 def _token_pair(response: Any, what: str) -> TokenPair:
-    """Read ``oauth_token=...&oauth_token_secret=...`` (or the JSON key/secret form)."""
+    """Read ``oauth_token=...&oauth_token_secret=...`` (or the JSON key/secret form).
+
+    Strict: the whole body must be one of the two forms MediaWiki sends, with
+    non-empty string values and no other fields, so a page that merely contains
+    ``&oauth_token=..&oauth_token_secret=..`` (an HTML error page, say) is refused.
+    """
     text = response.text or ''
     error = _error_from_body(text, what)
     if error is not None:
         raise error
+    if int(getattr(response, 'status_code', 200)) != 200:
+        raise _unexpected(response, what)
     stripped = text.strip()
     if stripped.startswith('{'):
         try:
             body = json.loads(stripped)
-            return TokenPair(str(body['key']), str(body['secret']))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, RecursionError):
             raise _unexpected(response, what) from None
-    params = dict(parse_qsl(stripped))
-    if int(getattr(response, 'status_code', 200)) != 200 or \
-            not params.get('oauth_token') or not params.get('oauth_token_secret'):
-        raise _unexpected(response, what)
-    return TokenPair(params['oauth_token'], params['oauth_token_secret'])
+        if not isinstance(body, dict) or not set(body) <= _JSON_FIELDS:
+            raise _unexpected(response, what)
+        key, secret = body.get('key'), body.get('secret')
+    else:
+        pairs = stripped.split('&')
+        if not all(_FORM_PAIR.match(pair) for pair in pairs):
+            raise _unexpected(response, what)
+        params = dict(parse_qsl(stripped, keep_blank_values=True, strict_parsing=True))
+        if len(params) != len(pairs) or not set(params) <= _FORM_FIELDS:
+            raise _unexpected(response, what)
+        key, secret = params.get('oauth_token'), params.get('oauth_token_secret')
+    for value in (key, secret):
+        if not isinstance(value, str) or not value or _CONTROL.search(value):
+            raise _unexpected(response, what)
+    return TokenPair(key, secret)
 
 
 def _signed_headers(url: str, consumer_key: str, consumer_secret: str, *,
@@ -123,13 +147,17 @@ def _signed_headers(url: str, consumer_key: str, consumer_secret: str, *,
 
 
 def _post(post: Poster, url: str, headers: dict[str, str], what: str) -> Any:
+    from .oauth2 import refuse_redirect
+
     try:
-        return post(url, headers)
+        response = post(url, headers)
     except OAuthFlowError:
         raise
     except Exception as exc:  # a transport failure: name it, never dump headers
         raise OAuthFlowError(f'Cannot reach the wiki for {what}: {type(exc).__name__}'
                              ) from None
+    refuse_redirect(response, url, what)
+    return response
 
 
 def initiate(post: Poster, index_url: str, consumer_key: str, consumer_secret: str) -> TokenPair:

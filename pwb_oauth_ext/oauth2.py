@@ -1,6 +1,7 @@
 """OAuth 2.0 client side for MediaWiki's Extension:OAuth, apart from the transport.
 
-Token requests are built and parsed with oauthlib's client classes and sent
+Token requests are built with oauthlib's client classes, their answers checked
+field by field here (``parse_token_answer``), and sent
 through a ``Transport`` chosen by the caller: the Pywikibot adapter sends
 them through Pywikibot's own HTTP session, tests through the test wiki
 in-process. MediaWiki's deviations from RFC 6749 are handled by the small
@@ -14,18 +15,20 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
+import re
 import secrets
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 from .errors import (
     OAuthFlowError,
     ReauthorizationRequired,
     TokenEndpointError,
 )
+from .hosts import url_target
 from .store import GrantKey, TokenStore
 
 #: post_form(url, data, headers) -> response with .status_code, .headers, .text
@@ -91,16 +94,72 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
+def prepared_url(url: str) -> str:
+    """``url`` as requests sends it (its ``prepare_url``); ValueError if it cannot."""
+    import requests
+
+    prepared = requests.PreparedRequest()
+    try:
+        prepared.prepare_url(url, None)
+    except (requests.RequestException, ValueError, UnicodeError):
+        raise ValueError(f'{url!r} is not a URL requests can send') from None
+    return prepared.url or ''
+
+
+def unsafe_destination(url: str) -> str | None:
+    """Why secrets must not go to the (prepared) ``url``, or None when they may.
+
+    https anywhere; plain http to loopback only. Judged on the host requests
+    connects to (urllib3's parser), not on what ``urlsplit`` reads.
+    """
+    try:
+        scheme, host, port = url_target(url)
+    except ValueError:
+        return 'not a URL requests can send'
+    if scheme == 'https' or (scheme == 'http' and is_loopback_host(host)):
+        return None
+    shown = f'[{host}]' if ':' in host else host
+    return f'{scheme}://{shown}{"" if port is None else f":{port}"} is not https'
+
+
 def _require_safe_url(url: str, what: str) -> None:
-    """Refuse to send secrets over plain http except to this machine."""
-    parts = urlsplit(url)
-    if parts.scheme == 'https':
+    """Refuse to send secrets over plain http except to this machine.
+
+    The check runs on the URL requests will really connect to: prepared by
+    requests and parsed by urllib3, as the connection is.
+    """
+    try:
+        problem = unsafe_destination(prepared_url(url))
+    except ValueError as exc:
+        problem = str(exc)
+    if problem is not None:
+        raise OAuthFlowError(
+            f'Refusing to send {what}: {problem}. OAuth secrets need https (plain http is'
+            ' only allowed to 127.0.0.1/localhost).')
+
+
+def refuse_redirect(response: Any, endpoint: str, what: str) -> None:
+    """A 3xx answer to a request carrying a secret is an error; it is never followed.
+
+    Following it would re-send the secret (a 307/308 re-POSTs the body) to
+    wherever ``Location`` points, over any scheme.
+    """
+    try:
+        status = int(response.status_code)
+    except (TypeError, ValueError, AttributeError):
         return
-    if parts.scheme == 'http' and is_loopback_host(parts.hostname):
+    if not 300 <= status < 400:
         return
+    location = (getattr(response, 'headers', None) or {}).get('Location') or ''
+    try:
+        target = (url_target(urljoin(endpoint, location))[1] if location
+                  else 'nowhere (no Location)')
+    except ValueError:
+        target = 'an unusable Location'
     raise OAuthFlowError(
-        f'Refusing to send {what} to {parts.scheme}://{parts.netloc}: OAuth secrets need '
-        f'https (plain http is only allowed to 127.0.0.1/localhost).')
+        f'{endpoint} answered {what} with a redirect (HTTP {status}) to'
+        f' {target}; redirects are not followed for requests that carry OAuth secrets,'
+        ' and nothing was re-sent. Configure the final URL of the endpoint.')
 
 
 # --- tokens ----------------------------------------------------------------
@@ -153,13 +212,14 @@ class TokenSet:
 
     @classmethod
     def from_token_response(cls, params: dict, now: float) -> TokenSet:
-        """From a parsed token endpoint answer, anchoring expires_in to our clock."""
+        """From a checked token endpoint answer (``parse_token_answer``), anchoring
+        expires_in to our clock."""
         expires_in = params.get('expires_in')
         return cls(
             access_token=params['access_token'],
             refresh_token=params.get('refresh_token') or None,
-            expires_at=now + float(expires_in) if expires_in is not None else None,
-            token_type=params.get('token_type') or 'Bearer',
+            expires_at=now + expires_in if expires_in is not None else None,
+            token_type='Bearer',
             obtained_at=now,
         )
 
@@ -176,7 +236,7 @@ def mediawiki_token_error(status: int, text: str) -> dict[str, str] | None:
     """
     try:
         body = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(body, dict) or not isinstance(body.get('error'), str):
         return None
@@ -256,12 +316,11 @@ def parse_redirect(url: str, expected_state: str) -> str:
 
 def _post_token_request(transport: Transport, endpoints: OAuth2Endpoints, client: Any,
                         body: str, client_secret: str | None, now: Clock) -> TokenSet:
-    from oauthlib.oauth2 import OAuth2Error
-
     _require_safe_url(endpoints.token_url, 'a token request')
     data = mediawiki_client_auth(dict(parse_qsl(body, keep_blank_values=True)), client_secret)
     requested_at = now()
     response = transport(endpoints.token_url, data, dict(_FORM_HEADERS))
+    refuse_redirect(response, endpoints.token_url, 'a token request')
     status = int(response.status_code)
     text = response.text or ''
     details = mediawiki_token_error(status, text)
@@ -271,21 +330,56 @@ def _post_token_request(transport: Transport, endpoints: OAuth2Endpoints, client
         raise TokenEndpointError(
             f'The token endpoint {endpoints.token_url} answered HTTP {status} '
             f'without an OAuth error body.', status=status)
+    params = parse_token_answer(text, endpoints.token_url, status)
+    return TokenSet.from_token_response(params, requested_at)
+
+
+#: RFC 6750 section 2.1 ``b64token``: the only characters a bearer token may have.
+_B64TOKEN = re.compile(r'[A-Za-z0-9._~+/-]+=*\Z')
+#: The longest ``expires_in`` believed: 10 years. Longer is a broken or hostile answer.
+MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
+
+
+def is_b64token(value: object) -> bool:
+    """True for a non-empty string of RFC 6750 token characters (no spaces, no CR/LF)."""
+    return isinstance(value, str) and _B64TOKEN.match(value) is not None
+
+
+def parse_token_answer(text: str, endpoint: str, status: int = 200) -> dict[str, Any]:
+    """A successful token endpoint answer, checked field by field (RFC 6749 5.1).
+
+    ``token_type`` must be bearer (any case), tokens non-empty b64token strings,
+    ``expires_in`` a positive integer of at most :data:`MAX_EXPIRES_IN` seconds,
+    ``refresh_token`` a token if present. Anything else is a TokenEndpointError
+    that names the field, never its value.
+    """
+    def unusable(why: str) -> TokenEndpointError:
+        return TokenEndpointError(
+            f'The token endpoint {endpoint} sent an unusable answer: {why}.', status=status)
+
     try:
-        params = client.parse_request_body_response(text)
-    except OAuth2Error as exc:
-        raise TokenEndpointError(
-            f'The token endpoint {endpoints.token_url} sent an unusable answer: '
-            f'{exc.description}', error=exc.error, description=exc.description,
-            status=status) from None
-    except (ValueError, Warning, TypeError, AttributeError, KeyError):
-        params = None  # not a JSON object oauthlib can read ([] or null, say)
-    if not isinstance(params, dict) or not isinstance(params.get('access_token'), str) \
-            or not params['access_token']:
-        raise TokenEndpointError(
-            f'The token endpoint {endpoints.token_url} sent an unusable answer.',
-            status=status)
-    return TokenSet.from_token_response(dict(params), requested_at)
+        params = json.loads(text)
+    except RecursionError:
+        raise unusable('JSON nested too deeply') from None
+    except ValueError:
+        raise unusable('not JSON') from None
+    if not isinstance(params, dict):
+        raise unusable('not a JSON object')
+    if not is_b64token(params.get('access_token')):
+        raise unusable('access_token is missing or not a token (RFC 6750 characters)')
+    token_type = params.get('token_type')
+    if not isinstance(token_type, str) or token_type.lower() != 'bearer':
+        raise unusable('token_type is not "Bearer"')
+    expires_in = params.get('expires_in')
+    if expires_in is not None and (
+            type(expires_in) is not int or not 0 < expires_in <= MAX_EXPIRES_IN):
+        raise unusable(f'expires_in is not a whole number of seconds between 1 and'
+                       f' {MAX_EXPIRES_IN} (10 years)')
+    refresh_token = params.get('refresh_token')
+    if refresh_token is not None and not is_b64token(refresh_token):
+        raise unusable('refresh_token is not a token (RFC 6750 characters)')
+    return {'access_token': params['access_token'], 'token_type': 'Bearer',
+            'expires_in': expires_in, 'refresh_token': refresh_token}
 
 
 def _token_endpoint_error(status: int, details: dict[str, str]) -> TokenEndpointError:
@@ -530,5 +624,6 @@ __all__ = [
     'endpoints_for', 'exchange_code', 'fetch_client_credentials',
     'is_loopback_host', 'make_obtain', 'make_pkce_pair', 'mediawiki_client_auth',
     'mediawiki_redirect_denial', 'mediawiki_token_error', 'new_state', 'parse_redirect',
-    'refresh', 'requests_transport',
+    'parse_token_answer', 'refresh', 'refuse_redirect', 'requests_transport',
+    'unsafe_destination',
 ]

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import threading
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -310,13 +312,17 @@ def reauthorize_hint(site: Any, account: str | None) -> str:
 
 
 def pywikibot_transport(url: str, data: dict[str, str], headers: dict[str, str]) -> Any:
-    """POST a token request through Pywikibot's session (User-Agent, SSL, timeouts), no auth."""
+    """POST a token request through Pywikibot's session (User-Agent, SSL, timeouts), no auth.
+
+    Redirects are off: a 307/308 would re-POST the client secret, refresh token or
+    code verifier to wherever it points (the caller turns a 3xx into an error).
+    """
     from pywikibot.comms import http
 
     from .errors import OAuthFlowError
     with no_auth():
         response = http.fetch(url, method='POST', data=data, headers=headers,
-                              default_error_handling=False)
+                              default_error_handling=False, allow_redirects=False)
     if isinstance(response, Exception):
         raise OAuthFlowError(f'Cannot reach the OAuth 2.0 token endpoint {url}:'
                              f' {type(response).__name__}') from None
@@ -367,8 +373,11 @@ class _NoAuth:
 no_auth = _NoAuth
 
 
-def _credential_error(text: str) -> Exception:
-    from .exceptions import OAuthCredentialError
+def _credential_error(text: str, cause: Exception | None = None) -> Exception:
+    from .errors import TokenStoreError
+    from .exceptions import OAuthCredentialError, OAuthTokenStoreError
+    if isinstance(cause, TokenStoreError):
+        return OAuthTokenStoreError(text)
     return OAuthCredentialError(text)
 
 
@@ -391,10 +400,16 @@ class SessionAuth:
             if getattr(site, _LOGGED_OUT, False) or getattr(site, '_oauth_disabled', False):
                 return request
             account = site.username()
+        # request.url is the prepared URL; split_url reads it with urllib3's parser,
+        # so the entry is chosen for the host the connection really goes to.
         try:
+            if _logged_out_sites and _is_logged_out_host(site, request.url):
+                return request
             match = resolver.match(request.url, account)
+        except ValueError:
+            return request  # no host we could match: requests refuses to send it anyway
         except OAuthExtError as exc:
-            raise _credential_error(str(exc)) from None
+            raise _credential_error(str(exc), exc) from None
         if match is None or (match.key.kind == 'any' and not _is_site_host(site, request.url)):
             return request
         try:
@@ -406,19 +421,49 @@ class SessionAuth:
                                     f'usernames[{site.family.name!r}][{site.code!r}]')
             if 'authenticate[' not in text:
                 text = f'authenticate[{match.key.original!r}]: {text}'
-            raise _credential_error(text) from None
+            raise _credential_error(text, exc) from None
 
     def __repr__(self) -> str:
         return 'SessionAuth(config.authenticate via pwb_oauth_ext)'
 
 
 def _is_site_host(site: Any, url: str) -> bool:
-    """True for a request to the host of the wiki in flight.
+    """True for a request to the host and port of the wiki in flight.
 
-    A bare ``*`` entry applies only there: never to SPARQL endpoints,
-    toolforge, upload-by-URL or external links fetched without a site.
+    A bare ``*`` entry applies only there: never to another port of that host,
+    SPARQL endpoints, toolforge, upload-by-URL or external links fetched without
+    a site.
     """
-    return site is not None and split_url(url)[0] == split_url(site_url(site))[0]
+    return site is not None and split_url(url) == split_url(site_url(site))
+
+
+#: Sites logged out with ``site.logout()`` (weakly held): nothing of ours goes to
+#: their host and port, with a site or without, until ``site.login()``.
+_logged_out_sites: list[weakref.ref] = []
+_logged_out_lock = threading.Lock()
+
+
+def _is_logged_out_host(site: Any, url: str) -> bool:
+    """True when ``url`` goes to a wiki logged out in this process.
+
+    A logged-in site on the same host (another account) still gets its own
+    credentials; anything else, site-less ``http.fetch`` included, gets none.
+    """
+    target = split_url(url)
+    if site is not None and split_url(site_url(site)) == target:
+        return False
+    blocked = False
+    with _logged_out_lock:
+        alive = []
+        for ref in _logged_out_sites:
+            logged_out = ref()
+            if logged_out is None or not getattr(logged_out, _LOGGED_OUT, False):
+                continue  # gone, or logged in again
+            alive.append(ref)
+            if split_url(site_url(logged_out)) == target:
+                blocked = True
+        _logged_out_sites[:] = alive
+    return blocked
 
 
 def install() -> None:
@@ -487,6 +532,40 @@ def install() -> None:
     _patch(api_site, 'login', login)
     _patch(api_site, 'logout', logout)
     _patch(api.Request, '_internal_api_error', internal_api_error)
+    _patch(sys, 'excepthook', short_error_hook(_originals.get(
+        'sys.excepthook', (None, None, sys.excepthook))[2]))
+
+
+def is_expected_failure(exc: BaseException) -> bool:
+    """True for our own errors: bad config, missing or refused tokens, locked store."""
+    from .exceptions import OAuthAuthorizationError, OAuthCredentialError, OAuthIdentityError
+    return isinstance(exc, (OAuthExtError, OAuthAuthorizationError, OAuthCredentialError,
+                            OAuthIdentityError))
+
+
+def short_error_hook(previous: Any) -> Any:
+    """A ``sys.excepthook`` that ends a run on one of our errors with just its message.
+
+    Pywikibot catches nothing around a script: Python prints the traceback
+    (40-50 lines through Pywikibot's request code) and ``comms.http.flush()``
+    logs it and repeats the message as CRITICAL. Without ``-debug`` the user
+    sees our message alone (it names the key, the site and the command that
+    fixes it); the traceback still goes to the ``-log`` file.
+    """
+    def excepthook(exc_type: type[BaseException], exc: BaseException, tb: Any) -> Any:
+        from pywikibot import config
+        if config.debug_log or not is_expected_failure(exc):
+            return previous(exc_type, exc, tb)
+        import traceback
+
+        import pywikibot
+        pywikibot.log(''.join(traceback.format_exception(exc_type, exc, tb)))
+        pywikibot.error(str(exc))
+        for name in ('last_type', 'last_value', 'last_traceback', 'last_exc'):
+            if hasattr(sys, name):   # flush() would print it again, as CRITICAL
+                delattr(sys, name)
+        return None
+    return excepthook
 
 
 def installed() -> bool:
@@ -506,6 +585,23 @@ def site_without_login(family: str, code: str, user: str | None) -> Any:
         return pywikibot.Site(code, family, user=user)
     finally:
         _context.defer_login = False
+
+
+def handle_global_args(args: list[str]) -> list[str]:
+    """``pywikibot.handle_args(args)`` as a script calls it; returns the unknown options.
+
+    Without the site handle_args creates at its end: creating a site goes
+    online, and the commands decide themselves when (explain never does).
+    """
+    import pywikibot
+    create_site, argvu = pywikibot.Site, pywikibot.argvu
+    pywikibot.Site = lambda *args, **kwargs: None
+    if not args:   # handle_args reads sys.argv when given nothing
+        pywikibot.argvu = argvu[:1]
+    try:
+        return pywikibot.handle_args(args, do_help=False)
+    finally:
+        pywikibot.Site, pywikibot.argvu = create_site, argvu
 
 
 def uninstall() -> None:
@@ -574,6 +670,9 @@ def _oauth_logout(site: Any) -> None:
 
     user = site.username()
     setattr(site, _LOGGED_OUT, True)
+    with _logged_out_lock:
+        if not any(ref() is site for ref in _logged_out_sites):
+            _logged_out_sites.append(weakref.ref(site))
     site._loginstatus = LoginStatus.NOT_LOGGED_IN
     del site.userinfo
     site.tokens.clear()
@@ -581,11 +680,10 @@ def _oauth_logout(site: Any) -> None:
     for cookie in list(http.cookie_jar):
         if cookie.domain.lstrip('.') == host or cookie.domain.endswith('.' + host):
             http.cookie_jar.clear(cookie.domain, cookie.path, cookie.name)
-    pywikibot.info(
-        f'Logged out of {site} in this process: OAuth credentials for {user} are no'
-        ' longer sent to it (OAuth sessions cannot be ended at the wiki; revoke the'
-        ' grant on Special:OAuthManageMyGrants to end it for good). site.login()'
-        ' uses them again.')
+    # One quiet line: `pwb login -logout` says "Logged out of ..." itself.
+    pywikibot.log(f'Logged out of {site} in this process: OAuth credentials for {user} are'
+                  ' no longer sent (revoke the grant on Special:OAuthManageMyGrants to end'
+                  ' it for good; site.login() uses them again).')
 
 
 def _handle_rejection(request: Any, error: dict, authorization_error: type) -> bool:

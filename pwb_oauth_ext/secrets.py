@@ -19,6 +19,15 @@ if TYPE_CHECKING:  # annotations only: keep the import cheap
     Secret = Union[str, 'SecretRef']
 
 
+def has_control_character(text: str) -> bool:
+    """True when ``text`` holds a control character (C0, DEL, C1: CR and LF among them).
+
+    Such a secret would break the HTTP header it goes into, and http.client's
+    error names the whole header, secret included, on the console and in logs.
+    """
+    return any(ord(ch) < 0x20 or 0x7f <= ord(ch) <= 0x9f for ch in text)
+
+
 class SecretRef:
     """Where a secret lives; ``resolve()`` fetches it."""
 
@@ -40,7 +49,13 @@ class SecretRef:
             raise ConfigError(
                 f'authenticate[{config_key!r}]: {self.describe()} gives no secret'
                 f' ({self.missing_hint()})')
-        return value.strip()
+        value = value.strip()
+        if has_control_character(value):
+            raise ConfigError(
+                f'authenticate[{config_key!r}]: {self.describe()} gives a value with a'
+                ' control character (a second line?); a secret is one line of text. Fix'
+                ' the source of the reference.')
+        return value
 
     def missing_hint(self) -> str:
         """How to provide the secret."""

@@ -15,7 +15,9 @@ old file or the new one, never half of each.
 from __future__ import annotations
 
 import copy
+import errno
 import json
+import math
 import os
 import stat
 import tempfile
@@ -66,12 +68,76 @@ _path_locks_guard = threading.Lock()
 
 
 def _thread_lock_for(path: Path) -> threading.RLock:
-    key = os.path.normcase(os.path.abspath(str(path)))
+    key = _path_key(path)
     with _path_locks_guard:
         lock = _path_locks.get(key)
         if lock is None:
             lock = _path_locks[key] = threading.RLock()
         return lock
+
+
+def _path_key(path: Path) -> str:
+    return os.path.normcase(os.path.abspath(str(path)))
+
+
+# Lock files this process holds, by path key, with their nesting depth. Only the
+# thread holding the path's thread lock reads or changes its entry.
+_held_file_locks: dict[str, int] = {}
+
+
+def _entry_name(item: dict, wiki_field: str) -> str:
+    """An entry as error messages name it (wiki, client id shortened, account)."""
+    account = item.get('account')
+    return (f"{item.get(wiki_field)}, client {str(item.get('client_id'))[:6]}...,"
+            f" account {account if account is not None else 'unset'}")
+
+
+def _is_text(value: object) -> bool:
+    """A non-empty one-line string: what a stored secret or token must be."""
+    return (isinstance(value, str) and bool(value)
+            and not any(ord(ch) < 0x20 or 0x7f <= ord(ch) <= 0x9f for ch in value))
+
+
+def _is_time(value: object) -> bool:
+    return (value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                              and math.isfinite(value)))
+
+
+def validate_record(record: object) -> str | None:
+    """What is wrong with a token store record, or None when it is usable.
+
+    The one place that knows a record's shape: an OAuth 1.0a access pair, or an
+    OAuth 2.0 token set (RFC 6750 token characters, numeric times; a record
+    without ``protocol`` is one). Messages name the field, never its value.
+    """
+    from .oauth2 import is_b64token
+
+    if not isinstance(record, dict):
+        return 'the record is not an object'
+    protocol = record.get('protocol', 'oauth2')  # as TokenSet.from_record reads it
+    if protocol == 'oauth1':
+        for name in ('access_token', 'access_secret'):
+            if not _is_text(record.get(name)):
+                return f'{name} is missing or not a one-line string'
+        identity = record.get('identity')
+        if identity is not None and not isinstance(identity, str):
+            return 'identity is not a string'
+        return None
+    if protocol == 'oauth2':
+        if not is_b64token(record.get('access_token')):
+            return 'access_token is missing or not a token (RFC 6750 characters)'
+        refresh_token = record.get('refresh_token')
+        if refresh_token is not None and not is_b64token(refresh_token):
+            return 'refresh_token is not a token (RFC 6750 characters)'
+        for name in ('expires_at', 'obtained_at'):
+            if not _is_time(record.get(name)):
+                return f'{name} is not a number'
+        token_type = record.get('token_type')
+        if token_type is not None and (not isinstance(token_type, str)
+                                       or token_type.lower() != 'bearer'):
+            return 'token_type is not Bearer'
+        return None
+    return 'protocol is not "oauth1" or "oauth2"'
 
 
 def grant_key(key: KeyArgs, client_id: str | None = None,
@@ -110,6 +176,9 @@ class StoreTransaction:
         *parts, record = args
         if not isinstance(record, dict):
             raise TypeError('a token store record must be a dict')
+        problem = validate_record(record)
+        if problem is not None:  # never write what a read would refuse
+            raise ValueError(f'not a valid token store record: {problem}')
         normalised = grant_key(key, *parts)
         record = copy.deepcopy(record)
         if self._entries.get(normalised) != record:
@@ -187,7 +256,11 @@ class TokenStore:
 
     def __init__(self, path: str | os.PathLike) -> None:
         path = Path(path)
-        if path.is_dir():
+        try:
+            is_dir = path.is_dir()
+        except OSError:  # unreadable parent: the first read or write says so, by name
+            is_dir = False
+        if is_dir:
             path = path / DEFAULT_FILENAME
         self.path = path
         self._lock_path = Path(str(path) + '.lock')
@@ -250,27 +323,98 @@ class TokenStore:
 
     # --- file handling ---------------------------------------------------
 
-    def _file_lock(self) -> Any:
-        from filelock import FileLock
+    @contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        """The lock file, held across a transaction (between processes).
 
+        On POSIX it is opened without following symlinks and locked with
+        ``flock`` (as filelock does, so older versions interoperate); a
+        symlink or a lock file of another user is refused.
+        """
         self._ensure_parent()
-        self._create_private(self._lock_path)
-        # mode: filelock chmods the lock file it opens; keep it private.
-        return FileLock(str(self._lock_path), mode=_FILE_MODE)
+        if os.name == 'nt':
+            from filelock import FileLock
+
+            self._create_private(self._lock_path)
+            with FileLock(str(self._lock_path), mode=_FILE_MODE):
+                yield
+            return
+        import fcntl
+
+        key = _path_key(self.path)
+        if _held_file_locks.get(key):  # this thread already holds it (nested transaction)
+            _held_file_locks[key] += 1
+            try:
+                yield
+            finally:
+                _held_file_locks[key] -= 1
+            return
+        fd = self._open_safely(self._lock_path, os.O_RDWR | os.O_CREAT, 'lock file')
+        try:
+            self._check_owner(fd, self._lock_path, 'lock file')
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as exc:
+                raise self._os_error(exc, self._lock_path, 'lock file', 'locked') from None
+            _held_file_locks[key] = 1
+            try:
+                yield
+            finally:
+                del _held_file_locks[key]
+        finally:
+            os.close(fd)  # releases the flock
 
     def _ensure_parent(self) -> None:
         parent = self.path.parent
-        if not parent.exists():
-            parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            if not parent.exists():
+                parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise self._os_error(exc, parent, 'directory', 'created') from None
 
-    @staticmethod
-    def _create_private(path: Path) -> None:
+    def _create_private(self, path: Path) -> None:
         """Create an empty file with mode 0600 unless it exists."""
         try:
             fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
         except FileExistsError:
             return
+        except OSError as exc:
+            raise self._os_error(exc, path, 'lock file', 'created') from None
         os.close(fd)
+
+    def _os_error(self, exc: OSError, path: Path, what: str, verb: str) -> TokenStoreError:
+        """An OSError on the store, its lock or directory, as a TokenStoreError with the fix."""
+        return TokenStoreError(
+            f'The token store {what} {path} cannot be {verb}: {exc.strerror or exc}. Check'
+            f' that the directory exists and belongs to you, or choose another file with'
+            f' enable(token_store=...).')
+
+    def _open_safely(self, path: Path, flags: int, what: str) -> int:
+        """``os.open`` that never follows a symlink; every failure is a TokenStoreError."""
+        flags |= getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_CLOEXEC', 0)
+        try:
+            return os.open(str(path), flags, _FILE_MODE)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.EMLINK) or os.path.islink(path):
+                raise TokenStoreError(
+                    f'The token store {what} {path} is a symbolic link; it is not followed'
+                    f' (it could point anywhere). Remove it (rm {path}); a store or lock'
+                    ' file of its own is created when needed.') from None
+            raise self._os_error(exc, path, what, 'opened') from None
+
+    def _check_owner(self, fd: int, path: Path, what: str) -> None:
+        """Refuse what is not a regular file of ours, as ssh refuses others' key files."""
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise TokenStoreError(f'The token store {what} {path} is not a regular file;'
+                                  ' move it aside.')
+        if hasattr(os, 'geteuid') and info.st_uid != os.geteuid():
+            raise TokenStoreError(
+                f'The token store {what} {path} belongs to another user (uid {info.st_uid});'
+                ' it is not trusted. Move it aside and authorize again, or fix the owner'
+                f' with: chown {os.geteuid()} {path}')
 
     def _check_permissions(self, fd: int) -> None:
         if os.name == 'nt':
@@ -285,16 +429,18 @@ class TokenStore:
     def _read(self) -> tuple[dict[GrantKey, dict], bool]:
         """The entries, and whether the file is in an older format."""
         try:
-            fd = os.open(str(self.path), os.O_RDONLY)
+            fd = self._open_safely(self.path, os.O_RDONLY, 'file')
         except FileNotFoundError:
             return {}, False
-        except OSError as exc:
-            raise TokenStoreError(
-                f'The token store {self.path} cannot be read: {exc.strerror}') from None
         try:
+            if os.name != 'nt':
+                self._check_owner(fd, self.path, 'file')
             self._check_permissions(fd)
-            with os.fdopen(fd, 'rb', closefd=False) as handle:
-                raw = handle.read()
+            try:
+                with os.fdopen(fd, 'rb', closefd=False) as handle:
+                    raw = handle.read()
+            except OSError as exc:
+                raise self._os_error(exc, self.path, 'file', 'read') from None
         finally:
             os.close(fd)
         return self._parse(raw)
@@ -310,6 +456,8 @@ class TokenStore:
             data = json.loads(raw.decode('utf-8'))
         except UnicodeDecodeError:
             raise self._corrupt('not UTF-8 text') from None
+        except RecursionError:
+            raise self._corrupt('JSON nested too deeply') from None
         except ValueError as exc:
             # json's message gives a position only, never the content.
             raise self._corrupt(f'invalid JSON: {exc}') from None
@@ -331,6 +479,9 @@ class TokenStore:
                     and (item.get('account') is None or isinstance(item.get('account'), str))
                     and isinstance(item.get('record'), dict)):
                 raise self._corrupt(f'an entry lacks {wiki_field}, client_id, account or record')
+            problem = validate_record(item['record'])
+            if problem is not None:
+                raise self._corrupt(f'the entry for {_entry_name(item, wiki_field)}: {problem}')
             account = item.get('account')
             identity = item['record'].get('identity')
             if version == 1 and account is None and isinstance(identity, str) and identity:
@@ -353,8 +504,11 @@ class TokenStore:
         payload = json.dumps(data, indent=1, sort_keys=True).encode('utf-8')
         # mkstemp creates the file with mode 0600 in the same directory, so
         # os.replace is an atomic rename on the same file system.
-        fd, tmp_name = tempfile.mkstemp(
-            dir=str(self.path.parent), prefix=f'.{self.path.name}.', suffix='.tmp')
+        try:
+            fd, tmp_name = tempfile.mkstemp(
+                dir=str(self.path.parent), prefix=f'.{self.path.name}.', suffix='.tmp')
+        except OSError as exc:
+            raise self._os_error(exc, self.path, 'file', 'written') from None
         try:
             with os.fdopen(fd, 'wb') as handle:
                 handle.write(payload)

@@ -100,7 +100,7 @@ def test_a_database_store_keeps_the_file_store_promises(store_url: str) -> None:
         ['BotA', 'Bota', 'Other']
     assert store.delete(key) and not store.delete(key)
     with pytest.raises(RuntimeError), store.transaction() as tx:
-        tx.put(key, {'access_token': 'rolled back'})
+        tx.put(key, {'access_token': 'AT-rolled-back'})
         raise RuntimeError
     assert store.get(key) is None
     # Another process (a new store object) reads the same grants.
@@ -109,7 +109,7 @@ def test_a_database_store_keeps_the_file_store_promises(store_url: str) -> None:
 
 def test_the_schema_is_versioned_and_a_newer_one_is_refused(store_url: str) -> None:
     import sqlalchemy as sa
-    DatabaseStore(store_url).put(GrantKey('w', 'c', 'a'), {'x': 1})
+    DatabaseStore(store_url).put(GrantKey('w', 'c', 'a'), {'access_token': 'AT-x'})
     store = DatabaseStore(store_url)
     engine = sa.create_engine(store.url.sqlalchemy_url())
     with engine.begin() as conn:
@@ -136,7 +136,7 @@ def test_no_message_shows_the_password(server: Any) -> None:
         from pwb_oauth_ext import env
         bare = server.url(good.rsplit('/', 1)[1], password=False)
         separate = open_store(bare, password=env('PWB_OAUTH_TEST_STORE_PASSWORD'))
-        separate.put(GrantKey('w', 'c', 'a'), {'x': 1})
+        separate.put(GrantKey('w', 'c', 'a'), {'access_token': 'AT-x'})
         assert server.password not in separate.describe()
     finally:
         del os.environ['PWB_OAUTH_TEST_STORE_PASSWORD']
@@ -252,7 +252,7 @@ try:
         tx.get(key)
         print('locked', flush=True)
         time.sleep(8)      # hung past its lease (talking to a wiki that never answers)
-        tx.put(key, {'access_token': 'from the hung process'})
+        tx.put(key, {'access_token': 'AT-hung'})
 except TokenStoreError as exc:
     print('ERROR', exc, flush=True)
 """

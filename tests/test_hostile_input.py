@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -364,7 +365,7 @@ def test_exception_inside_transaction_writes_nothing(
         good_store: tuple[TokenStore, bytes]) -> None:
     store, good = good_store
     with pytest.raises(RuntimeError), store.transaction() as tx:
-        tx.put('wiki.example', 'client', 'Bot', {'access_token': 'half-done'})
+        tx.put('wiki.example', 'client', 'Bot', {**RECORD, 'access_token': 'half-done'})
         raise RuntimeError('crash mid-renewal')
     assert store.path.read_bytes() == good
 
@@ -375,7 +376,8 @@ from pwb_oauth_ext.store import TokenStore
 store = TokenStore(sys.argv[1])
 for _ in range(int(sys.argv[2])):
     with store.transaction() as tx:
-        record = tx.get('wiki.example', 'counter', None) or {'n': 0}
+        record = tx.get('wiki.example', 'counter', None) or {
+            'protocol': 'oauth2', 'access_token': 'counter', 'n': 0}
         record['n'] += 1
         tx.put('wiki.example', 'counter', None, record)
     tx_store = store.get('wiki.example', 'client', 'Bot')
@@ -393,6 +395,298 @@ def test_concurrent_writer_processes_lose_no_update(good_store: tuple[TokenStore
         if writer.stderr:
             writer.stderr.close()
     assert errors == [(0, '')] * 4
-    assert store.get('wiki.example', 'counter', None) == {'n': 100}
+    assert store.get('wiki.example', 'counter', None)['n'] == 100
     assert store.get('wiki.example', 'client', 'Bot') == RECORD
     json.loads(store.path.read_text(encoding='utf-8'))  # whole, valid JSON
+
+
+# --- issue #10: token endpoint answers checked field by field ----------------------------
+
+def _ok_answer(**changes: Any) -> Answer:
+    body = {'access_token': 'eyJ0eXAi.eyJhdWQi.c2lnbmF0dXJl', 'token_type': 'Bearer',
+            'expires_in': 14400, 'refresh_token': 'def50200abc'}
+    body.update(changes)
+    return Answer(200, json.dumps({k: v for k, v in body.items() if v is not ...}))
+
+
+UNUSABLE_TOKEN_ANSWERS = {
+    'token-type-mac': (_ok_answer(token_type='mac'), 'token_type'),
+    'token-type-missing': (_ok_answer(token_type=...), 'token_type'),
+    'token-type-number': (_ok_answer(token_type=1), 'token_type'),
+    'expires-negative': (_ok_answer(expires_in=-5), 'expires_in'),
+    'expires-zero': (_ok_answer(expires_in=0), 'expires_in'),
+    'expires-string': (_ok_answer(expires_in='3600'), 'expires_in'),
+    'expires-float': (_ok_answer(expires_in=3600.5), 'expires_in'),
+    'expires-bool': (_ok_answer(expires_in=True), 'expires_in'),
+    'expires-over-10-years': (_ok_answer(expires_in=10 * 365 * 24 * 3600 + 1), 'expires_in'),
+    'expires-1e400': (Answer(200, '{"access_token": "abc", "token_type": "Bearer",'
+                                  ' "expires_in": 1e400}'), 'expires_in'),
+    'access-crlf': (_ok_answer(access_token=f'{MARK}\r\nX-Evil: 1'), 'access_token'),
+    'access-space': (_ok_answer(access_token=f'{MARK} x'), 'access_token'),
+    'access-empty': (_ok_answer(access_token=''), 'access_token'),
+    'access-unicode': (_ok_answer(access_token=f'{MARK}é'), 'access_token'),
+    'refresh-integer': (_ok_answer(refresh_token=12345), 'refresh_token'),
+    'refresh-crlf': (_ok_answer(refresh_token=f'{MARK}\n'), 'refresh_token'),
+    'refresh-empty': (_ok_answer(refresh_token=''), 'refresh_token'),
+    'deep-json': (Answer(200, '[' * 100000 + ']' * 100000), 'nested too deeply'),
+    'deep-json-object': (Answer(200, '{"a":' * 100000 + '1' + '}' * 100000),
+                         'nested too deeply'),
+}
+
+
+@pytest.mark.parametrize('name', list(UNUSABLE_TOKEN_ANSWERS))
+@pytest.mark.parametrize('call', _calls(), ids=['exchange_code', 'refresh', 'client_credentials'])
+def test_unusable_token_answer_fields_are_named(name: str, call: Any) -> None:
+    answer, field = UNUSABLE_TOKEN_ANSWERS[name]
+    with pytest.raises(TokenEndpointError) as info:
+        call(lambda url, data, headers: answer)
+    message = str(info.value)
+    assert 'unusable answer' in message and field in message
+    assert MARK not in message
+
+
+@pytest.mark.parametrize('token_type', ['Bearer', 'bearer', 'BEARER'])
+def test_a_good_token_answer_is_taken(token_type: str) -> None:
+    answer = _ok_answer(token_type=token_type, access_token='a-b_c.d~e+f/g==')
+    tokens = fetch_client_credentials(lambda *a: answer, ENDPOINTS, 'cid', CLIENT_SECRET,
+                                      now=lambda: 1000.0)
+    assert (tokens.access_token, tokens.token_type) == ('a-b_c.d~e+f/g==', 'Bearer')
+    assert tokens.expires_at == 1000.0 + 14400
+    assert tokens.refresh_token == 'def50200abc'
+    no_expiry = fetch_client_credentials(lambda *a: _ok_answer(expires_in=..., refresh_token=...),
+                                         ENDPOINTS, 'cid', CLIENT_SECRET)
+    assert no_expiry.expires_at is None and no_expiry.refresh_token is None
+
+
+@pytest.mark.parametrize('status', [301, 302, 303, 307, 308])
+def test_token_endpoint_redirect_is_refused_naming_the_target(status: int) -> None:
+    answer = Answer(status, '')
+    answer.headers['Location'] = 'http://evil.example:8080/steal'
+    sent = []
+
+    def transport(url: str, data: dict[str, str], headers: dict[str, str]) -> Answer:
+        sent.append(url)
+        return answer
+
+    with pytest.raises(OAuthFlowError) as info:
+        refresh(transport, ENDPOINTS, 'cid', CLIENT_SECRET, REFRESH_TOKEN)
+    assert f'redirect (HTTP {status}) to evil.example' in str(info.value)
+    assert ENDPOINTS.token_url in str(info.value)
+    assert len(sent) == 1
+    assert MARK not in str(info.value)
+
+
+# --- issue #10: OAuth 1.0a initiate and token answers ---------------------------------
+
+class Body:
+    def __init__(self, text: str, status: int = 200,
+                 content_type: str = 'text/plain;charset=UTF-8') -> None:
+        self.text = text
+        self.status_code = status
+        self.headers = {'Content-Type': content_type}
+
+
+GOOD_HANDSHAKE_BODIES = [
+    'oauth_token=0123456789abcdef0123456789abcdef&oauth_token_secret=fedcba9876543210'
+    'fedcba9876543210&oauth_callback_confirmed=true',
+    'oauth_token=abc&oauth_token_secret=def\n',
+    '{"key": "abc", "secret": "def", "oauth_callback_confirmed": "true"}',
+    '{"key": "abc", "secret": "def"}',
+]
+
+BAD_HANDSHAKE_BODIES = {
+    'html-page': '<html><body><p>Sorry &oauth_token=abc&oauth_token_secret=def</p></body></html>',
+    'html-link': '<a href=x&oauth_token=abc&oauth_token_secret=def>',
+    'text-around': 'hello&oauth_token=abc&oauth_token_secret=def',
+    'extra-field': 'oauth_token=abc&oauth_token_secret=def&evil=1',
+    'empty-token': 'oauth_token=&oauth_token_secret=def',
+    'missing-secret': 'oauth_token=abc',
+    'duplicate': 'oauth_token=abc&oauth_token=xyz&oauth_token_secret=def',
+    'crlf-in-value': 'oauth_token=abc%0D%0AX&oauth_token_secret=def',
+    'json-null': '{"key": null, "secret": "def"}',
+    'json-number': '{"key": 12, "secret": "def"}',
+    'json-empty': '{"key": "", "secret": "def"}',
+    'json-extra': '{"key": "abc", "secret": "def", "html": "<p>"}',
+    'json-list': '{"key": ["abc"], "secret": "def"}',
+    'json-deep': '{"key": ' + '[' * 100000 + ']' * 100000 + '}',
+    'empty': '',
+}
+
+
+@pytest.mark.parametrize('text', GOOD_HANDSHAKE_BODIES)
+def test_handshake_answers_as_mediawiki_sends_them(text: str) -> None:
+    from pwb_oauth_ext.oauth1_handshake import initiate
+    pair = initiate(lambda url, headers: Body(text), 'http://127.0.0.1:9/index.php', 'ck', 'cs')
+    assert pair.key and pair.secret
+    assert pair.key in text and pair.secret in text
+
+
+@pytest.mark.parametrize('name', list(BAD_HANDSHAKE_BODIES))
+def test_hostile_handshake_answers_are_refused(name: str) -> None:
+    from pwb_oauth_ext.oauth1_handshake import TokenPair, fetch_access_token, initiate
+    body = Body(BAD_HANDSHAKE_BODIES[name])
+    for step in (lambda post: initiate(post, 'http://127.0.0.1:9/index.php', 'ck', 'cs'),
+                 lambda post: fetch_access_token(post, 'http://127.0.0.1:9/index.php', 'ck',
+                                                 'cs', TokenPair('rt', 'rs'), 'verifier')):
+        with pytest.raises(OAuthFlowError, match='Unexpected answer') as info:
+            step(lambda url, headers: body)
+        assert 'abc' not in str(info.value)
+
+
+def test_handshake_redirect_is_refused_naming_the_target() -> None:
+    from pwb_oauth_ext.oauth1_handshake import initiate
+    answer = Body('', 307)
+    answer.headers['Location'] = 'https://evil.example/initiate'
+    with pytest.raises(OAuthFlowError, match=r'redirect \(HTTP 307\) to evil.example'):
+        initiate(lambda url, headers: answer, 'http://127.0.0.1:9/index.php', 'ck', 'cs')
+
+
+# --- issue #10: token store records and files -------------------------------------------
+
+def _store_with_record(tmp_path: Path, record: Any, raw: bytes | None = None) -> TokenStore:
+    store = TokenStore(tmp_path / 'tokens.json')
+    entry = {'host': 'wiki.example', 'client_id': 'clientid', 'account': 'Bot',
+             'record': record}
+    store.path.write_bytes(raw if raw is not None else
+                           json.dumps({'version': 1, 'entries': [entry]}).encode())
+    store.path.chmod(0o600)
+    return store
+
+
+BAD_RECORDS = {
+    'oauth1-no-secret': ({'protocol': 'oauth1', 'access_token': 'at'}, 'access_secret'),
+    'oauth1-integer-secret': ({'protocol': 'oauth1', 'access_token': 'at', 'access_secret': 5},
+                              'access_secret'),
+    'oauth1-crlf-token': ({'protocol': 'oauth1', 'access_token': f'{MARK}\r\n',
+                           'access_secret': 's'}, 'access_token'),
+    'oauth1-identity-list': ({'protocol': 'oauth1', 'access_token': 'a', 'access_secret': 's',
+                              'identity': ['x']}, 'identity'),
+    'oauth2-no-token': ({'protocol': 'oauth2'}, 'access_token'),
+    'oauth2-integer-token': ({'protocol': 'oauth2', 'access_token': 7}, 'access_token'),
+    'oauth2-crlf-token': ({'protocol': 'oauth2', 'access_token': f'{MARK}\nX'}, 'access_token'),
+    'oauth2-refresh-number': ({'protocol': 'oauth2', 'access_token': 'a', 'refresh_token': 1},
+                              'refresh_token'),
+    'oauth2-expires-text': ({'protocol': 'oauth2', 'access_token': 'a', 'expires_at': 'soon'},
+                            'expires_at'),
+    'oauth2-expires-bool': ({'protocol': 'oauth2', 'access_token': 'a', 'expires_at': True},
+                            'expires_at'),
+    'oauth2-mac': ({'protocol': 'oauth2', 'access_token': 'a', 'token_type': 'mac'},
+                   'token_type'),
+    'unknown-protocol': ({'protocol': 'oauth3', 'access_token': 'a'}, 'protocol'),
+    'no-protocol-no-token': ({'refresh_token': 'r'}, 'access_token'),
+}
+
+
+@pytest.mark.parametrize('name', list(BAD_RECORDS))
+def test_bad_record_is_a_store_error_naming_file_and_entry(tmp_path: Path, name: str) -> None:
+    record, field = BAD_RECORDS[name]
+    store = _store_with_record(tmp_path, record)
+    with pytest.raises(TokenStoreError) as info:
+        store.get('wiki.example', 'clientid', 'Bot')
+    message = str(info.value)
+    assert str(store.path) in message
+    assert 'wiki.example, client client...' in message and 'account Bot' in message
+    assert field in message
+    assert MARK not in message
+
+
+def test_deeply_nested_store_is_a_store_error(tmp_path: Path) -> None:
+    store = _store_with_record(tmp_path, None, b'{"version": 1, "entries": ' + b'[' * 100000
+                               + b']' * 100000 + b'}')
+    with pytest.raises(TokenStoreError, match='nested too deeply'):
+        store.entries()
+
+
+def test_invalid_record_is_not_written(tmp_path: Path) -> None:
+    store = TokenStore(tmp_path / 'tokens.json')
+    with pytest.raises(ValueError, match='access_secret'):
+        store.put('h', 'c', None, {'protocol': 'oauth1', 'access_token': 'a'})
+    assert not store.path.exists()
+
+
+POSIX_ONLY = pytest.mark.skipif(os.name == 'nt', reason='POSIX symlinks and owners')
+
+
+@POSIX_ONLY
+@pytest.mark.parametrize('dangling', [False, True])
+def test_symlink_at_the_lock_path_is_refused_and_not_followed(
+        tmp_path: Path, dangling: bool) -> None:
+    store = TokenStore(tmp_path / 'tokens.json')
+    target = tmp_path / 'victim.txt'
+    if not dangling:
+        target.write_text('precious', encoding='utf-8')
+        target.chmod(0o644)
+    Path(str(store.path) + '.lock').symlink_to(target)
+    with pytest.raises(TokenStoreError) as info:
+        store.put('h', 'c', None, RECORD)
+    assert 'symbolic link' in str(info.value) and f'{store.path}.lock' in str(info.value)
+    if dangling:
+        assert not target.exists()          # not created through the link
+    else:
+        assert target.read_text(encoding='utf-8') == 'precious'   # not truncated
+        assert stat.S_IMODE(target.stat().st_mode) == 0o644        # nor chmodded
+    assert not store.path.exists()
+
+
+@POSIX_ONLY
+def test_symlink_at_the_store_path_is_refused(tmp_path: Path) -> None:
+    real = TokenStore(tmp_path / 'real.json')
+    real.put('wiki.example', 'client', 'Bot', RECORD)
+    link = tmp_path / 'tokens.json'
+    link.symlink_to(real.path)
+    with pytest.raises(TokenStoreError, match='symbolic link'):
+        TokenStore(link).get('wiki.example', 'client', 'Bot')
+
+
+@POSIX_ONLY
+@pytest.mark.parametrize('which', ['store', 'lock'])
+def test_store_or_lock_of_another_user_is_refused(
+        tmp_path: Path, which: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = TokenStore(tmp_path / 'tokens.json')
+    store.put('wiki.example', 'client', 'Bot', RECORD)
+    path = store.path if which == 'store' else Path(str(store.path) + '.lock')
+    if os.geteuid() == 0:
+        os.chown(path, 65534, -1)
+    else:  # cannot give a file away: be someone else instead
+        own = os.geteuid()
+        monkeypatch.setattr(os, 'geteuid', lambda: own + 1)
+        if which == 'lock':
+            os.utime(store.path)
+    with pytest.raises(TokenStoreError) as info:
+        store.put('wiki.example', 'client', 'Bot', {**RECORD, 'access_token': 'new'})
+    assert str(path) in str(info.value) and 'another user' in str(info.value)
+    if which == 'store':
+        with pytest.raises(TokenStoreError, match='another user'):
+            store.get('wiki.example', 'client', 'Bot')
+
+
+def test_os_errors_become_store_errors_with_the_path(tmp_path: Path) -> None:
+    blocker = tmp_path / 'not-a-directory'
+    blocker.write_text('', encoding='utf-8')
+    store = TokenStore(blocker / 'tokens.json')
+    for operation in (lambda: store.put('h', 'c', None, RECORD), lambda: store.entries()):
+        with pytest.raises(TokenStoreError) as info:
+            operation()
+        assert str(blocker) in str(info.value)
+    directory_store = TokenStore(tmp_path / 'tokens.json')
+    directory_store.path.mkdir()
+    with pytest.raises(TokenStoreError, match='not a regular file'):
+        directory_store.get('h', 'c', None)
+
+
+@pytest.mark.parametrize('token', [f'{MARK}\r\nX-Evil: 1', f'{MARK} x', '', f'{MARK}\x00'])
+def test_bearer_auth_refuses_a_token_a_header_cannot_carry(token: str) -> None:
+    """The last line of defence: whatever a token source gives, no header is built from it."""
+    import requests
+
+    from pwb_oauth_ext.auth import BearerAuth
+
+    class Source:
+        def token(self) -> str:
+            return token
+
+    request = requests.Request('GET', 'https://wiki.example/w/api.php').prepare()
+    with pytest.raises(OAuthFlowError, match='characters a token cannot have') as info:
+        BearerAuth(Source())(request)
+    assert 'Authorization' not in request.headers
+    assert MARK not in str(info.value)

@@ -20,6 +20,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from capture import free_port
 from conftest import RECORDED
 
 from pwb_oauth_ext.auth import BearerAuth
@@ -70,7 +71,18 @@ class ReplayTransport:
         self.sent.append((url, data, headers))
         response = recorded['response']
         return SimpleNamespace(status_code=response['status'], headers=response['headers'],
-                               text=json.dumps(response['body']))
+                               text=json.dumps(realistic(response['body'])))
+
+
+def realistic(body: Any) -> Any:
+    """The recording with its token placeholders ('<access_token_jwt>') as real-looking
+    tokens ('access_token_jwt'): a token cannot hold '<' or '>' (RFC 6750)."""
+    if isinstance(body, dict):
+        return {key: realistic(value) for key, value in body.items()}
+    if isinstance(body, str) and body.startswith('<') and body.endswith('>') and \
+            body[1:-1].replace('_', '').isalnum():
+        return body[1:-1]
+    return body
 
 
 def fixed_clock(value: float = 1_000_000.0):
@@ -166,8 +178,8 @@ def test_exchange_code_public_pkce_sends_what_mediawiki_accepted() -> None:
     transport = ReplayTransport('oauth2-token-authorization-code-public-pkce-s256.json')
     tokens = exchange_code(transport, CAPTURED_WIKI, '<client_id>', None, code='CODE',
                            code_verifier='VERIFIER', redirect_uri=None, now=fixed_clock(1000.0))
-    assert tokens.access_token == '<access_token_jwt>'
-    assert tokens.refresh_token == '<refresh_token>'
+    assert tokens.access_token == 'access_token_jwt'
+    assert tokens.refresh_token == 'refresh_token'
     assert tokens.expires_at == 1000.0 + 14400
     url, form, headers = transport.sent[0]
     recorded_form = transport.exchanges[0]['request']['form']
@@ -212,8 +224,8 @@ def test_token_endpoint_error_keeps_mediawiki_hint_and_no_secret() -> None:
 def test_refresh_rotation_then_revoked_token_needs_reauthorization() -> None:
     transport = ReplayTransport('oauth2-token-refresh-rotation.json')
     first = refresh(transport, CAPTURED_WIKI, '<client_id>', 'CS-secret', '<refresh_token>')
-    assert (first.access_token, first.refresh_token) == ('<access_token_jwt_2>',
-                                                         '<refresh_token_2>')
+    assert (first.access_token, first.refresh_token) == ('access_token_jwt_2',
+                                                         'refresh_token_2')
     assert set(transport.sent[0][1]) == set(transport.exchanges[0]['request']['form'])
     with pytest.raises(ReauthorizationRequired) as info:
         refresh(transport, CAPTURED_WIKI, '<client_id>', 'CS-secret', '<refresh_token>',
@@ -243,14 +255,14 @@ def test_make_obtain_refreshes_or_fetches_or_asks_for_authorization() -> None:
     refresher = make_obtain(ReplayTransport('oauth2-token-refresh-rotation.json'),
                             CAPTURED_WIKI, '<client_id>', 'CS-secret')
     renewed = refresher(TokenSet('old', '<refresh_token>', 0.0))
-    assert renewed.refresh_token == '<refresh_token_2>'
+    assert renewed.refresh_token == 'refresh_token_2'
     with pytest.raises(ReauthorizationRequired, match='pwb-oauth authorize -site:x:y'):
         make_obtain(ReplayTransport('oauth2-token-refresh-rotation.json'), CAPTURED_WIKI,
                     '<client_id>', 'CS-secret', reauthorize_hint='pwb-oauth authorize -site:x:y'
                     )(None)
     owner_only = make_obtain(ReplayTransport('oauth2-token-client-credentials-owner-only.json'),
                              CAPTURED_WIKI, '<client_id>', 'CS-secret', client_credentials=True)
-    assert owner_only(TokenSet('old', None, 0.0)).access_token == '<access_token_jwt>'
+    assert owner_only(TokenSet('old', None, 0.0)).access_token == 'access_token_jwt'
 
 
 def test_non_oauth_error_body_is_reported_with_status() -> None:
@@ -429,7 +441,7 @@ def test_is_loopback_redirect() -> None:
 
 
 def test_loopback_receiver_returns_the_redirect_and_greets_the_browser() -> None:
-    with LoopbackReceiver('http://127.0.0.1:0/oauth2/callback') as receiver:
+    with LoopbackReceiver(f'http://127.0.0.1:{free_port()}/oauth2/callback') as receiver:
         base = f'http://127.0.0.1:{receiver.port}'
         pages: list[str] = []
 
@@ -454,7 +466,7 @@ def test_loopback_receiver_returns_the_redirect_and_greets_the_browser() -> None
 
 def test_loopback_receiver_gives_up_after_timeout() -> None:
     with pytest.raises(OAuthFlowError, match='No OAuth redirect arrived'):
-        wait_for_redirect('http://127.0.0.1:0/cb', timeout=0.2)
+        wait_for_redirect(f'http://127.0.0.1:{free_port()}/cb', timeout=0.2)
 
 
 def test_loopback_receiver_refuses_a_non_loopback_uri() -> None:

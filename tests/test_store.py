@@ -20,6 +20,8 @@ POSIX_ONLY = pytest.mark.skipif(os.name == 'nt', reason='POSIX file modes')
 
 RECORD = {'protocol': 'oauth2', 'access_token': 'AT-secret-1', 'refresh_token': 'RT-secret-1',
           'expires_at': 2000.0, 'token_type': 'Bearer', 'obtained_at': 1000.0}
+#: A valid record with a counter beside it (records may carry extra fields).
+COUNTER = {'protocol': 'oauth2', 'access_token': 'AT-counter', 'n': 0}
 
 
 def mode_of(path: Path) -> int:
@@ -167,7 +169,7 @@ def test_unchanged_transaction_does_not_rewrite(store: TokenStore) -> None:
 
 def test_threads_lose_no_update(tmp_path: Path) -> None:
     path = tmp_path / 'tokens.json'
-    TokenStore(path).put('h', 'c', None, {'n': 0})
+    TokenStore(path).put('h', 'c', None, COUNTER)
     n_threads, n_rounds = 12, 40
 
     def worker() -> None:
@@ -183,7 +185,7 @@ def test_threads_lose_no_update(tmp_path: Path) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert TokenStore(path).get('h', 'c', None) == {'n': n_threads * n_rounds}
+    assert TokenStore(path).get('h', 'c', None)['n'] == n_threads * n_rounds
 
 
 PROCESS_WORKER = textwrap.dedent('''
@@ -204,11 +206,11 @@ PROCESS_WORKER = textwrap.dedent('''
 def test_processes_lose_no_update(tmp_path: Path) -> None:
     path = tmp_path / 'tokens.json'
     go = tmp_path / 'go'
-    TokenStore(path).put('h', 'c', None, {'n': 0})
+    TokenStore(path).put('h', 'c', None, COUNTER)
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     n_procs, n_rounds = 6, 25
     procs = [subprocess.Popen([sys.executable, '-c', PROCESS_WORKER, str(path), str(go),
                                str(n_rounds)], env=env) for _ in range(n_procs)]
     go.touch()
     assert [proc.wait(timeout=120) for proc in procs] == [0] * n_procs
-    assert TokenStore(path).get('h', 'c', None) == {'n': n_procs * n_rounds}
+    assert TokenStore(path).get('h', 'c', None)['n'] == n_procs * n_rounds
