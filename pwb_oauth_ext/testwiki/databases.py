@@ -148,6 +148,21 @@ class PostgresServer(_Server):
                 '-h', '127.0.0.1', '-p', str(self.port), '-c', 'fsync=off',
                 '-c', 'max_connections=300', '-c', 'synchronous_commit=off']
 
+    def start(self) -> None:
+        super().start()
+        # The port opens before the server takes connections ("starting up").
+        import psycopg
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                psycopg.connect(host='127.0.0.1', port=self.port, user=self.user,
+                                password=self.password, dbname='postgres').close()
+                return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
     def _create(self, name: str) -> None:
         import psycopg
         with psycopg.connect(host='127.0.0.1', port=self.port, user=self.user,
