@@ -1,6 +1,6 @@
 """Check that the built wheel and sdist carry the files the package needs at run time.
 
-The test wiki reads its recorded siteinfo/paraminfo from testwiki/data/*.json, and
+The test wiki reads its recorded siteinfo/paraminfo from testwiki/data/mw-*/*.json, and
 Pywikibot's wrapper imports scripts/i18n (pwb oauth fails without it): a wheel
 missing them installs fine and breaks at the first use.
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NEEDED = sorted(str(path.relative_to(ROOT)) for pattern in (
-    'pwb_oauth_ext/testwiki/data/*.json', 'pwb_oauth_ext/scripts/i18n/*')
+    'pwb_oauth_ext/testwiki/data/**/*.json', 'pwb_oauth_ext/scripts/i18n/*')
     for path in ROOT.glob(pattern))
 
 

@@ -450,8 +450,11 @@ def _oauth2_grants(site: Any) -> list[str] | None:
     """The token's grants from rest.php/oauth2/resource/profile; None when unavailable."""
     from pywikibot.comms import http
     try:
+        # It carries the bearer token: redirects off, like every request with a secret.
         response = http.request(site, uri=site.scriptpath() + '/rest.php/oauth2/resource/profile',
-                                method='GET')
+                                method='GET', allow_redirects=False)
+        if response.status_code != 200:
+            return None
         grants = response.json().get('grants')
     except Exception:
         return None

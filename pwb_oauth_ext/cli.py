@@ -118,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
                            help='print the consent URL instead of opening a browser')
     authorize.add_argument('--force', action='store_true',
                            help='replace a grant that is already stored')
+
+    from .testwiki.command import add_arguments as testwiki_arguments
+    testwiki_arguments(commands.add_parser(
+        'testwiki', help='serve a local OAuth test wiki and a ready Pywikibot directory',
+        description='Serve a seeded local OAuth test wiki on 127.0.0.1 until Ctrl-C, with a'
+                    ' Pywikibot directory (family file, user-config.py) for it.'))
     from .store_command import add_parser as add_store_parser
     add_store_parser(commands)
     return parser
@@ -143,6 +149,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                 raise ValueError(f'{", ".join(refused)} does not apply: the demo makes its own'
                                  ' local wiki and Pywikibot directory')
             args.pywikibot_args = pywikibot_args
+        elif args.command == 'testwiki':   # writes its own Pywikibot directory (--dir)
+            if pywikibot_args:
+                raise ValueError(f'{", ".join(pywikibot_args)} does not apply: use --dir')
         else:
             _handle_global_args(pywikibot_args)
         return _dispatch(args, out)
@@ -187,6 +196,9 @@ def _dispatch(args: Any, out: TextIO) -> int:
         return run_check(sites, all_sites=args.all, as_json=args.json, out=out)
     if args.command == 'authorize':
         return _authorize(args, out)
+    if args.command == 'testwiki':
+        from .testwiki.command import run as run_testwiki
+        return run_testwiki(args, out)
     if args.command == 'store':
         from .store_command import run as run_store
         return run_store(args, out)

@@ -1,21 +1,28 @@
 """The one module that touches Pywikibot internals.
 
 ``install()`` (run by ``enable()`` once Pywikibot's site module is loaded)
-changes a handful of Pywikibot functions:
+replaces a handful of Pywikibot names, each listed with the reason in the
+README table "What the plugin changes in Pywikibot":
 
 * ``comms.http.session.auth``: a session-level auth that picks the matching
   ``authenticate`` entry for every request (Pywikibot 10 and 11 alike);
   ``http.request`` tells it which site (and so which account) is in flight,
-  and ``http.get_authentication`` returns None so Pywikibot adds nothing itself;
-* ``APISite.is_oauth_token_available`` / ``login`` / ``logout``: OAuth-only login;
-* ``api.Request._internal_api_error``: what to do when the wiki refuses a token.
+  ``http.fetch`` honours an explicit ``auth=None``, and ``http.get_authentication``
+  answers callers as Pywikibot does but gives Pywikibot's own fetch nothing to add;
+* ``login.ClientLoginManager``: a subclass that logs in with the OAuth entry
+  and never with a password; ``APISite.login`` routes OAuth sites to it;
+* ``APISite.is_oauth_token_available`` / ``logout``: OAuth-only logout;
+* ``api.Request._internal_api_error``: what to do when the wiki refuses a token;
+* ``sys.excepthook``: our own errors end a run with their message alone.
 
+Replaced functions keep Pywikibot's name, signature and docstring.
 Nothing here imports Pywikibot at module level, and user-config.py never
 imports this module: ``enable()`` only arms ``_hook``, which imports it once
 Pywikibot's site module has loaded.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -41,50 +48,7 @@ if TYPE_CHECKING:
 
 _LOGGED_OUT = '_pwb_oauth_logged_out'
 _EXPIRED_TIMESTAMP = re.compile(r'Expired timestamp, yours (\d+), ours (\d+)')
-
-
-class WatchedDict(dict):
-    """A dict that counts its changes, so the host table is rebuilt only when needed."""
-
-    version = 0
-
-    def _changed(self) -> None:
-        self.version += 1
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        super().__setitem__(key, value)
-        self._changed()
-
-    def __delitem__(self, key: Any) -> None:
-        super().__delitem__(key)
-        self._changed()
-
-    def clear(self) -> None:
-        super().clear()
-        self._changed()
-
-    def pop(self, *args: Any) -> Any:
-        result = super().pop(*args)
-        self._changed()
-        return result
-
-    def popitem(self) -> Any:
-        result = super().popitem()
-        self._changed()
-        return result
-
-    def setdefault(self, key: Any, default: Any = None) -> Any:
-        result = super().setdefault(key, default)
-        self._changed()
-        return result
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        super().update(*args, **kwargs)
-        self._changed()
-
-    def __ior__(self, other: Any) -> WatchedDict:  # type: ignore[override]
-        self.update(other)
-        return self
+_NO_KEY = object()  # stands for "no such key" in snapshot comparisons
 
 
 class Resolver:
@@ -93,34 +57,67 @@ class Resolver:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._table: HostTable[AnyCredential] | None = None
-        self._source: WatchedDict | None = None
-        self._version = -1
+        self._source: dict | None = None   # config.authenticate itself, never a copy
+        self._snapshot: dict = {}          # its items when the table was built
+        self._size = -1
+        self._last_key: Any = _NO_KEY
         self._auth_cache: dict[tuple[Any, ...], Any] = {}
         #: One auth object per stored grant, shared by every wiki that uses it.
         self._grant_auth: dict[tuple[GrantKey, type], Any] = {}
 
     def table(self) -> HostTable[AnyCredential]:
-        """The host table for the current ``config.authenticate``."""
+        """The host table for the current ``config.authenticate``.
+
+        The dict stays the one Pywikibot and the user hold. A change is noticed
+        in O(1), whatever the number of keys: another dict, another length, or
+        another last-inserted key (any new key is inserted last). A value
+        replaced under an existing key is noticed when that key matches
+        (``match``); what these miss (keys removed and added back to the same
+        length and last key) ``check_entries()`` finds at login and after a refusal.
+        """
         from pywikibot import config
         entries = config.authenticate
-        if not isinstance(entries, WatchedDict):
-            entries = config.authenticate = WatchedDict(entries)
-        if entries is not self._source or entries.version != self._version:
-            with self._lock:
-                table = HostTable({key: credential_from_config(key, value)
-                                   for key, value in entries.items()})
-                if self._source is None:
-                    _warn_readable_user_config(entries)
-                self._table, self._source, self._version = table, entries, entries.version
-                self._auth_cache.clear()
-                self._grant_auth.clear()
+        if (entries is not self._source or len(entries) != self._size
+                or next(reversed(entries), _NO_KEY) != self._last_key):
+            self._rebuild(entries)
         assert self._table is not None
         return self._table
+
+    def _rebuild(self, entries: dict) -> None:
+        with self._lock:
+            snapshot = dict(entries)
+            table = HostTable({key: credential_from_config(key, value)
+                               for key, value in snapshot.items()})
+            if self._source is None:
+                _warn_readable_user_config(entries)
+            self._table, self._source, self._snapshot = table, entries, snapshot
+            self._size, self._last_key = len(snapshot), next(reversed(snapshot), _NO_KEY)
+            self._auth_cache.clear()
+            self._grant_auth.clear()
+
+    def check_entries(self) -> None:
+        """Compare every item with the snapshot (O(n)): for the rare events, not per request."""
+        from pywikibot import config
+        entries = config.authenticate
+        if entries is not self._source or entries != self._snapshot:
+            self._rebuild(entries)
+
+    def configured_value(self, match: Match[AnyCredential]) -> Any:
+        """The ``authenticate`` value, as written, of a key ``match`` returned."""
+        return self._snapshot.get(match.key.original)
 
     def match(self, url: str, account: str | None) -> Match[AnyCredential] | None:
         """The winning entry for a URL and account, or None."""
         host, port = split_url(url)
-        return self.table().lookup(host, port, account)
+        found = self.table().lookup(host, port, account)
+        if found is not None:   # the matched key must still hold the value the table has
+            key = found.key.original
+            old = self._snapshot.get(key, _NO_KEY)
+            new = self._source.get(key, _NO_KEY)  # type: ignore[union-attr]
+            if new is not old and new != old:
+                self._rebuild(self._source)  # type: ignore[arg-type]
+                found = self.table().lookup(host, port, account)
+        return found
 
     def auth_for(self, match: Match[AnyCredential], account: str | None, url: str,
                  site: Any = None) -> Any:
@@ -334,8 +331,12 @@ def pywikibot_transport(url: str, data: dict[str, str], headers: dict[str, str])
 _originals: dict[str, tuple[Any, str, Any]] = {}
 
 
+def _label(owner: Any, name: str) -> str:
+    return f'{getattr(owner, "__name__", type(owner).__name__)}.{name}'
+
+
 def _patch(owner: Any, name: str, replacement: Any) -> None:
-    label = f'{getattr(owner, "__name__", type(owner).__name__)}.{name}'
+    label = _label(owner, name)
     if label not in _originals:
         _originals[label] = (owner, name, getattr(owner, name))
     setattr(owner, name, replacement)
@@ -466,21 +467,171 @@ def _is_logged_out_host(site: Any, url: str) -> bool:
     return blocked
 
 
+def configured_authentication(uri: str, upstream: Any) -> Any:
+    """What the public ``http.get_authentication(uri)`` answers with the plugin.
+
+    The ``authenticate`` value of the key the plugin's matcher picks for the URL
+    (no account, so ``User@host`` keys never apply), as Pywikibot returns it:
+    tuples and lists as written; ``OAuth1`` with four plain strings as the
+    4-tuple Pywikibot itself would use; any other ``OAuth1``/``OAuth2`` object
+    as the object (no secret is resolved). A config the plugin refuses gets
+    Pywikibot's own answer (its warning included; every request raises the
+    ConfigError anyway), and so does a URL whose host cannot be read.
+    """
+    try:
+        match = resolver.match(uri, None)
+    except (ConfigError, ValueError):   # a refused config, or a URL no host can be read from
+        return upstream(uri)
+    if match is None:
+        return None
+    value = resolver.configured_value(match)
+    if isinstance(value, OAuth1) and value.has_access_token:
+        fields = (value.consumer_key, value.consumer_secret, value.access_token,
+                  value.access_secret)
+        if all(isinstance(field, str) for field in fields):
+            return fields
+    return value
+
+
+class _OAuthLoginMixin:
+    """Pywikibot's ClientLoginManager, except that an OAuth entry is never a password login.
+
+    Installed as ``pywikibot.login.ClientLoginManager`` (mixed before it, see
+    ``login_manager_class``): ``APISite.login`` looks the class up there at call
+    time, for ``site.login()``, ``pwb login`` and the login script alike. When an
+    OAuth entry matches the site and account, ``login()`` proves the identity
+    with one userinfo request and never reads a password file or asks for one;
+    otherwise it is Pywikibot's own ClientLoginManager.
+    """
+
+    site: Any
+    username: str | None
+
+    def __init__(self, password: str | None = None, site: Any = None,
+                 user: str | None = None) -> None:
+        import pywikibot
+        site = site or pywikibot.Site()
+        match = resolver.match(site_url(site), user or site.username())
+        self.oauth_entry = match if match is not None and match.value.is_oauth else None
+        if self.oauth_entry is None:
+            super().__init__(password, site, user)  # type: ignore[call-arg]
+            return
+        self.site = site
+        self.password = None
+        self.login_name = self.username = user or site.username()
+
+    def login(self, retry: bool = False, autocreate: bool = False) -> bool:
+        """Log in with the OAuth entry, or as Pywikibot's ClientLoginManager does."""
+        if self.oauth_entry is None:
+            return super().login(retry=retry, autocreate=autocreate)  # type: ignore[misc]
+        from .exceptions import OAuthIdentityError
+        self._oauth_login(self.oauth_entry, OAuthIdentityError)
+        self.username = self.login_name = self.site.username()
+        return True
+
+    def _oauth_login(self, match: Match[AnyCredential], identity_error: type) -> None:
+        """Prove the identity with one userinfo request; never send a password."""
+        from pywikibot.login import LoginStatus
+        site = self.site
+        if getattr(site, _LOGGED_OUT, False):
+            setattr(site, _LOGGED_OUT, False)
+        if site.logged_in():
+            site._loginstatus = LoginStatus.AS_USER
+            return
+        site._loginstatus = LoginStatus.IN_PROGRESS
+        try:
+            del site.userinfo
+            info = site.userinfo
+            if 'anon' in info or not info.get('id'):
+                cred = match.value
+                if isinstance(cred, OAuth2) and cred.grant == 'client_credentials':
+                    raise identity_error(
+                        f'OAuth login on {site} failed: the wiki gives the client credentials'
+                        f' token of authenticate[{match.key.original!r}] (client'
+                        f' {cred.public_id()}...) no user, so every request is anonymous. That'
+                        ' is what MediaWiki does for a client that is not owner-only: use an'
+                        ' owner-only client for client credentials, or the authorization-code'
+                        ' grant (OAuth2(client_id=..., client_secret=...) and pwb-oauth'
+                        ' authorize).')
+                raise identity_error(
+                    f'OAuth login on {site} failed: the wiki treated the request as'
+                    f' anonymous although authenticate[{match.key.original!r}] applies.'
+                    ' A proxy may strip the Authorization header.')
+            name = info['name']
+            configured = site.username()
+            if configured is None:
+                resolver.adopt(site, match, name, None)
+                site._username = name
+            elif configured == name:
+                resolver.adopt(site, match, name, configured)
+            else:
+                raise identity_error(
+                    f'OAuth login on {site}: the token of authenticate[{match.key.original!r}]'
+                    f' ({match.reason}) belongs to {name!r}, but the configured user is'
+                    f' {configured!r}. Set'
+                    f" usernames[{site.family.name!r}][{site.code!r}] = {name!r}, or add an"
+                    f" entry authenticate['{configured}@{match.key.host or '*'}'] with"
+                    f" {configured}'s own token.")
+        except BaseException:
+            site._loginstatus = LoginStatus.NOT_LOGGED_IN
+            raise
+        site._loginstatus = LoginStatus.AS_USER
+
+
+_login_manager_classes: dict[type, type] = {}
+
+
+def login_manager_class(base: type) -> type:
+    """``OAuthClientLoginManager``: our mixin before Pywikibot's ClientLoginManager ``base``."""
+    cls = _login_manager_classes.get(base)
+    if cls is None:
+        cls = type('OAuthClientLoginManager', (_OAuthLoginMixin, base), {
+            '__module__': __name__, '__doc__': _OAuthLoginMixin.__doc__})
+        _login_manager_classes[base] = cls
+    return cls
+
+
+def _original(owner: Any, name: str) -> Any:
+    """Pywikibot's own ``owner.name``, even after we replaced it."""
+    saved = _originals.get(_label(owner, name))
+    return saved[2] if saved is not None else getattr(owner, name)
+
+
+def _replaces(original: Any) -> Any:
+    """``functools.wraps``: help() and inspect.signature() show Pywikibot's function."""
+    def decorate(replacement: Any) -> Any:
+        return functools.wraps(original)(replacement)
+    return decorate
+
+
 def install() -> None:
-    """Patch Pywikibot now. Idempotent."""
+    """Patch Pywikibot now. Idempotent.
+
+    Every patch point, and why it is one, is in the README table "What the
+    plugin changes in Pywikibot".
+    """
+    import inspect
+
+    from pywikibot import login as pywikibot_login
     from pywikibot.comms import http
     from pywikibot.data import api
     from pywikibot.site import _apisite
+    from pywikibot.tools import normalize_username
 
-    from .exceptions import OAuthAuthorizationError, OAuthIdentityError
+    from .exceptions import OAuthAuthorizationError
 
     api_site = _apisite.APISite
-    original_request = _originals.get('pywikibot.comms.http.request', (None, None, http.request))[2]
-    original_login = _originals.get('APISite.login', (None, None, api_site.login))[2]
-    original_logout = _originals.get('APISite.logout', (None, None, api_site.logout))[2]
-    original_api_error = _originals.get(
-        'Request._internal_api_error', (None, None, api.Request._internal_api_error))[2]
+    original_request = _original(http, 'request')
+    original_fetch = _original(http, 'fetch')
+    original_get_authentication = _original(http, 'get_authentication')
+    original_is_oauth = _original(api_site, 'is_oauth_token_available')
+    original_login = _original(api_site, 'login')
+    original_logout = _original(api_site, 'logout')
+    original_api_error = _original(api.Request, '_internal_api_error')
+    manager_class = login_manager_class(_original(pywikibot_login, 'ClientLoginManager'))
+    fetch_code = inspect.unwrap(original_fetch).__code__
 
+    @_replaces(original_request)
     def request(site: Any, uri: str | None = None, headers: dict | None = None,
                 **kwargs: Any) -> Any:
         previous = getattr(_context, 'site', None)
@@ -490,33 +641,64 @@ def install() -> None:
         finally:
             _context.site = previous
 
-    def get_authentication(uri: str) -> None:
-        return None  # the session-level dispatcher attaches credentials instead
+    @_replaces(original_fetch)
+    def fetch(*args: Any, **kwargs: Any) -> Any:
+        # Pywikibot 11.9: an explicit auth=None turns configured authentication
+        # off for this request, so the session-level auth must not add ours.
+        # An explicit auth object wins over the session's by requests' own rules.
+        # Pywikibot 10.x raises TypeError for any auth= before sending anything.
+        if 'auth' not in kwargs or kwargs['auth'] is not None:
+            return original_fetch(*args, **kwargs)
+        previous = getattr(_context, 'no_auth', False)
+        _context.no_auth = True
+        try:
+            return original_fetch(*args, **kwargs)
+        finally:
+            _context.no_auth = previous
 
+    @_replaces(original_get_authentication)
+    def get_authentication(uri: str) -> Any:
+        # Pywikibot's fetch asks for the request it is about to send: the session
+        # auth attaches (and signs) instead, so answering would sign twice. The
+        # caller is known by its code, which also catches `from ... import fetch`.
+        if sys._getframe(1).f_code is fetch_code:
+            return None
+        return configured_authentication(uri, original_get_authentication)
+
+    @_replaces(original_is_oauth)
     def is_oauth_token_available(self: Any) -> bool:
         if getattr(self, '_oauth_disabled', False) or getattr(self, _LOGGED_OUT, False):
             return False
         return oauth_match(self) is not None
 
-    def login(self: Any, autocreate: bool = False, user: str | None = None,
-              *args: Any, **kwargs: Any) -> None:
-        if kwargs.get('cookie_only') and getattr(_context, 'defer_login', False):
+    @_replaces(original_login)
+    def login(self: Any, autocreate: bool = False, user: str | None = None, *,
+              cookie_only: bool = False) -> None:
+        # Pywikibot's login() consults its login manager only without OAuth and
+        # without cookie_only (Site() creation): route OAuth sites to it here, so
+        # Site() already checks the identity and never edits as another account.
+        if cookie_only and getattr(_context, 'defer_login', False):
             return
         if user:
-            from pywikibot.tools import normalize_username
             self._username = normalize_username(user)
-        match = oauth_match(self)
-        if match is None:
-            return original_login(self, autocreate, user, *args, **kwargs)
-        _oauth_login(self, match, OAuthIdentityError)
+        resolver.check_entries()
+        if oauth_match(self) is None:
+            return original_login(self, autocreate, user, cookie_only=cookie_only)
+        cls = pywikibot_login.ClientLoginManager
+        if not (isinstance(cls, type) and issubclass(cls, _OAuthLoginMixin)):
+            cls = manager_class
+        cls(site=self, user=self.username()).login(retry=True, autocreate=autocreate)
 
+    @_replaces(original_logout)
     def logout(self: Any) -> None:
         if getattr(self, _LOGGED_OUT, False) or oauth_match(self) is None:
             return original_logout(self)
         _oauth_logout(self)
 
+    @_replaces(original_api_error)
     def internal_api_error(self: Any, code: str, error: dict, result: Any) -> bool:
         if code.startswith('mwoauth-invalid-authorization'):
+            resolver.check_entries()
             return _handle_rejection(self, error, OAuthAuthorizationError)
         return original_api_error(self, code, error, result)
 
@@ -526,12 +708,14 @@ def install() -> None:
         logging.getLogger(name).setLevel(logging.INFO)
 
     _patch(http, 'request', request)
+    _patch(http, 'fetch', fetch)
     _patch(http, 'get_authentication', get_authentication)
     _patch(http.session, 'auth', SessionAuth())
     _patch(api_site, 'is_oauth_token_available', is_oauth_token_available)
     _patch(api_site, 'login', login)
     _patch(api_site, 'logout', logout)
     _patch(api.Request, '_internal_api_error', internal_api_error)
+    _patch(pywikibot_login, 'ClientLoginManager', manager_class)
     _patch(sys, 'excepthook', short_error_hook(_originals.get(
         'sys.excepthook', (None, None, sys.excepthook))[2]))
 
@@ -613,54 +797,6 @@ def uninstall() -> None:
 
 
 # --- login, logout, refusals -------------------------------------------------
-
-def _oauth_login(site: Any, match: Match[AnyCredential], identity_error: type) -> None:
-    """Prove the identity with one userinfo request; never send a password."""
-    from pywikibot.login import LoginStatus
-    if getattr(site, _LOGGED_OUT, False):
-        setattr(site, _LOGGED_OUT, False)
-    if site.logged_in():
-        site._loginstatus = LoginStatus.AS_USER
-        return
-    site._loginstatus = LoginStatus.IN_PROGRESS
-    try:
-        del site.userinfo
-        info = site.userinfo
-        if 'anon' in info or not info.get('id'):
-            cred = match.value
-            if isinstance(cred, OAuth2) and cred.grant == 'client_credentials':
-                raise identity_error(
-                    f'OAuth login on {site} failed: the wiki gives the client credentials'
-                    f' token of authenticate[{match.key.original!r}] (client'
-                    f' {cred.public_id()}...) no user, so every request is anonymous. That'
-                    ' is what MediaWiki does for a client that is not owner-only: use an'
-                    ' owner-only client for client credentials, or the authorization-code'
-                    ' grant (OAuth2(client_id=..., client_secret=...) and pwb-oauth'
-                    ' authorize).')
-            raise identity_error(
-                f'OAuth login on {site} failed: the wiki treated the request as'
-                f' anonymous although authenticate[{match.key.original!r}] applies.'
-                ' A proxy may strip the Authorization header.')
-        name = info['name']
-        configured = site.username()
-        if configured is None:
-            resolver.adopt(site, match, name, None)
-            site._username = name
-        elif configured == name:
-            resolver.adopt(site, match, name, configured)
-        else:
-            raise identity_error(
-                f'OAuth login on {site}: the token of authenticate[{match.key.original!r}]'
-                f' ({match.reason}) belongs to {name!r}, but the configured user is'
-                f' {configured!r}. Set'
-                f" usernames[{site.family.name!r}][{site.code!r}] = {name!r}, or add an"
-                f" entry authenticate['{configured}@{match.key.host or '*'}'] with"
-                f" {configured}'s own token.")
-    except BaseException:
-        site._loginstatus = LoginStatus.NOT_LOGGED_IN
-        raise
-    site._loginstatus = LoginStatus.AS_USER
-
 
 def _oauth_logout(site: Any) -> None:
     """Forget the session locally: MediaWiki refuses action=logout under OAuth."""

@@ -22,6 +22,7 @@ import os
 import stat
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -37,6 +38,8 @@ DEFAULT_FILENAME = 'pwb-oauth-tokens.json'
 _FORMAT_VERSION = 2
 _READABLE_VERSIONS = (1, 2)
 _FILE_MODE = 0o600
+#: Seconds a process waits for another one's lock on the store before it gives up.
+LOCK_TIMEOUT = 120.0
 
 
 class GrantKey(NamedTuple):
@@ -254,7 +257,8 @@ class TokenStore:
     ``transaction()`` is the way to read and then write without a race.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, *,
+                 lock_timeout: float = LOCK_TIMEOUT) -> None:
         path = Path(path)
         try:
             is_dir = path.is_dir()
@@ -265,6 +269,7 @@ class TokenStore:
         self.path = path
         self._lock_path = Path(str(path) + '.lock')
         self._thread_lock = _thread_lock_for(path)
+        self.lock_timeout = lock_timeout
 
     def __repr__(self) -> str:
         return f'TokenStore({str(self.path)!r})'
@@ -352,10 +357,7 @@ class TokenStore:
         fd = self._open_safely(self._lock_path, os.O_RDWR | os.O_CREAT, 'lock file')
         try:
             self._check_owner(fd, self._lock_path, 'lock file')
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            except OSError as exc:
-                raise self._os_error(exc, self._lock_path, 'lock file', 'locked') from None
+            self._wait_for_flock(fd, fcntl)
             _held_file_locks[key] = 1
             try:
                 yield
@@ -363,6 +365,32 @@ class TokenStore:
                 del _held_file_locks[key]
         finally:
             os.close(fd)  # releases the flock
+
+    def _wait_for_flock(self, fd: int, fcntl: Any) -> None:
+        """``flock`` the lock file, waiting at most ``lock_timeout`` seconds.
+
+        The holder is renewing a grant (one token request); a lock held far
+        longer belongs to a hung process, and waiting for it forever would
+        hang every bot sharing the store without a word.
+        """
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.01
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                raise self._os_error(exc, self._lock_path, 'lock file', 'locked') from None
+            if time.monotonic() >= deadline:
+                raise TokenStoreError(
+                    f'The token store {self.path} stayed locked by another process for'
+                    f' {self.lock_timeout:g} s (lock file {self._lock_path}). A bot may be'
+                    f' hung while renewing a token: find it with "fuser {self._lock_path}"'
+                    ' and end it, then run again.')
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
 
     def _ensure_parent(self) -> None:
         parent = self.path.parent

@@ -20,6 +20,9 @@ from pwb_oauth_ext.testwiki.oauth1_provider import OAuth1Consumer
 from pwb_oauth_ext.testwiki.pywikibot_env import run_pywikibot, write_pywikibot_dir
 from pwb_oauth_ext.testwiki.server import RunningWiki, run_test_wiki
 
+#: The test wiki's fixtures (test_wiki, test_wiki_session) and its marker, as bot authors use them.
+pytest_plugins = ['pwb_oauth_ext.testwiki.pytest_plugin']
+
 #: The interpreter that runs Pywikibot in the subprocesses.
 PYWIKIBOT_PYTHON = os.environ.get('PWB_OAUTH_TEST_PYTHON') or sys.executable
 #: Exchanges recorded from a real MediaWiki 1.39 + Extension:OAuth: shared/mediawiki-oauth
@@ -29,9 +32,15 @@ RECORDED = Path(os.environ.get('PWB_OAUTH_RECORDINGS')
                 or Path(__file__).resolve().parents[1].parent / 'shared' / 'mediawiki-oauth')
 
 
-def recorded(name: str) -> dict:
-    """One recorded exchange file; the calling test skips when the recordings are absent."""
+def recorded(name: str, mediawiki: str = '1.39') -> dict:
+    """One recorded exchange file; the calling test skips when the recordings are absent.
+
+    ``mediawiki='1.43'`` reads mw-1.43/ when it has that exchange; the others hold on 1.43
+    as recorded on 1.39 (mw-1.43/README.md).
+    """
     path = RECORDED / name
+    if mediawiki != '1.39' and (RECORDED / f'mw-{mediawiki}' / name).exists():
+        path = RECORDED / f'mw-{mediawiki}' / name
     if not path.exists():
         pytest.skip(f'recorded data {name} not available')
     return json.loads(path.read_text(encoding='utf-8'))

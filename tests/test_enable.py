@@ -14,25 +14,33 @@ def report(**values):
     print('REPORT ' + _json.dumps(values), flush=True)
 '''
 
-#: Where each patched name lives, and where Pywikibot's own version is defined.
+#: Where each patched name's code lives: 'pwb_oauth_ext' for ours, 'pywikibot' for
+#: Pywikibot's own (names and docstrings are Pywikibot's either way: functools.wraps).
 PATCH_STATE = '''
+from pywikibot import login
 from pywikibot.comms import http
 from pywikibot.data import api
 from pywikibot.site import APISite
+def _home(function):
+    return 'pwb_oauth_ext' if 'pwb_oauth_ext' in function.__code__.co_filename else 'pywikibot'
 def patch_state():
     return {
-        'login': APISite.login.__qualname__,
-        'logout': APISite.logout.__qualname__,
-        'get_authentication': http.get_authentication.__qualname__,
-        'request': http.request.__qualname__,
-        'api_error': api.Request._internal_api_error.__qualname__,
+        'login': _home(APISite.login),
+        'logout': _home(APISite.logout),
+        'is_oauth_token_available': _home(APISite.is_oauth_token_available),
+        'get_authentication': _home(http.get_authentication),
+        'request': _home(http.request),
+        'fetch': _home(http.fetch),
+        'api_error': _home(api.Request._internal_api_error),
         'session_auth': type(http.session.auth).__name__,
+        'login_manager': login.ClientLoginManager.__module__.split('.')[0],
     }
 '''
 
-PYWIKIBOT_OWN = {'login': 'APISite.login', 'logout': 'APISite.logout',
-                 'get_authentication': 'get_authentication', 'request': 'request',
-                 'api_error': 'Request._internal_api_error', 'session_auth': 'NoneType'}
+PYWIKIBOT_OWN = {'login': 'pywikibot', 'logout': 'pywikibot',
+                 'is_oauth_token_available': 'pywikibot', 'get_authentication': 'pywikibot',
+                 'request': 'pywikibot', 'fetch': 'pywikibot', 'api_error': 'pywikibot',
+                 'session_auth': 'NoneType', 'login_manager': 'pywikibot'}
 
 
 def report(result: Any) -> dict[str, Any]:

@@ -319,21 +319,19 @@ def test_oauth1auth_vars_hold_no_secret_outside_the_signer() -> None:
     assert SECRET_B not in repr(vars(auth))
 
 
-def test_config_listing_hides_watched_authenticate(pwb_dir_factory, run_pwb,
-                                                  oauth1_consumer, wiki) -> None:
-    """After the adapter swapped ``config.authenticate`` for its WatchedDict it is still
-    a dict, so Pywikibot's private-value masking (``isinstance(value, dict)``) applies."""
+def test_config_listing_hides_authenticate(pwb_dir_factory, run_pwb,
+                                           oauth1_consumer, wiki) -> None:
+    """``config.authenticate`` stays the plain dict user-config.py filled, so Pywikibot's
+    private-value masking (``isinstance(value, dict)``) applies while the plugin runs."""
     from conftest import authenticate_line
     pwb_dir = pwb_dir_factory([authenticate_line(wiki.host, oauth1_consumer)])
     code = (
         'import pywikibot\n'
         'from pywikibot import config\n'
         'site = pywikibot.Site(); site.login()\n'
-        'from pwb_oauth_ext.pywikibot_adapter import WatchedDict\n'
-        'print("WATCHED", type(config.authenticate) is WatchedDict,'
-        ' isinstance(config.authenticate, dict))\n'
+        'print("PLAIN", type(config.authenticate) is dict)\n'
     )
     result = run_pwb(code, pwb_dir)
     assert result.returncode == 0, result.stderr
-    assert 'WATCHED True True' in result.stdout
+    assert 'PLAIN True' in result.stdout
     assert oauth1_consumer.consumer_secret not in result.stdout + result.stderr

@@ -367,28 +367,22 @@ def _recorded_usergroups(version_dir: str) -> list[dict]:
 
 @pytest.fixture
 def wiki_143(monkeypatch: pytest.MonkeyPatch):
-    """The test wiki answering as MediaWiki 1.43 does (mw-1.43/README row 10): no 'writeapi'
-    right (removed from core) and no 'purge' under OAuth; siteinfo says 1.43.12."""
-    from pwb_oauth_ext.testwiki import actionapi, model
+    """The test wiki answering as MediaWiki 1.43 (mw-1.43/README row 10): no 'writeapi'
+    right (removed from core) and no 'purge' under OAuth; siteinfo says 1.43.12.
+    ``state['usergroups'] = []`` hides siteinfo's user groups (then the version decides)."""
+    from pwb_oauth_ext.testwiki import actionapi
     from pwb_oauth_ext.testwiki.server import run_test_wiki
 
-    usergroups = _recorded_usergroups('mw-1.43')
-    monkeypatch.setattr(model, 'USER_RIGHTS',
-                        [r for r in model.USER_RIGHTS if r not in ('writeapi', 'purge')])
-    monkeypatch.setitem(model.GRANT_RIGHTS, 'basic',
-                        [r for r in model.GRANT_RIGHTS['basic'] if r != 'writeapi'])
-    original = actionapi.load_data
-    state = {'usergroups': usergroups}
+    state = {'usergroups': _recorded_usergroups('mw-1.43')}
+    original = actionapi.ActionApi._siteinfo
 
-    def load_data(name: str, server_url: str):
-        data = original(name, server_url)
-        if name == 'siteinfo.json':
-            data['general']['generator'] = 'MediaWiki 1.43.12'
-            if state['usergroups']:
-                data['usergroups'] = state['usergroups']
-        return data
-    monkeypatch.setattr(actionapi, 'load_data', load_data)
-    with run_test_wiki() as running:
+    def siteinfo(self, params):
+        result = original(self, params)
+        if not state['usergroups']:
+            result.pop('usergroups', None)
+        return result
+    monkeypatch.setattr(actionapi.ActionApi, '_siteinfo', siteinfo)
+    with run_test_wiki(mediawiki='1.43') as running:
         running.app.add_bot('BotUser')
         running.state = state
         yield running
@@ -423,26 +417,20 @@ def test_missing_rights_on_143_are_still_reported(wiki_143, tmp_path: Path,
                               'missing': ['bot', 'apihighlimits']}
 
 
-def test_missing_writeapi_on_139_is_reported(wiki: RunningWiki, pwb_dir_factory: PwbDirFactory,
-                                             run_pwb: RunPwb,
+def test_missing_writeapi_on_139_is_reported(tmp_path: Path, run_pwb: RunPwb,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """On 1.39 writeapi exists (its groups list it), so a bot without it hears about it."""
-    from pwb_oauth_ext.testwiki import actionapi, model
-    usergroups = _recorded_usergroups('mw-1.39-api')
-    original = actionapi.load_data
-
-    def load_data(name: str, server_url: str):
-        data = original(name, server_url)
-        if name == 'siteinfo.json':
-            data['usergroups'] = usergroups
-        return data
-    monkeypatch.setattr(actionapi, 'load_data', load_data)
+    from pwb_oauth_ext.testwiki import model
+    from pwb_oauth_ext.testwiki.server import run_test_wiki
     monkeypatch.setitem(model.GRANT_RIGHTS, 'basic',
                         [r for r in model.GRANT_RIGHTS['basic'] if r != 'writeapi'])
-    wiki.app.add_bot('NoWriteApiBot')
-    consumer = wiki.app.register_oauth1_consumer('NoWriteApiBot', owner_only=True)
-    pwb_dir = pwb_dir_factory([authenticate_line(wiki.host, consumer)], username='NoWriteApiBot')
-    result = run_pwb(None, pwb_dir, *CLI, 'check', '--json')
+    with run_test_wiki(mediawiki='1.39') as wiki:
+        wiki.app.add_bot('NoWriteApiBot')
+        consumer = wiki.app.register_oauth1_consumer('NoWriteApiBot', owner_only=True)
+        pwb_dir = write_pywikibot_dir(tmp_path / 'pwb', wiki, username='NoWriteApiBot',
+                                      authenticate_lines=[*ENABLE_LINES,
+                                                          authenticate_line(wiki.host, consumer)])
+        result = run_pwb(None, pwb_dir, *CLI, 'check', '--json')
     [site] = json.loads(result.stdout)['sites']
     assert site['rights']['missing'] == ['writeapi']
 
@@ -476,7 +464,7 @@ def test_package_data_covers_the_files_the_wheel_needs() -> None:
     setup = configparser.ConfigParser()
     setup.read(ROOT / 'setup.cfg', encoding='utf-8')
     patterns = {package: value.strip() for package, value in setup['options.package_data'].items()}
-    needed = [*ROOT.glob('pwb_oauth_ext/testwiki/data/*.json'),
+    needed = [*ROOT.glob('pwb_oauth_ext/testwiki/data/*/*.json'),
               *ROOT.glob('pwb_oauth_ext/scripts/i18n/*')]
     assert len(needed) >= 3
     for path in needed:

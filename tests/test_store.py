@@ -214,3 +214,42 @@ def test_processes_lose_no_update(tmp_path: Path) -> None:
     go.touch()
     assert [proc.wait(timeout=120) for proc in procs] == [0] * n_procs
     assert TokenStore(path).get('h', 'c', None)['n'] == n_procs * n_rounds
+
+
+LOCK_HOLDER = textwrap.dedent('''
+    import fcntl, sys, time
+    from pathlib import Path
+    with open(sys.argv[1], 'a') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        Path(sys.argv[2]).touch()
+        time.sleep(60)
+''')
+
+
+@pytest.mark.skipif(os.name == 'nt', reason='flock is POSIX')
+def test_a_lock_held_too_long_is_an_error_naming_the_lock_file(tmp_path: Path) -> None:
+    """A hung bot holding the lock must not hang every other bot without a word."""
+    store = TokenStore(tmp_path / 'tokens.json', lock_timeout=0.5)
+    store.put('h', 'c', None, RECORD)
+    locked = tmp_path / 'locked'
+    holder = subprocess.Popen([sys.executable, '-c', LOCK_HOLDER,
+                               str(store._lock_path), str(locked)])
+    try:
+        for _ in range(500):
+            if locked.exists():
+                break
+            assert holder.poll() is None, 'the lock holder died'
+            threading.Event().wait(0.02)
+        assert locked.exists()
+        with pytest.raises(TokenStoreError) as caught:
+            store.put('h', 'c', None, COUNTER)
+        message = str(caught.value)
+        assert 'stayed locked by another process for 0.5 s' in message
+        assert f'fuser {store._lock_path}' in message
+        assert 'AT-secret' not in message
+        assert store.get('h', 'c', None) == RECORD  # nothing written
+    finally:
+        holder.kill()
+        holder.wait()
+    store.put('h', 'c', None, COUNTER)  # the lock is free again once the holder is gone
+    assert store.get('h', 'c', None) == COUNTER

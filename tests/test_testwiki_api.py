@@ -12,7 +12,7 @@ from requests_oauthlib import OAuth1
 
 from pwb_oauth_ext.testwiki.oauth1_provider import OAuth1Consumer
 from pwb_oauth_ext.testwiki.pywikibot_env import run_pywikibot, write_pywikibot_dir
-from pwb_oauth_ext.testwiki.server import RunningWiki
+from pwb_oauth_ext.testwiki.server import RunningWiki, run_test_wiki
 
 pytest_plugins = ['pwb_oauth_ext.testwiki.pytest_plugin']
 
@@ -104,12 +104,42 @@ def test_anonymous_logout_succeeds(test_wiki: RunningWiki) -> None:
     assert response.json() == {}
 
 
-def test_paraminfo_served_from_recording_with_live_url(test_wiki: RunningWiki) -> None:
+@pytest.mark.parametrize('test_wiki', [{'mediawiki': '1.39'}], indirect=True)
+def test_paraminfo_for_a_bot_matches_pywikibot_recording(test_wiki: RunningWiki,
+                                                         bot: OAuth1Consumer) -> None:
+    """formatversion=1, and the limits of a caller with apihighlimits (Pywikibot's own run)."""
     run = recorded('pywikibot-run-exchanges.json')['runs']['run_1_empty_apicache']
     step = next(s for s in run if s['request']['form'].get('modules') == 'query+tokens')
-    response = requests.post(test_wiki.api_url, data=step['request']['form'])
+    response = requests.post(test_wiki.api_url, data=step['request']['form'], auth=oauth(bot))
     live = json.dumps(step['response']['body']).replace('http://127.0.0.1:8080', test_wiki.url)
     assert response.json() == json.loads(live.replace('RealWiki', 'TestWiki'))
+
+
+VERSIONS = [('1.39', 'mw-1.39-api'), ('1.43', 'mw-1.43')]
+
+
+@pytest.mark.parametrize(('version', 'folder'), VERSIONS)
+def test_whole_paraminfo_matches_recording(version: str, folder: str) -> None:
+    shape = recorded(f'{folder}/api-paraminfo-all.json')
+    with run_test_wiki(mediawiki=version) as wiki:
+        response = requests.get(wiki.api_url, params=shape['request']['query'])
+    server = shape['source'].rsplit(' on ', 1)[1].rstrip('.')
+    expected = json.loads(json.dumps(shape['response']['body']).replace(server, wiki.url))
+    assert response.json() == expected
+
+
+@pytest.mark.parametrize(('version', 'folder'), VERSIONS)
+def test_whole_siteinfo_matches_recording(version: str, folder: str) -> None:
+    shape = recorded(f'{folder}/api-siteinfo-full.json')
+    with run_test_wiki(mediawiki=version, sitename='RealWiki') as wiki:
+        response = requests.get(wiki.api_url, params=shape['request']['query']).json()
+    server = shape['source'].rsplit(' on ', 1)[1].rstrip('.')
+    expected = json.loads(json.dumps(shape['response']['body']).replace(server, wiki.url))
+    for body in (response, expected):   # the clock and the live wiki's own counts
+        body['query']['general'].pop('time')
+        body['query'].pop('statistics')
+    assert response == expected
+    assert expected['query']['restrictions']['types'] == ['create', 'edit', 'move', 'upload']
 
 
 def test_siteinfo_general_names_the_live_server(test_wiki: RunningWiki) -> None:
@@ -251,3 +281,14 @@ def test_bearer_token_from_the_oauth2_provider_on_api_php(test_wiki: RunningWiki
     lower = requests.post(test_wiki.api_url, headers={'Authorization': f'bearer {token}'},
                           data={'action': 'query', 'meta': 'userinfo', 'format': 'json'})
     assert lower.json()['query']['userinfo']['id'] == 0
+
+
+@pytest.mark.parametrize(('version', 'status', 'vary'), [('1.39', 500, None),
+                                                         ('1.43', 401, 'x-restbase-compat')])
+def test_rest_php_answers_as_the_chosen_version(version: str, status: int,
+                                                vary: str | None) -> None:
+    """mw-1.43/README.md rows 1 and 5: profile without a token, and rest.php's Vary."""
+    with run_test_wiki(mediawiki=version) as wiki:
+        response = requests.get(wiki.url + '/rest.php/oauth2/resource/profile')
+    assert response.status_code == status
+    assert response.headers.get('Vary') == vary

@@ -26,12 +26,12 @@ USERINFO = {'action': 'query', 'meta': 'userinfo',
 
 
 
-@pytest.fixture
-def wiki() -> Iterator[RunningWiki]:
+@pytest.fixture(params=['1.39', '1.43'])
+def wiki(request: pytest.FixtureRequest) -> Iterator[RunningWiki]:
     """A wiki whose clock stands still (at the start of the test), with BotUser and
-    HandshakeUser, so timestamp offsets are exact."""
+    HandshakeUser, so timestamp offsets are exact; as each recorded MediaWiki version."""
     frozen = float(int(time.time()))
-    with run_test_wiki(clock=lambda: frozen) as running:
+    with run_test_wiki(clock=lambda: frozen, mediawiki=request.param) as running:
         running.app.add_bot('BotUser')
         running.app.wiki.add_user('HandshakeUser')
         yield running
@@ -68,7 +68,7 @@ def signed_at(wiki: RunningWiki, consumer: OAuth1Consumer, timestamp: int,
 
 def assert_oauth_error(response: requests.Response, detail: str, docref: bool = True) -> None:
     """The recorded failure shape: 200, header, body with info and help key."""
-    shape = recorded('api-oauth1-error-bad-signature.json')['response']
+    shape = recorded('api-oauth1-error-bad-signature.json')['response']   # same on 1.43
     assert response.status_code == shape['status']
     assert response.headers['MediaWiki-API-Error'] == 'mwoauth-invalid-authorization'
     assert response.headers['Content-Type'] == shape['headers']['Content-Type']
@@ -83,7 +83,7 @@ def assert_oauth_error(response: requests.Response, detail: str, docref: bool = 
 
 def test_valid_request_is_accepted_with_recorded_shape(wiki: RunningWiki,
                                                        owner_only: OAuth1Consumer) -> None:
-    shape = recorded('api-oauth1-userinfo.json')['response']
+    shape = recorded('api-oauth1-userinfo.json', wiki.app.wiki.mediawiki)['response']
     response = requests.post(wiki.api_url, data=USERINFO, auth=auth_for(owner_only))
     assert response.status_code == 200
     assert 'MediaWiki-API-Error' not in response.headers
@@ -97,6 +97,9 @@ def test_valid_request_is_accepted_with_recorded_shape(wiki: RunningWiki,
     # Rights are limited by the consumer's grants: 'purge' is not granted here.
     assert 'bot' in userinfo['rights'] and 'edit' in userinfo['rights']
     assert 'noratelimit' in userinfo['rights'] and 'purge' not in userinfo['rights']
+    # 1.43 no longer has the writeapi right (mw-1.43/README.md row 10).
+    recorded_rights = shape['body']['query']['userinfo']['rights']
+    assert ('writeapi' in userinfo['rights']) == ('writeapi' in recorded_rights)
     assert 'Set-Cookie' not in response.headers
 
 
@@ -221,10 +224,10 @@ def approve(wiki: RunningWiki, redirect: str, user: str = 'HandshakeUser') -> st
     return done.headers['Location']
 
 
-@pytest.fixture
-def live_wiki() -> Iterator[RunningWiki]:
+@pytest.fixture(params=['1.39', '1.43'])
+def live_wiki(request: pytest.FixtureRequest) -> Iterator[RunningWiki]:
     """Real clock: mwoauth checks identify's iat against time.time()."""
-    with run_test_wiki() as running:
+    with run_test_wiki(mediawiki=request.param) as running:
         running.app.add_bot('BotUser')
         running.app.wiki.add_user('HandshakeUser')
         yield running
@@ -256,7 +259,7 @@ def test_handshake_end_to_end_with_mwoauth(live_wiki: RunningWiki) -> None:
         'POST', mw_uri, params={'title': 'Special:OAuth/identify'}, auth=auth))
     nonce = nonce_of(prepared)
     response = requests.Session().send(prepared)
-    shape = recorded('oauth1-identify.json')
+    shape = recorded('oauth1-identify.json', live_wiki.app.wiki.mediawiki)
     assert response.headers['Content-Type'] == shape['response']['headers']['Content-type']
     assert jwt.get_unverified_header(response.text) == {'typ': 'JWT', 'alg': 'HS256'}
     claims = jwt.decode(response.text, consumer.consumer_secret, algorithms=['HS256'],
@@ -275,7 +278,8 @@ def test_handshake_end_to_end_with_mwoauth(live_wiki: RunningWiki) -> None:
 
 def test_identify_with_wrong_secret_is_a_json_error(wiki: RunningWiki,
                                                     owner_only: OAuth1Consumer) -> None:
-    shape = recorded('oauth1-identify-error-bad-signature.json')['response']
+    shape = recorded('oauth1-identify-error-bad-signature.json',
+                     wiki.app.wiki.mediawiki)['response']
     response = requests.post(wiki.url + '/index.php', params={'title': 'Special:OAuth/identify'},
                              auth=auth_for(owner_only, client_secret='0' * 40))
     assert response.status_code == 200
@@ -292,12 +296,12 @@ def initiate(wiki: RunningWiki, consumer: OAuth1Consumer, **kwargs: Any) -> requ
 
 def test_initiate_text_and_json_shapes(wiki: RunningWiki,
                                        handshake_consumer: OAuth1Consumer) -> None:
-    text_shape = recorded('oauth1-initiate.json')['response']
+    text_shape = recorded('oauth1-initiate.json', wiki.app.wiki.mediawiki)['response']
     response = initiate(wiki, handshake_consumer)
     assert response.headers['Content-Type'] == text_shape['headers']['Content-type']
     assert re.fullmatch(r'oauth_token=[0-9a-f]{32}&oauth_token_secret=[0-9a-f]{32}'
                         r'&oauth_callback_confirmed=true', response.text)
-    json_shape = recorded('oauth1-initiate-format-json.json')['response']
+    json_shape = recorded('oauth1-initiate-format-json.json', wiki.app.wiki.mediawiki)['response']
     response = initiate(wiki, handshake_consumer, format='json')
     assert response.headers['Content-Type'] == json_shape['headers']['Content-type']
     assert set(response.json()) == set(json_shape['body'])
@@ -316,7 +320,8 @@ def test_initiate_path_form_and_title_in_body(wiki: RunningWiki,
 
 def test_initiate_refuses_owner_only_consumer(wiki: RunningWiki,
                                               owner_only: OAuth1Consumer) -> None:
-    shape = recorded('oauth1-initiate-error-owner-only-consumer.json')['response']
+    shape = recorded('oauth1-initiate-error-owner-only-consumer.json',
+                     wiki.app.wiki.mediawiki)['response']
     response = initiate(wiki, owner_only)
     assert response.status_code == 200
     assert response.headers['Content-Type'] == shape['headers']['Content-type']
@@ -329,14 +334,16 @@ def test_initiate_refuses_owner_only_consumer(wiki: RunningWiki,
 
 def test_initiate_requires_oob_callback(wiki: RunningWiki,
                                         handshake_consumer: OAuth1Consumer) -> None:
-    shape = recorded('oauth1-initiate-error-callback-not-oob.json')['response']
+    shape = recorded('oauth1-initiate-error-callback-not-oob.json',
+                     wiki.app.wiki.mediawiki)['response']
     response = initiate(wiki, handshake_consumer, callback='http://127.0.0.1:8765/elsewhere')
     assert response.text == shape['body']
 
 
 def test_initiate_with_wrong_secret(wiki: RunningWiki,
                                     handshake_consumer: OAuth1Consumer) -> None:
-    shape = recorded('oauth1-initiate-error-bad-signature.json')['response']
+    shape = recorded('oauth1-initiate-error-bad-signature.json',
+                     wiki.app.wiki.mediawiki)['response']
     auth = OAuth1(handshake_consumer.consumer_key, '0' * 40, callback_uri='oob')
     response = requests.post(wiki.url + '/index.php',
                              params={'title': 'Special:OAuth/initiate'}, auth=auth)
@@ -345,7 +352,7 @@ def test_initiate_with_wrong_secret(wiki: RunningWiki,
 
 def test_authorize_without_login_redirects_to_userlogin(
         wiki: RunningWiki, handshake_consumer: OAuth1Consumer) -> None:
-    shape = recorded('oauth1-authorize-anonymous.json')['response']
+    shape = recorded('oauth1-authorize-anonymous.json', wiki.app.wiki.mediawiki)['response']
     token = parse_qs(initiate(wiki, handshake_consumer).text)['oauth_token'][0]
     response = requests.get(wiki.url + '/index.php', allow_redirects=False, params={
         'title': 'Special:OAuth/authorize', 'oauth_token': token,
@@ -376,8 +383,9 @@ def started_and_approved(wiki: RunningWiki, consumer: OAuth1Consumer) -> tuple[d
 
 def test_token_bad_verifier_then_right_one_then_reuse(
         wiki: RunningWiki, handshake_consumer: OAuth1Consumer) -> None:
-    bad = recorded('oauth1-token-error-bad-verifier.json')['exchanges']
-    reused = recorded('oauth1-token-error-request-token-reused.json')['response']
+    bad = recorded('oauth1-token-error-bad-verifier.json', wiki.app.wiki.mediawiki)['exchanges']
+    reused = recorded('oauth1-token-error-request-token-reused.json',
+                      wiki.app.wiki.mediawiki)['response']
     token, verifier = started_and_approved(wiki, handshake_consumer)
     wrong = token_request(wiki, handshake_consumer, token, 'e' * 32)
     assert wrong.text == bad[0]['response']['body']
@@ -391,14 +399,15 @@ def test_token_bad_verifier_then_right_one_then_reuse(
 
 def test_token_for_unapproved_request_token(wiki: RunningWiki,
                                             handshake_consumer: OAuth1Consumer) -> None:
-    shape = recorded('oauth1-token-error-unauthorized-request-token.json')['exchanges'][1]
+    shape = recorded('oauth1-token-error-unauthorized-request-token.json',
+                     wiki.app.wiki.mediawiki)['exchanges'][1]
     token = {k: v[0] for k, v in parse_qs(initiate(wiki, handshake_consumer).text).items()}
     response = token_request(wiki, handshake_consumer, token, 'e' * 32)
     assert response.text == shape['response']['body']
 
 
 def test_token_format_json(wiki: RunningWiki, handshake_consumer: OAuth1Consumer) -> None:
-    shape = recorded('oauth1-token-format-json.json')['response']
+    shape = recorded('oauth1-token-format-json.json', wiki.app.wiki.mediawiki)['response']
     token, verifier = started_and_approved(wiki, handshake_consumer)
     response = token_request(wiki, handshake_consumer, token, verifier, format='json')
     assert response.headers['Content-Type'] == shape['headers']['Content-type']

@@ -1,23 +1,20 @@
-"""The Action API (api.php), as much of it as Pywikibot 10.x/11.x uses with OAuth.
+"""The Action API (api.php): authentication, tokens, userinfo, siteinfo, paraminfo.
 
-Answers follow the recorded MediaWiki 1.39 shapes: every error is HTTP 200
-with ``MediaWiki-API-Error``; siteinfo and paraminfo come from the captures in
-``data/`` with the server URL rewritten to the live one.
+Answers follow the recorded MediaWiki 1.39/1.43 shapes: every error is HTTP 200
+with ``MediaWiki-API-Error``; siteinfo and paraminfo are the real wiki's whole
+answers (``apidata``) with the server URL rewritten to the live one. Pages, lists
+and page actions live in ``pagesapi``.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 from ._http import WikiRequest, WikiResponse
-from .model import InvalidAuthorization, Wiki, WikiPage, WikiUser
+from .apidata import expand_modules, paraminfo_module, recorded
+from .model import InvalidAuthorization, Wiki, WikiUser
+from .pagesapi import ApiFailure, PagesApi
 
-DATA_DIR = Path(__file__).with_name('data')
-RECORDED_SERVER = 'http://127.0.0.1:8080'
 ANON_TOKEN = '+\\'
 TOKEN_TYPES = ('createaccount', 'csrf', 'login', 'patrol', 'rollback', 'userrights', 'watch')
 ANON_RIGHTS = ['createaccount', 'read', 'edit', 'createpage', 'createtalk', 'writeapi',
@@ -28,18 +25,6 @@ OAUTH_CANNOT_LOGOUT = ('Logging out is not possible when using '
 _API_HEADERS = [('Content-Disposition', 'inline; filename=api-result.json'),
                 ('Cache-Control', 'private, must-revalidate, max-age=0')]
 _EDIT_COOKIES = ('cpPosIndex', 'UseDC', 'UseCDNCache')
-
-_data_lock = threading.Lock()
-_data_cache: dict[str, Any] = {}
-
-
-def load_data(name: str, server_url: str) -> Any:
-    """A recorded JSON file from ``data/`` with the recorded server URL replaced."""
-    with _data_lock:
-        if name not in _data_cache:
-            _data_cache[name] = (DATA_DIR / name).read_text(encoding='utf-8')
-        text = _data_cache[name]
-    return json.loads(text.replace(RECORDED_SERVER, server_url))
 
 
 class ApiError(Exception):
@@ -80,6 +65,7 @@ class ActionApi:
         self.wiki = wiki
         self.oauth1 = oauth1
         self._oauth2 = oauth2_getter
+        self.pages = PagesApi(wiki)
 
     # -- entry point ------------------------------------------------------
     def handle(self, req: WikiRequest, session_cookie_name: str) -> WikiResponse:
@@ -106,7 +92,7 @@ class ActionApi:
             return self.error('mwoauth-invalid-authorization',
                               f'The authorization headers in your request are not valid: {exc}',
                               fv2)
-        except ApiError as exc:
+        except (ApiError, ApiFailure) as exc:
             return self.error(exc.code, exc.info, fv2)
 
     def error(self, code: str, info: str, fv2: bool) -> WikiResponse:
@@ -163,7 +149,11 @@ class ActionApi:
                 types = params.get('type', 'csrf').split('|')
                 query['tokens'] = {f'{t}token': self._token_for(caller, t)
                                    for t in TOKEN_TYPES if t in types}
-        self._pages(params, caller, fv2, query, body)
+            elif meta == 'allmessages':
+                query['allmessages'] = self.pages.allmessages(params, fv2)
+        if params.get('iilimit') == 'max' and params.get('titles'):
+            body['limits'] = {'imageinfo': 5000 if 'apihighlimits' in caller.rights else 500}
+        self.pages.query(params, caller, fv2, query, body)
         if 'userinfo' in metas:
             query['userinfo'] = self._userinfo(params, caller, fv2)
         if query:
@@ -188,158 +178,80 @@ class ActionApi:
         return info
 
     def _siteinfo(self, params: dict[str, str]) -> dict[str, Any]:
-        recorded = load_data('siteinfo.json', self.wiki.server_url)
+        recorded_info = recorded(self.wiki.mediawiki, 'siteinfo', self.wiki.server_url)
         result: dict[str, Any] = {}
         for prop in params.get('siprop', 'general').split('|'):
-            if prop in recorded:
-                result[prop] = recorded[prop]
-            elif prop in ('interwikimap', 'specialpagealiases', 'magicwords', 'libraries',
-                          'skins', 'extensiontags', 'functionhooks', 'protocols',
-                          'usergroups', 'fileextensions', 'restrictions', 'languages'):
+            if prop == 'statistics':
+                with self.wiki.lock:
+                    result[prop] = {
+                        'pages': len(self.wiki.pages),
+                        'articles': sum(1 for t in self.wiki.pages
+                                        if self.pages.ns_of(t) == 0),
+                        'edits': sum(len(p.revisions) for p in self.wiki.pages.values()),
+                        'images': 0, 'users': len(self.wiki.users), 'activeusers': 0,
+                        'admins': sum(1 for u in self.wiki.users.values()
+                                      if 'sysop' in u.groups),
+                        'jobs': 0}
+            elif prop in recorded_info:
+                result[prop] = recorded_info[prop]
+            elif prop in ('libraries', 'skins', 'extensiontags', 'functionhooks', 'protocols',
+                          'fileextensions', 'showhooks', 'variables', 'defaultoptions',
+                          'uploaddialog', 'languagevariants'):
                 result[prop] = []
-            elif prop == 'statistics':
-                result[prop] = {'pages': len(self.wiki.pages), 'articles': len(self.wiki.pages),
-                                'edits': 0, 'images': 0, 'users': len(self.wiki.users),
-                                'activeusers': 0, 'admins': 0, 'jobs': 0}
         if 'general' in result:
-            result['general']['sitename'] = self.wiki.sitename
-            result['general']['time'] = _iso(self.wiki.now())
+            result['general'] = dict(result['general'], sitename=self.wiki.sitename,
+                                     time=_iso(self.wiki.now()))
         return result
-
-    # -- titles, pages ----------------------------------------------------------
-    def _namespace_of(self, title: str) -> tuple[int, str]:
-        """(namespace id, normalised title) for the recorded namespace names."""
-        title = title.replace('_', ' ').strip()
-        if ':' in title:
-            prefix, rest = title.split(':', 1)
-            namespaces = load_data('siteinfo.json', self.wiki.server_url)['namespaces']
-            for ns in namespaces.values():
-                names = {ns.get('name', ''), ns.get('canonical', '')} - {''}
-                if prefix.replace('_', ' ').lower() in {n.lower() for n in names}:
-                    rest = rest.strip()
-                    return ns['id'], f'{ns["name"]}:{rest[:1].upper()}{rest[1:]}'
-        return 0, title[:1].upper() + title[1:]
-
-    def _pages(self, params: dict[str, str], caller: Caller, fv2: bool,
-               query: dict[str, Any], body: dict[str, Any]) -> None:
-        titles = [t for t in params.get('titles', '').split('|') if t]
-        if not titles:
-            return
-        if params.get('iilimit') == 'max':
-            body['limits'] = {'imageinfo': 5000 if 'apihighlimits' in caller.rights else 500}
-        if params.get('generator'):
-            return   # pages here use no templates, links or categories
-        props = params.get('prop', '').split('|')
-        pages: list[dict[str, Any]] = []
-        missing_id = -1
-        for raw in titles:
-            ns, title = self._namespace_of(raw)
-            with self.wiki.lock:
-                page = self.wiki.pages.get(title)
-                entry = (self._page_entry(page, ns, props, params, fv2) if page
-                         else None)
-            if entry is None:
-                entry = {'ns': ns, 'title': title, 'missing': True if fv2 else ''}
-                if fv2:
-                    entry = {'ns': ns, 'title': title, 'missing': True}
-                entry['_id'] = missing_id
-                missing_id -= 1
-                if 'info' in props:
-                    entry.update({'contentmodel': 'wikitext', 'pagelanguage': 'en',
-                                  'pagelanguagehtmlcode': 'en', 'pagelanguagedir': 'ltr'})
-                    if 'protection' in params.get('inprop', ''):
-                        entry['protection'] = []
-            pages.append(entry)
-        ids = [str(p.pop('_id')) for p in pages]
-        if 'indexpageids' in params:
-            query['pageids'] = ids
-        query['pages'] = pages if fv2 else dict(zip(ids, pages))
-
-    def _page_entry(self, page: WikiPage, ns: int, props: list[str],
-                    params: dict[str, str], fv2: bool) -> dict[str, Any]:
-        last = page.revisions[-1]
-        entry: dict[str, Any] = {'_id': page.pageid, 'pageid': page.pageid, 'ns': ns,
-                                 'title': page.title}
-        if 'info' in props:
-            entry.update({
-                'contentmodel': 'wikitext', 'pagelanguage': 'en',
-                'pagelanguagehtmlcode': 'en', 'pagelanguagedir': 'ltr',
-                'touched': last.timestamp, 'lastrevid': last.revid,
-                'length': len(last.text.encode('utf-8'))})
-            if len(page.revisions) == 1:
-                entry['new'] = True if fv2 else ''
-            if 'protection' in params.get('inprop', ''):
-                entry['protection'] = []
-                entry['restrictiontypes'] = ['edit', 'move']
-        if 'revisions' in props:
-            parent = page.revisions[-2].revid if len(page.revisions) > 1 else 0
-            user = self.wiki.users.get(last.user)
-            text_key = 'content' if fv2 else '*'
-            entry['revisions'] = [{
-                'revid': last.revid, 'parentid': parent, 'user': last.user,
-                'userid': user.id if user else 0, 'timestamp': last.timestamp,
-                'size': len(last.text.encode('utf-8')),
-                'sha1': hashlib.sha1(last.text.encode('utf-8')).hexdigest(),
-                'roles': ['main'],
-                'slots': {'main': {'contentmodel': 'wikitext', 'contentformat': 'text/x-wiki',
-                                   text_key: last.text}},
-                'comment': last.comment, 'parsedcomment': last.comment, 'tags': [],
-            }]
-        return entry
 
     # -- other actions ---------------------------------------------------------
     def _action_paraminfo(self, params: dict[str, str], caller: Caller,
                           fv2: bool) -> WikiResponse:
-        recorded = load_data('paraminfo.json', self.wiki.server_url)
-        wanted = [m for m in params.get('modules', '').split('|') if m]
-        modules = [recorded['modules'][m] for m in wanted if m in recorded['modules']]
-        body: dict[str, Any] = {'paraminfo': {'helpformat': recorded['helpformat'],
-                                              'modules': modules}}
-        unknown = [m for m in wanted if m not in recorded['modules']]
+        wanted = expand_modules(self.wiki.mediawiki,
+                                [m for m in params.get('modules', '').split('|') if m],
+                                self.wiki.server_url)
+        high = 'apihighlimits' in caller.rights
+        modules = []
+        unknown = []
+        for path in wanted:
+            module = paraminfo_module(self.wiki.mediawiki, path, self.wiki.server_url,
+                                      fv2=fv2, high_limits=high)
+            if module is None:
+                unknown.append(path)
+            else:
+                modules.append(module)
+        body: dict[str, Any] = {'paraminfo': {'helpformat': 'none', 'modules': modules}}
         if unknown:
-            body['warnings'] = {'paraminfo': {
-                '*': 'The module "{}" does not exist.'.format('", "'.join(unknown))}}
+            text = 'The module "{}" does not exist.'.format('", "'.join(unknown))
+            body['warnings'] = {'paraminfo': {'warnings' if fv2 else '*': text}}
         return self._ok(body)
 
     def _action_edit(self, params: dict[str, str], caller: Caller, fv2: bool) -> WikiResponse:
         self._check_token(params, caller)
-        if 'title' not in params:
-            raise ApiError('missingparam', 'The "title" parameter must be set.')
-        if caller.user is not None and 'edit' not in caller.rights:
-            raise ApiError('permissiondenied',
-                           'The action you have requested is limited to users in the group: '
-                           'Users.')
-        _ns, title = self._namespace_of(params['title'])
-        author = caller.user.name if caller.user else '127.0.0.1'
-        with self.wiki.lock:
-            existing = self.wiki.pages.get(title)
-            old = existing.revisions[-1] if existing and existing.revisions else None
-            if old is None and 'nocreate' in params:
-                raise ApiError('missingtitle', "The page you specified doesn't exist.")
-            if old is not None and 'createonly' in params:
-                raise ApiError('articleexists', 'The article you tried to create has been '
-                               'created already.')
-            text = params.get('text')
-            if text is None:
-                text = (old.text if old else '') + params.get('appendtext', '')
-            page, rev = self.wiki.save_page(title, text, author, params.get('summary', ''))
-            if rev is not None and caller.user is not None:
-                caller.user.editcount += 1
-        result: dict[str, Any] = {'result': 'Success', 'pageid': page.pageid,
-                                  'title': page.title, 'contentmodel': 'wikitext'}
-        if rev is None:
-            result['nochange'] = True if fv2 else ''
-        else:
-            if old is None:
-                result['new'] = True if fv2 else ''
-            result.update({'oldrevid': old.revid if old else 0, 'newrevid': rev.revid,
-                           'newtimestamp': rev.timestamp})
+        result = self.pages.edit(params, caller, fv2)
         now = int(self.wiki.now())
-        cookies = [('Set-Cookie', f'cpPosIndex=1%40{now}%23{page.pageid}; Max-Age=10; '
+        cookies = [('Set-Cookie', f'cpPosIndex=1%40{now}%23{result["pageid"]}; Max-Age=10; '
                                   'path=/; HttpOnly'),
                    ('Set-Cookie', 'UseDC=master; Max-Age=10; path=/'),
                    ('Set-Cookie', 'UseCDNCache=false; Max-Age=10; path=/')]
         return self._ok({'edit': result}, cookies)
+
+    def _action_purge(self, params: dict[str, str], caller: Caller, fv2: bool) -> WikiResponse:
+        query: dict[str, Any] = {}
+        purged = self.pages.purge(params, caller, fv2, query)
+        body: dict[str, Any] = {'batchcomplete': True if fv2 else '', 'purge': purged}
+        for key in ('normalized', 'redirects'):
+            if key in query:
+                body[key] = query[key]
+        return self._ok(body)
+
+    def _action_move(self, params: dict[str, str], caller: Caller, fv2: bool) -> WikiResponse:
+        self._check_token(params, caller)
+        return self._ok({'move': self.pages.move(params, caller, fv2)})
+
+    def _action_delete(self, params: dict[str, str], caller: Caller,
+                       fv2: bool) -> WikiResponse:
+        self._check_token(params, caller)
+        return self._ok({'delete': self.pages.delete(params, caller, fv2)})
 
     def _action_logout(self, params: dict[str, str], caller: Caller,
                        fv2: bool) -> WikiResponse:

@@ -13,9 +13,10 @@ from contextlib import contextmanager
 from typing import Any, Callable, NamedTuple
 from urllib.parse import quote
 
+from . import versions
 from ._http import WikiRequest, WikiResponse
 from .actionapi import ActionApi
-from .model import Wiki, WikiUser
+from .model import DEFAULT_MEDIAWIKI_VERSION, Wiki, WikiUser
 from .oauth1_provider import SESSION_COOKIE, OAuth1Consumer, OAuth1Provider
 
 StartResponse = Callable[..., Any]
@@ -48,8 +49,9 @@ class TestWikiApp:
                  access_token_ttl: float = 14400.0,
                  refresh_token_ttl: float = 30 * 86400,
                  refresh_grace_seconds: float = 0.0,
-                 sitename: str = 'TestWiki') -> None:
-        self.wiki = Wiki(server_url, sitename=sitename, clock=clock)
+                 sitename: str = 'TestWiki',
+                 mediawiki: str = DEFAULT_MEDIAWIKI_VERSION) -> None:
+        self.wiki = Wiki(server_url, sitename=sitename, clock=clock, mediawiki=mediawiki)
         self.oauth1 = OAuth1Provider(self.wiki)
         self.oauth2 = _load_oauth2(self.wiki, {
             'access_token_ttl': access_token_ttl, 'refresh_token_ttl': refresh_token_ttl,
@@ -71,6 +73,10 @@ class TestWikiApp:
         """Shortcut for ``app.oauth1.register_consumer``."""
         return self.oauth1.register_consumer(owner, owner_only=owner_only, callback=callback,
                                              grants=grants)
+
+    def add_page(self, title: str, text: str, user: str = 'MediaWiki default') -> None:
+        """Create or replace a page as if ``user`` had saved it (no request, no rights)."""
+        self.wiki.save_page(self.api.pages.normalize(title)[1], text, user)
 
     @contextmanager
     def watch(self) -> Iterator[list[Exchange]]:
@@ -140,8 +146,13 @@ class TestWikiApp:
         if req.path.startswith('/rest.php'):
             self._log(req, req.path[len('/rest.php'):])
             if self.oauth2 is not None and self.oauth2.handles(req):
-                return self.oauth2.handle(req)
-            return WikiResponse.json({'httpCode': 404, 'httpReason': 'Not Found'}, status=404)
+                resp = self.oauth2.handle(req)
+            else:
+                resp = WikiResponse.json({'httpCode': 404, 'httpReason': 'Not Found'},
+                                         status=404)
+            if self.wiki.at_least('1.43'):
+                resp.headers.append(versions.REST_VARY)
+            return resp
         if req.path == '/index.php' or req.path.startswith('/index.php/'):
             title = OAuth1Provider.special_title(req)
             self._log(req, title)

@@ -43,14 +43,31 @@ def browser_session(wiki: Any, user: str) -> requests.Session:
     return session
 
 
-def consent(wiki: Any, user: str, url: str, *, button: str = 'accept') -> str:
+def password_session(wiki_url: str, user: str, password: str) -> requests.Session:
+    """A session logged in through Special:UserLogin, as a person at a browser would be.
+
+    For a wiki in another process (``pwb-oauth testwiki`` prints the passwords).
+    """
+    session = requests.Session()
+    session.trust_env = False
+    response = session.post(f'{wiki_url}/index.php?title=Special:UserLogin',
+                            data={'wpName': user, 'wpPassword': password},
+                            allow_redirects=False, timeout=30)
+    if SESSION_COOKIE not in session.cookies:
+        raise AssertionError(f'login as {user} failed: HTTP {response.status_code}')
+    return session
+
+
+def consent(wiki: Any, user: str, url: str, *, button: str = 'accept',
+            session: requests.Session | None = None) -> str:
     """Open ``url`` as ``user``, press Allow (or ``button='cancel'``); return where it leads.
 
-    ``wiki`` is a ``RunningWiki``. The result is the first address outside
-    the wiki the browser is sent to.
+    ``wiki`` is a ``RunningWiki`` (or, with ``session`` from ``password_session``, the
+    wiki's URL). The result is the first address outside the wiki the browser is sent to.
     """
-    session = browser_session(wiki, user)
-    inside = wiki.url + '/'
+    if session is None:
+        session = browser_session(wiki, user)
+    inside = (wiki if isinstance(wiki, str) else wiki.url) + '/'
     for _ in range(10):
         if not url.startswith(inside):
             return url

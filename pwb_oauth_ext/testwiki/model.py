@@ -22,6 +22,14 @@ USER_RIGHTS = [
 ]
 BOT_RIGHTS = ['bot', 'nominornewtalk', 'autopatrol', 'suppressredirect',
               'apihighlimits', 'noratelimit', 'highbotvolume']
+#: What the 'sysop' group adds (the part of it the test wiki's API checks).
+SYSOP_RIGHTS = ['delete', 'undelete', 'deletedhistory', 'protect', 'suppressredirect',
+                'move-subpages', 'apihighlimits', 'noratelimit']
+#: MediaWiki versions the test wiki can answer as; 1.43 LTS unless asked otherwise.
+MEDIAWIKI_VERSIONS = ('1.39', '1.43')
+DEFAULT_MEDIAWIKI_VERSION = '1.43'
+#: Rights MediaWiki 1.43 no longer lists (writeapi left core; purge is not reported).
+RIGHTS_GONE_IN_1_43 = frozenset({'writeapi', 'purge'})
 
 #: Which rights each grant unlocks (subset of Extension:OAuth's $wgGrantPermissions).
 GRANT_RIGHTS = {
@@ -33,6 +41,8 @@ GRANT_RIGHTS = {
     'createeditmovepage': ['createpage', 'createtalk', 'move', 'move-subpages',
                            'move-rootuserpages', 'move-categorypages',
                            'suppressredirect'],
+    'delete': ['delete', 'bigdelete', 'deletedhistory', 'deletedtext', 'undelete',
+               'browsearchive', 'deletelogentry', 'deleterevision'],
 }
 DEFAULT_GRANTS = ['basic', 'highvolume', 'editpage', 'createeditmovepage']
 
@@ -52,6 +62,8 @@ class WikiUser:
     editcount: int = 0
     registered: str = '20240101000000'
     password: str = ''
+    #: Rights this wiki's MediaWiki version does not report (set by ``Wiki.add_user``).
+    hidden_rights: frozenset[str] = frozenset()
 
     @property
     def rights(self) -> list[str]:
@@ -59,7 +71,9 @@ class WikiUser:
         rights = list(USER_RIGHTS)
         if 'bot' in self.groups:
             rights = BOT_RIGHTS + [r for r in rights if r not in BOT_RIGHTS]
-        return rights
+        if 'sysop' in self.groups:
+            rights += [r for r in SYSOP_RIGHTS if r not in rights]
+        return [r for r in rights if r not in self.hidden_rights]
 
     def rights_under_grants(self, grants: list[str]) -> list[str]:
         """The user's rights limited to what the grants allow (userinfo under OAuth)."""
@@ -76,6 +90,7 @@ class Revision:
     user: str
     comment: str
     timestamp: str
+    minor: bool = False
 
 
 @dataclass
@@ -85,6 +100,46 @@ class WikiPage:
     pageid: int
     title: str
     revisions: list[Revision] = field(default_factory=list)
+    #: When the page was last purged (info's 'touched'); '' means its last edit.
+    touched: str = ''
+
+    @property
+    def text(self) -> str:
+        """The current wikitext."""
+        return self.revisions[-1].text if self.revisions else ''
+
+
+@dataclass
+class LogEntry:
+    """One Special:Log entry (list=logevents)."""
+
+    logid: int
+    type: str
+    action: str
+    title: str
+    pageid: int
+    user: str
+    timestamp: str
+    comment: str
+    params: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class RecentChange:
+    """One Special:RecentChanges row (list=recentchanges)."""
+
+    rcid: int
+    type: str              # 'new', 'edit' or 'log'
+    title: str
+    pageid: int
+    revid: int
+    old_revid: int
+    user: str
+    timestamp: str
+    comment: str
+    bot: bool = False
+    minor: bool = False
+    logid: int = 0
 
 
 class Wiki:
@@ -96,9 +151,15 @@ class Wiki:
 
     def __init__(self, server_url: str = 'http://127.0.0.1', *,
                  sitename: str = 'TestWiki',
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 mediawiki: str = DEFAULT_MEDIAWIKI_VERSION) -> None:
+        if mediawiki not in MEDIAWIKI_VERSIONS:
+            raise ValueError(f'mediawiki={mediawiki!r}: the test wiki answers as one of '
+                             f'{", ".join(MEDIAWIKI_VERSIONS)}')
         self.server_url = server_url.rstrip('/')
         self.sitename = sitename
+        #: The MediaWiki version whose recorded answers the wiki gives ('1.39' or '1.43').
+        self.mediawiki = mediawiki
         self._clock = clock
         self.clock_offset = 0.0
         self.lock = threading.RLock()
@@ -108,6 +169,8 @@ class Wiki:
         self._next_user_id = 1
         self._next_page_id = 1
         self._next_revid = 1
+        self.log: list[LogEntry] = []
+        self.recent_changes: list[RecentChange] = []
         #: Every request the wiki has seen, as (method, path, action-or-endpoint).
         self.request_log: list[tuple[str, str, str]] = []
         self._token_salt = secrets.token_bytes(16)
@@ -120,6 +183,12 @@ class Wiki:
         """
         digest = hmac.new(self._token_salt, seed.encode('utf-8'), hashlib.sha1).hexdigest()
         return digest + '+\\'
+
+    def at_least(self, version: str) -> bool:
+        """Whether the wiki answers as MediaWiki ``version`` or later."""
+        def key(text: str) -> tuple[int, ...]:
+            return tuple(int(part) for part in text.split('.'))
+        return key(self.mediawiki) >= key(version)
 
     # -- clock ---------------------------------------------------------
     def now(self) -> float:
@@ -134,7 +203,9 @@ class Wiki:
             base = ['*', 'user', 'autoconfirmed']
             user = WikiUser(id=self._next_user_id, name=name,
                             groups=list(groups or []) + base,
-                            password=password)
+                            password=password,
+                            hidden_rights=RIGHTS_GONE_IN_1_43 if self.at_least('1.43')
+                            else frozenset())
             self._next_user_id += 1
             self.users[name] = user
             return user
@@ -157,8 +228,13 @@ class Wiki:
         return self.users.get(name) if name else None
 
     # -- pages ---------------------------------------------------------
+    def timestamp(self) -> str:
+        """The wiki's clock as MediaWiki's ISO 8601 timestamp."""
+        return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(self.now()))
+
     def save_page(self, title: str, text: str, user: str,
-                  comment: str = '') -> tuple[WikiPage, Revision | None]:
+                  comment: str = '', *, bot: bool = False,
+                  minor: bool = False) -> tuple[WikiPage, Revision | None]:
         """Save ``text``; return the page and the new revision (None for a no-op)."""
         with self.lock:
             page = self.pages.get(title)
@@ -168,13 +244,53 @@ class Wiki:
                 self.pages[title] = page
             elif page.revisions and page.revisions[-1].text == text:
                 return page, None
+            old_revid = page.revisions[-1].revid if page.revisions else 0
             rev = Revision(revid=self._next_revid, text=text, user=user,
-                           comment=comment,
-                           timestamp=time.strftime('%Y-%m-%dT%H:%M:%SZ',
-                                                   time.gmtime(self.now())))
+                           comment=comment, timestamp=self.timestamp(), minor=minor)
             self._next_revid += 1
             page.revisions.append(rev)
+            self._record_change('edit' if old_revid else 'new', page, rev.revid, old_revid,
+                                user, comment, bot=bot, minor=minor)
             return page, rev
+
+    def move_page(self, old_title: str, new_title: str, user: str, reason: str = '', *,
+                  leave_redirect: bool = True) -> None:
+        """Rename a page (it keeps its id and history), optionally leaving a redirect."""
+        with self.lock:
+            page = self.pages.pop(old_title)
+            page.title = new_title
+            self.pages[new_title] = page
+            self.add_log('move', 'move', old_title, page.pageid, user, reason,
+                         {'target_title': new_title, 'suppressredirect': not leave_redirect})
+            if leave_redirect:
+                self.save_page(old_title, f'#REDIRECT [[{new_title}]]', user, reason)
+
+    def delete_page(self, title: str, user: str, reason: str = '') -> LogEntry:
+        """Delete a page and its history; return the deletion log entry."""
+        with self.lock:
+            page = self.pages.pop(title)
+            return self.add_log('delete', 'delete', title, page.pageid, user, reason)
+
+    def add_log(self, log_type: str, action: str, title: str, pageid: int, user: str,
+                comment: str, params: dict[str, object] | None = None) -> LogEntry:
+        """Append a log entry (and its recent-changes row)."""
+        with self.lock:
+            entry = LogEntry(len(self.log) + 1, log_type, action, title, pageid, user,
+                             self.timestamp(), comment, dict(params or {}))
+            self.log.append(entry)
+            self.recent_changes.append(RecentChange(
+                len(self.recent_changes) + 1, 'log', title, pageid, 0, 0, user,
+                entry.timestamp, comment, logid=entry.logid))
+            return entry
+
+    def _record_change(self, kind: str, page: WikiPage, revid: int, old_revid: int,
+                       user: str, comment: str, *, bot: bool, minor: bool) -> None:
+        self.recent_changes.append(RecentChange(
+            len(self.recent_changes) + 1, kind, page.title, page.pageid, revid, old_revid,
+            user, page.revisions[-1].timestamp, comment, bot=bot, minor=minor))
+        if kind == 'new':
+            self.add_log('create', 'create', page.title, page.pageid, user, comment)
+            self.recent_changes.pop()   # MediaWiki shows a creation once, as 'new'
 
 
 class InvalidAuthorization(Exception):

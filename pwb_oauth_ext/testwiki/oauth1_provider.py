@@ -24,6 +24,7 @@ from oauthlib.oauth1 import (
 )
 from oauthlib.oauth1.rfc5849 import SIGNATURE_HMAC_SHA1, SIGNATURE_RSA_SHA1, errors
 
+from . import versions
 from ._http import WikiRequest, WikiResponse
 from .model import DEFAULT_GRANTS, InvalidAuthorization, Wiki, WikiUser, random_hex
 
@@ -400,13 +401,13 @@ class OAuth1Provider:
         if consumer.grants == DEFAULT_GRANTS:
             grants = {'0': 'basic', '2': 'highvolume', '3': 'editpage',
                       '4': 'createeditmovepage'}
-        claims = {
+        claims = versions.with_email_verified(self.wiki, {
             'iss': self.wiki.server_url, 'aud': consumer.consumer_key,
             'exp': now + IDENTIFY_LIFETIME_S, 'iat': now, 'sub': str(user.id),
             'username': user.name, 'editcount': user.editcount, 'confirmed_email': True,
             'blocked': False, 'registered': user.registered, 'groups': list(user.groups),
             'rights': list(user.rights), 'grants': grants, 'nonce': request.nonce,
-        }
+        })
         token = jwt.encode(claims, consumer.consumer_secret, algorithm='HS256',
                            headers={'typ': 'JWT'})
         return WikiResponse.text(token, content_type='application/json',
@@ -437,7 +438,7 @@ class OAuth1Provider:
             sub=subpage, user=html.escape(user.name), app=html.escape(consumer.name),
             token=html.escape(self.wiki.edit_token('session:' + session)),
             consumer_key=consumer.consumer_key, request_token=rtoken.key)
-        return self._html_page('OAuth', form)
+        return self._html_page('OAuth', versions.approval_form(self.wiki, form))
 
     def _authorize_submit(self, req: WikiRequest, user: WikiUser, session: str) -> WikiResponse:
         form = req.form

@@ -39,6 +39,7 @@ from oauthlib.oauth2.rfc6749.grant_types import (
     RefreshTokenGrant,
 )
 
+from . import versions
 from ._http import WikiRequest, WikiResponse
 from .model import DEFAULT_GRANTS, GRANT_RIGHTS, InvalidAuthorization, Wiki, WikiUser, random_hex
 
@@ -805,7 +806,9 @@ class OAuth2Provider:
                 f'<div id="mw-content-text" data-error="{html.escape(error.error)}">'
                 f'<p>{html.escape(text)}</p><p id="mw-returnto">Return to '
                 f'<a href="/index.php/Main_Page">Main Page</a>.</p></div></body></html>')
-        return WikiResponse.text(body, content_type='text/html;charset=UTF-8', headers=[
+        status = versions.authorize_error_status(
+            self.wiki, unknown_client=error is MEDIAWIKI_ERRORS['client_unknown'])
+        return WikiResponse.text(body, status, 'text/html;charset=UTF-8', headers=[
             ('Vary', 'Accept-Encoding, Cookie, Authorization'),
             ('Expires', 'Thu, 01 Jan 1970 00:00:00 GMT'),
             ('Cache-Control', 'no-cache, no-store, max-age=0, must-revalidate'),
@@ -871,6 +874,7 @@ class OAuth2Provider:
             'Allow</button></span>'
             "<span><button type='submit' name='cancel' value='Cancel'>Cancel</button></span>"
             '</div>\n</form>')
+        form = versions.approval_form(self.wiki, form)
         page = (f'<!DOCTYPE html>\n<html><head><title>OAuth - {html.escape(self.wiki.sitename)}'
                 f'</title></head><body>{warning}{form}</body></html>')
         return WikiResponse.text(page, content_type='text/html; charset=UTF-8', headers=[
@@ -881,6 +885,10 @@ class OAuth2Provider:
     # -- /access_token ----------------------------------------------------
     def _access_token(self, req: WikiRequest) -> WikiResponse:
         self.token_requests[req.form.get('grant_type', '')] += 1
+        invalid = versions.grant_type_error(self.wiki, req.form)
+        if invalid is not None:
+            return _error_json(MediaWikiError(400, 'invalid_request',
+                                              'Check the `grant_type` parameter', invalid), [])
         # rest.php reads the form body only; oauthlib would reject a query string.
         uri = self._url(req.path)
         try:
@@ -908,7 +916,8 @@ class OAuth2Provider:
 
     # -- /resource/* -----------------------------------------------------
     def _resource_user(self, req: WikiRequest) -> tuple[WikiUser, list[str]] | WikiResponse:
-        if 'authorization' not in req.headers:
+        if 'authorization' not in req.headers and \
+                versions.profile_without_token_crashes(self.wiki):
             # REL1_39 bug: Resource::execute() passes [] to withHeader() and guzzle throws.
             message = 'Header value can not be an empty array.'
             return WikiResponse.json({
@@ -932,11 +941,11 @@ class OAuth2Provider:
         user, grants = result
         if user is None:
             return _error_json(MEDIAWIKI_ERRORS['access_token_revoked'], [])
-        return WikiResponse.json({
+        return WikiResponse.json(versions.with_email_verified(self.wiki, {
             'sub': str(user.id), 'username': user.name, 'editcount': user.editcount,
             'confirmed_email': True, 'blocked': False, 'registered': user.registered,
             'groups': list(user.groups), 'rights': list(user.rights), 'grants': grants,
-        }, content_type='text/html; charset=UTF-8')
+        }), content_type=versions.resource_content_type(self.wiki))
 
     def _scopes(self, req: WikiRequest) -> WikiResponse:
         result = self._resource_user(req)
@@ -946,7 +955,7 @@ class OAuth2Provider:
         # Recorded as a PHP array with a gap at index 1 (an internal grant filtered out).
         keys = [0] + list(range(2, len(grants) + 1))
         return WikiResponse.json({'scopes': {str(k): g for k, g in zip(keys, grants)}},
-                                 content_type='text/html; charset=UTF-8')
+                                 content_type=versions.resource_content_type(self.wiki))
 
 
 # ---------------------------------------------------------------------------

@@ -1,24 +1,22 @@
 """Serve the test wiki on 127.0.0.1 with a threaded, keep-alive WSGI server.
 
-``run_test_wiki()`` is the context manager tests use; ``python -m
-pwb_oauth_ext.testwiki.server`` serves one for manual poking.
+``run_test_wiki()`` is the context manager tests use; ``pwb-oauth testwiki``
+(``testwiki/command.py``) serves a seeded one for manual poking.
 """
 from __future__ import annotations
 
-import argparse
-import os
 import socket
 import socketserver
-import tempfile
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
 from .app import TestWikiApp
 from .model import Wiki
+from .seed import Seeded, seed
 
 HOST = '127.0.0.1'
 
@@ -88,6 +86,18 @@ class RunningWiki:
 
     url: str
     app: TestWikiApp
+    #: What ``run_test_wiki(pages=..., clients=..., seed=True)`` created.
+    seeded: Seeded = field(default_factory=Seeded)
+
+    @property
+    def clients(self) -> dict[str, Any]:
+        """Seeded credentials by kind: 'oauth1-owner-only', 'oauth2-owner-only', ..."""
+        return self.seeded.clients
+
+    @property
+    def passwords(self) -> dict[str, str]:
+        """Seeded users and their Special:UserLogin passwords."""
+        return self.seeded.passwords
 
     @property
     def api_url(self) -> str:
@@ -107,46 +117,58 @@ class RunningWiki:
         return self.app.wiki
 
 
+def free_loopback_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now (for a loopback redirect URI)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
 @contextmanager
-def run_test_wiki(port: int = 0, **options: Any) -> Iterator[RunningWiki]:
-    """Serve a fresh ``TestWikiApp(**options)`` on 127.0.0.1 (ephemeral port by default)."""
+def run_test_wiki(port: int = 0, *, seed_all: bool = False,
+                  pages: Mapping[str, str] | bool | None = None,
+                  bots: Iterable[str] | None = None,
+                  clients: Iterable[str] | bool | None = None,
+                  redirect_uri: str | None = None,
+                  **options: Any) -> Iterator[RunningWiki]:
+    """Serve a fresh ``TestWikiApp(**options)`` on 127.0.0.1 (ephemeral port by default).
+
+    ``options`` include ``mediawiki='1.39'`` (default '1.43'). Seeding in the same call:
+    ``seed_all=True`` gives the pages, bots and clients of ``pwb-oauth testwiki``;
+    ``pages={title: text}`` (or True for the standard pages), ``bots=[names]`` and
+    ``clients=['oauth2-owner-only', ...]`` (or True for every kind) pick parts. The
+    results are ``wiki.clients[kind]`` and ``wiki.passwords[user]``.
+    """
     app = TestWikiApp(**options)
     server = _ThreadingWSGIServer((HOST, port), _KeepAliveHandler)
     server.set_app(app)
     url = f'http://{HOST}:{server.server_address[1]}'
     app.wiki.server_url = url   # OAuth 1.0a signs against the configured server URL
+    seeded = Seeded()
+    try:
+        if seed_all or any(value is not None for value in (pages, bots, clients)):
+            seed_options: dict[str, Any] = {
+                'pages': True if pages is None and seed_all else (pages or {}),
+                'clients': True if clients is None and seed_all else (clients or []),
+                'redirect_uri': redirect_uri
+                or f'http://{HOST}:{free_loopback_port()}/callback'}
+            if bots is not None:
+                seed_options.update(bots=list(bots), admin=None)
+            seeded = seed(app, **seed_options)
+    except BaseException:
+        server.server_close()
+        raise
     thread = threading.Thread(target=server.serve_forever, kwargs={'poll_interval': 0.1},
                               name=f'testwiki-{server.server_address[1]}', daemon=True)
     thread.start()
     try:
-        yield RunningWiki(url, app)
+        yield RunningWiki(url, app, seeded)
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Serve a wiki with BotUser and an owner-only OAuth 1.0a consumer until Ctrl-C."""
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument('--port', type=int, default=0)
-    args = parser.parse_args(argv)
-    with run_test_wiki(port=args.port) as running:
-        running.app.add_bot('BotUser', password='botpassword')
-        consumer = running.app.register_oauth1_consumer('BotUser', owner_only=True)
-        # Secrets go to a private file, never to the terminal.
-        fd, path = tempfile.mkstemp(prefix='testwiki-credentials-', suffix='.py')
-        with os.fdopen(fd, 'w', encoding='utf-8') as handle:
-            handle.write(f"authenticate['{running.host}'] = ('{consumer.consumer_key}', "
-                         f"'{consumer.consumer_secret}', '{consumer.access_token}', "
-                         f"'{consumer.access_secret}')\n")
-        print(f'Test wiki at {running.url} (API {running.api_url})')
-        print(f'BotUser (password "botpassword"); its owner-only OAuth 1.0a consumer is '
-              f'in {path} (mode 0600)')
-        print('Ctrl-C to stop.', flush=True)
-        with suppress(KeyboardInterrupt):
-            threading.Event().wait()
-
-
-if __name__ == '__main__':
-    main()
+if __name__ == '__main__':   # the old entry point: now `pwb-oauth testwiki`
+    from .command import main
+    raise SystemExit(main())
