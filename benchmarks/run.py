@@ -4,7 +4,8 @@
 
 Sections: ``requests`` (HTTP requests per bot run), ``latency`` (time per API request),
 ``startup`` (import and Pywikibot start-up cost), ``hosts`` (HostTable lookups) and
-``contention`` (many processes refreshing one expired grant). Pywikibot runs in
+``contention`` (many processes refreshing one expired grant) and ``fleet`` (64 processes
+over 8 PYWIKIBOT_DIRs on a PostgreSQL or a file token store; benchmarks/fleet.py). Pywikibot runs in
 subprocesses with their own PYWIKIBOT_DIR. Nothing here fails on a time: targets are
 printed beside the numbers. Machines are noisy, so compare ratios from one run.
 """
@@ -27,6 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from benchmarks.fleet import bench_fleet  # noqa: E402
 from benchmarks.helpers import (  # noqa: E402
     Table,
     median,
@@ -45,7 +47,7 @@ ENABLE_LINES = ('import pwb_oauth_ext as _oauth', '_oauth.enable()')
 LAZY_MODULES = ('requests_oauthlib', 'oauthlib', 'jwt', 'mwoauth')
 STORE_FILE = 'pwb-oauth-tokens.json'
 ACCOUNT = 'BotUser'
-SECTIONS = ('requests', 'latency', 'startup', 'hosts', 'contention')
+SECTIONS = ('requests', 'latency', 'startup', 'hosts', 'contention', 'fleet')
 #: No read throttle (Pywikibot's minthrottle is 0.1 s): it would sleep between requests and
 #: hide what is measured. put_throttle = 0 comes from write_pywikibot_dir.
 EXTRA_CONFIG = ('minthrottle = 0',)
@@ -727,6 +729,8 @@ BENCHES: dict[str, Callable[[RunningWiki, Modes, bool], dict[str, Any]]] = {
     'startup': bench_startup,
     'hosts': bench_hosts,
     'contention': bench_contention,
+    'fleet': lambda wiki, modes, quick: bench_fleet(wiki, modes.workdir, quick, LATENCY_CHILD,
+                                                    check),
 }
 
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __version__ = '0.1.0'
 #: Set by enable() before the adapter exists; read by the adapter.
-_settings: dict[str, str] = {}
+_settings: dict[str, Any] = {}
 __all__ = [
     'ConfigError', 'OAuth1', 'OAuth2', 'OAuthAuthorizationError', 'OAuthExtError',
     'OAuthFlowError', 'OAuthIdentityError', 'TokenStoreError', 'disable', 'enable',
@@ -32,16 +32,30 @@ __all__ = [
 ]
 
 
-def enable(*, token_store: str | os.PathLike[str] | None = None) -> None:
+def enable(*, token_store: str | os.PathLike[str] | Any = None,
+           token_store_password: str | Any = None) -> None:
     """Make Pywikibot use this package for every ``authenticate`` entry.
 
     Safe to call from user-config.py (the patch waits until Pywikibot's site
     module is imported) and idempotent. ``token_store`` overrides the default
-    token file ``<Pywikibot base dir>/pwb-oauth-tokens.json``.
+    token file ``<Pywikibot base dir>/pwb-oauth-tokens.json``: another file,
+    or a database URL (``postgresql://``, ``mysql://``, ``sqlite:///``) for a
+    fleet of bots on several hosts; either it or ``token_store_password``
+    may be a secret reference (``env()``, ``file()``, ``keyring()``).
     """
     from . import _hook
+    from .secrets import SecretRef
     if token_store is not None:
-        _settings['token_store'] = os.path.expanduser(os.fspath(token_store))
+        if isinstance(token_store, SecretRef):
+            _settings['token_store'] = token_store
+        elif isinstance(token_store, str) and '://' in token_store:
+            from .dbstore import StoreURL
+            StoreURL(token_store)   # a bad URL fails here, naming the setting
+            _settings['token_store'] = token_store
+        else:
+            _settings['token_store'] = os.path.expanduser(os.fspath(token_store))
+    if token_store_password is not None:
+        _settings['token_store_password'] = token_store_password
     _hook.arm()
 
 

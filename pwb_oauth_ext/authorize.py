@@ -185,7 +185,6 @@ def server_of(url: str) -> str:
 def _grant(site: Any, match: Any, account: Optional[str], force: bool) -> Any:
     """The (central wiki, grant key) to authorize; refuses to replace a stored grant."""
     from . import pywikibot_adapter
-    from .store import TokenStore
 
     grant = pywikibot_adapter.resolver.grant_of(match, account,
                                                 pywikibot_adapter.site_url(site), site)
@@ -193,7 +192,7 @@ def _grant(site: Any, match: Any, account: Optional[str], force: bool) -> Any:
     central, key = grant
     if force:
         return grant
-    stored = [found for found in TokenStore(pywikibot_adapter.resolver.store_path())
+    stored = [found for found in pywikibot_adapter.resolver.store()
               .grants_of(key.central_wiki, key.client_id)
               if account is None or found[0].account == account]
     if stored:
@@ -218,13 +217,13 @@ def _store(site: Any, grant: Any, account: str, record: dict) -> str:
     """Store the grant under the account the wiki named; note where it was authorized."""
     from . import pywikibot_adapter
     from .oauth2_auth import store_host
-    from .store import TokenStore
+    from .store import describe_store
 
-    path = pywikibot_adapter.resolver.store_path()
+    store = pywikibot_adapter.resolver.store()
     record = {**record, 'authorized_on': store_host(pywikibot_adapter.site_url(site))}
-    TokenStore(path).put(grant[1]._replace(account=account), record)
+    store.put(grant[1]._replace(account=account), record)
     pywikibot_adapter.resolver.forget()
-    return str(path)
+    return describe_store(store)
 
 
 # --- OAuth 1.0a ------------------------------------------------------------------

@@ -121,14 +121,17 @@ def run_check(sites: list[tuple[str, str]], *, all_sites: bool, as_json: bool,
     reports = [check_site(pywikibot, family, code) for family, code in targets]
     grants = _shared_grants(reports)
     ok = all(report['ok'] for report in reports)
+    store = _store_in_use()
     if as_json:
-        json.dump({'ok': ok, 'sites': reports, 'grants': grants}, out, indent=2)
+        json.dump({'ok': ok, 'sites': reports, 'grants': grants, 'token_store': store},
+                  out, indent=2)
         out.write('\n')
     else:
         for report in reports:
             out.write(format_report(report) + '\n')
         if all_sites and grants:
             out.write(format_grants(grants) + '\n')
+        print(f'token store: {store}', file=out)
         print(f'{"All checks passed." if ok else "Some checks FAILED."}', file=out)
     out.flush()
     if ok:
@@ -268,13 +271,12 @@ def _rights_to_expect(site: Any, rights: set[str]) -> list[str]:
 def _grant_of(site: Any, warnings: list[str]) -> dict[str, Any] | None:
     """The stored grant the site uses (central wiki, client, account, expiry), or None."""
     from . import pywikibot_adapter
-    from .store import TokenStore
     resolver = pywikibot_adapter.resolver
     try:
         url = pywikibot_adapter.site_url(site)
         match = resolver.match(url, site.username())
         grant = resolver.grant_of(match, site.username(), url, site) if match else None
-        found = TokenStore(resolver.store_path()).find(grant[1]) if grant else None
+        found = resolver.store().find(grant[1]) if grant else None
     except Exception as exc:
         warnings.append(f'token store unreadable: {exc}')
         return None
@@ -319,6 +321,16 @@ def format_grants(grants: list[dict[str, Any]]) -> str:
     for grant in grants:
         lines.append(f'  {_describe_grant(grant)}: used by {", ".join(grant["sites"])}')
     return '\n'.join(lines)
+
+
+def _store_in_use() -> str:
+    """The token store's file path or database URL (password masked)."""
+    from . import pywikibot_adapter
+    from .store import describe_store
+    try:
+        return describe_store(pywikibot_adapter.resolver.store())
+    except Exception as exc:   # a bad setting is reported, not raised
+        return f'unusable ({exc})'
 
 
 def _enabled() -> bool:
@@ -455,7 +467,6 @@ def _oauth1_grants(site: Any, credential: Any, key: str, api_url: str) -> list[s
     from .authorize import post_empty, server_of, wiki_server
     from .credentials import resolve_secret
     from .pywikibot_adapter import resolver, site_url
-    from .store import TokenStore
     try:
         index_url, server = site.base_url(site.path()), wiki_server(site)
         consumer_key = resolve_secret(credential.consumer_key, key)
@@ -466,7 +477,7 @@ def _oauth1_grants(site: Any, credential: Any, key: str, api_url: str) -> list[s
         else:
             match = resolver.match(site_url(site), site.username())
             grant = resolver.grant_of(match, site.username(), site_url(site), site)
-            found = TokenStore(resolver.store_path()).find(grant[1]) if grant else None
+            found = resolver.store().find(grant[1]) if grant else None
             if grant is None or found is None:
                 return None
             record = found[1]
@@ -518,8 +529,8 @@ def _file_warnings(warnings: list[str]) -> None:
     """Warn about secret-bearing files that group or others can read."""
     from . import pywikibot_adapter
     candidates = [('user-config.py', _user_config_path())]
-    with contextlib.suppress(Exception):   # no token file configured: nothing to check
-        candidates.append(('token file', pywikibot_adapter.resolver.store_path()))
+    with contextlib.suppress(Exception):   # no token file in use: nothing to check
+        candidates.append(('token file', pywikibot_adapter.resolver.store().path))
     for label, path in candidates:
         try:
             mode = os.stat(path).st_mode

@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
         'testwiki', help='serve a local OAuth test wiki and a ready Pywikibot directory',
         description='Serve a seeded local OAuth test wiki on 127.0.0.1 until Ctrl-C, with a'
                     ' Pywikibot directory (family file, user-config.py) for it.'))
+    from .store_command import add_parser as add_store_parser
+    add_store_parser(commands)
     return parser
 
 
@@ -197,6 +199,9 @@ def _dispatch(args: Any, out: TextIO) -> int:
     if args.command == 'testwiki':
         from .testwiki.command import run as run_testwiki
         return run_testwiki(args, out)
+    if args.command == 'store':
+        from .store_command import run as run_store
+        return run_store(args, out)
     raise AssertionError(args.command)
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
 from .auth import BearerAuth
@@ -26,7 +25,7 @@ from .oauth2 import (
     endpoints_for,
     make_obtain,
 )
-from .store import GrantKey, TokenStore
+from .store import GrantKey
 
 #: Extension:OAuth on Wikimedia keeps every consumer, approval and token on Meta-Wiki
 #: ($wgMWOAuthCentralWiki = 'metawiki'); one grant there works on every SUL wiki.
@@ -119,7 +118,7 @@ def same_owner(obtain: Callable[[Optional[TokenSet]], TokenSet],
 
 
 def make_bearer_auth(cred: OAuth2, *, config_key: str, central: CentralWiki,
-                     grant: GrantKey | None, store_path: Path, transport: Transport,
+                     grant: GrantKey | None, store: Any, transport: Transport,
                      reauthorize_hint: str) -> BearerAuth:
     """The auth object for one grant (central wiki, client id, account); renewed at ``central``.
 
@@ -127,6 +126,7 @@ def make_bearer_auth(cred: OAuth2, *, config_key: str, central: CentralWiki,
     single grant stored for the client on that
     central wiki is used; a client-credentials token is fetched once and
     named after its owner when the wiki reports it (``adopt_account``).
+    ``store`` is the token store in use (a file or a database).
     """
     if cred.grant == 'owner_only':
         assert cred.access_token is not None
@@ -143,7 +143,7 @@ def make_bearer_auth(cred: OAuth2, *, config_key: str, central: CentralWiki,
         # The token is the client owner's, whoever the site's user is: stored
         # unnamed until the wiki names its owner at login, never after config.
         grant = grant._replace(account=None)
-    source = BearerTokenSource(store=TokenStore(store_path), key=grant,
+    source = BearerTokenSource(store=store, key=grant,
                                obtain=lambda current: checked(current))
     checked = same_owner(obtain, lambda: source.grant.describe())
     return BearerAuth(source)

@@ -188,7 +188,7 @@ class Resolver:
             central = grant[0] if grant is not None else CentralWiki('', '')
             auth = make_bearer_auth(cred, config_key=key, central=central,
                                     grant=grant[1] if grant is not None else None,
-                                    store_path=self.store_path(),
+                                    store=self.store(),
                                     transport=pywikibot_transport,
                                     reauthorize_hint=reauthorize_hint(site, account))
             if grant is None:
@@ -222,9 +222,21 @@ class Resolver:
         from pywikibot import config
 
         from . import _settings
-        if 'token_store' in _settings:
+        if 'token_store' in _settings and isinstance(_settings['token_store'], str) \
+                and '://' not in _settings['token_store']:
             return Path(_settings['token_store'])
         return Path(config.base_dir) / 'pwb-oauth-tokens.json'
+
+    def store(self) -> Any:
+        """The token store in use: the database of ``enable(token_store=URL)``, else the file."""
+        from . import _settings
+        from .store import open_store
+        setting = _settings.get('token_store')
+        if setting is None or (isinstance(setting, str) and '://' not in setting):
+            return open_store(self.store_path())
+        import pywikibot
+        return open_store(setting, password=_settings.get('token_store_password'),
+                          warn=pywikibot.warning)
 
     def _stored_before_grants(self, grant: tuple[CentralWiki, GrantKey],
                               url: str) -> tuple[CentralWiki, GrantKey]:
@@ -235,12 +247,11 @@ class Resolver:
         unless the central wiki has a grant of that client already.
         """
         from .oauth2_auth import store_host
-        from .store import TokenStore
         central, key = grant
         own_host = store_host(url)
         if own_host == key.central_wiki:
             return grant
-        store = TokenStore(self.store_path())
+        store = self.store()
         if store.grants_of(key.central_wiki, key.client_id) \
                 or not store.grants_of(own_host, key.client_id):
             return grant
@@ -248,8 +259,7 @@ class Resolver:
 
     def _stored_grant(self, key: GrantKey) -> tuple[GrantKey, dict] | None:
         """The stored grant for the key (the account's, or the only one there is)."""
-        from .store import TokenStore
-        return TokenStore(self.store_path()).find(key)
+        return self.store().find(key)
 
     def forget(self) -> None:
         """Drop cached auth objects (tokens are re-read on next use)."""
@@ -870,9 +880,8 @@ def _wrong_wiki_message(site: Any, match: Match[AnyCredential] | None, auth: Any
     grant = getattr(auth, 'grant', None) or getattr(getattr(auth, 'source', None), 'grant', None)
     record_wiki = None
     if grant is not None and grant.client_id:
-        from .store import TokenStore
         try:
-            found = TokenStore(resolver.store_path()).find(grant)
+            found = resolver.store().find(grant)
         except OAuthExtError:
             found = None
         record_wiki = found[1].get('authorized_on') if found else None

@@ -565,3 +565,49 @@ class TokenStore:
             pass
         finally:
             os.close(dir_fd)
+
+
+def open_store(location: Any, *, password: Any = None, warn: Any = None) -> Any:
+    """The token store for the ``token_store`` setting: a database URL, else a file.
+
+    ``location`` (and ``password``) may be secret references; they are
+    resolved here, at first use. A database store is kept per URL for the
+    process, so its schema is checked once.
+    """
+    location = _resolved_setting(location, 'token_store')
+    if password is not None:
+        password = _resolved_setting(password, 'token_store_password')
+    if not isinstance(location, str) or '://' not in location:
+        return TokenStore(location)
+    from .dbstore import DatabaseStore
+    cache_key = (location, password)
+    with _path_locks_guard:
+        store = _database_stores.get(cache_key)
+        if store is None:
+            store = _database_stores[cache_key] = DatabaseStore(location, password=password,
+                                                                warn=warn)
+    return store
+
+
+_database_stores: dict[tuple[str, Any], Any] = {}
+
+
+def _resolved_setting(value: Any, setting: str) -> Any:
+    from .errors import ConfigError
+    from .secrets import SecretRef
+    if not isinstance(value, SecretRef):
+        return value
+    try:
+        text = value.fetch()
+    except ConfigError as exc:
+        raise ConfigError(f'enable({setting}=...): {exc}') from None
+    if text is None or not text.strip():
+        raise ConfigError(f'enable({setting}={value.describe()}) gives nothing'
+                          f' ({value.missing_hint()})')
+    return text.strip()
+
+
+def describe_store(store: Any) -> str:
+    """Where the grants are: the file's path or the database URL, password masked."""
+    describe = getattr(store, 'describe', None)
+    return describe() if callable(describe) else str(store.path)

@@ -166,7 +166,7 @@ def test_check_on_a_closed_port(tmp_path: Path, run_pwb: RunPwb) -> None:
             ' on that port') in result.stdout
     assert 'login refused' not in result.stdout
     assert 'Traceback' not in console(result) and result.stderr == ''
-    assert len(console(result).splitlines()) == 6   # the key, the reason, the verdict
+    assert len(console(result).splitlines()) == 7   # the key, the reason, the verdict, the store
     assert 'how the key was chosen' not in result.stdout
     data = json.loads(run_pwb(None, pwb_dir, *CLI, 'check', '--json').stdout)
     assert data['sites'][0]['unreachable'] is True

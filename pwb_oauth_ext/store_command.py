@@ -1,0 +1,73 @@
+"""``pwb-oauth store migrate --to URL|FILE``: copy every grant to another token store.
+
+Idempotent: a grant the target holds already is left alone when it is the
+same, and when the target's copy is newer (a fleet already refreshed it
+there); otherwise it is written. Nothing is deleted from either store.
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Any, TextIO
+
+
+def add_parser(commands: Any) -> None:
+    """The ``store`` subcommand and its ``migrate`` action."""
+    store = commands.add_parser(
+        'store', help='copy the grants to another token store (file or database)',
+        description='Copy every grant of the token store in use (or --from) to another'
+                    ' store: a file, or a database URL (postgresql://, mysql://,'
+                    ' sqlite:///). Run it again at any time: nothing is copied twice and'
+                    ' nothing is deleted.')
+    actions = store.add_subparsers(dest='store_action', metavar='ACTION')
+    actions.required = True
+    migrate = actions.add_parser('migrate', help='copy every grant to --to')
+    migrate.add_argument('--to', required=True, metavar='URL_OR_FILE',
+                         help='the target store: a database URL or a file path; the'
+                              ' password may come from $PWB_OAUTH_STORE_PASSWORD')
+    migrate.add_argument('--from', dest='source', metavar='URL_OR_FILE',
+                         help='the source store (default: the one user-config.py uses)')
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    import os
+
+    from .check import load_pywikibot
+    from .store import describe_store, open_store
+    load_pywikibot()
+    from . import pywikibot_adapter
+    source = (open_store(args.source) if args.source else pywikibot_adapter.resolver.store())
+    target = open_store(args.to, password=os.environ.get('PWB_OAUTH_STORE_PASSWORD') or None)
+    if describe_store(source) == describe_store(target):
+        raise ValueError('--to names the store that is in use already; nothing to copy')
+    counts = migrate(source, target)
+    print(f'{describe_store(source)} -> {describe_store(target)}: {counts["copied"]} copied,'
+          f' {counts["unchanged"]} already there, {counts["newer"]} kept (newer in the'
+          ' target).', file=out)
+    print('Switch every bot to the new store at once (enable(token_store=...) in'
+          ' user-config.py): a grant refreshed in one store is dead in the other.', file=out)
+    return 0
+
+
+def migrate(source: Any, target: Any) -> dict[str, int]:
+    """Copy every grant from ``source`` to ``target``; the counts of what happened."""
+    counts = {'copied': 0, 'unchanged': 0, 'newer': 0}
+    for key, record in source.entries():
+        with target.transaction() as tx:
+            there = tx.get(key)
+            if there == record:
+                counts['unchanged'] += 1
+            elif there is not None and _newer(there, record):
+                counts['newer'] += 1
+            else:
+                tx.put(key, record)
+                counts['copied'] += 1
+    missing = {key for key, _ in source.entries()} - {key for key, _ in target.entries()}
+    if missing:  # pragma: no cover - a store that drops writes
+        raise ValueError(f'{len(missing)} grants were not found in the target after copying')
+    return counts
+
+
+def _newer(there: dict, record: dict) -> bool:
+    obtained_there, obtained_here = there.get('obtained_at'), record.get('obtained_at')
+    return (isinstance(obtained_there, (int, float)) and isinstance(obtained_here, (int, float))
+            and obtained_there > obtained_here)
