@@ -30,8 +30,8 @@ from contextlib import contextmanager, suppress
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from .errors import ConfigError, GrantChoiceError, TokenStoreError
-from .store import GrantKey, KeyArgs, grant_key, validate_record
+from .errors import ConfigError, TokenStoreError
+from .store import GrantKey, KeyArgs, choose_grant, grant_key, validate_record
 
 SCHEMA_VERSION = 1
 DEFAULT_LEASE = 120.0
@@ -209,19 +209,9 @@ class DatabaseTransaction:
             rows.items(), key=lambda kv: kv[0].account or '')]
 
     def find(self, key: GrantKey) -> tuple[GrantKey, dict] | None:
-        """As the file store's ``find``: the account's grant, an unnamed one, or the only one."""
+        """The grant a site uses, by the file store's rule (``choose_grant``)."""
         key = grant_key(key)
-        grants = self.grants_of(key.central_wiki, key.client_id)
-        if key.account is not None:
-            for found in grants:
-                if found[0].account == key.account:
-                    return found
-            unnamed = [found for found in grants if found[0].account is None]
-            return unnamed[0] if unnamed else None
-        if len(grants) <= 1:
-            return grants[0] if grants else None
-        accounts = [found[0].account or '(not yet known)' for found in grants]
-        raise GrantChoiceError(key.central_wiki, key.client_id, accounts)
+        return choose_grant(key, self.grants_of(key.central_wiki, key.client_id))
 
     def adopt(self, key: GrantKey, account: str) -> GrantKey:
         key = grant_key(key)

@@ -158,6 +158,26 @@ def grant_key(key: KeyArgs, client_id: str | None = None,
     return GrantKey(central_wiki.lower(), client_id, account)
 
 
+def choose_grant(key: GrantKey, grants: list[tuple[GrantKey, dict]]
+                 ) -> tuple[GrantKey, dict] | None:
+    """The grant a site uses among ``grants`` of its consumer and central wiki.
+
+    With an account: its grant, or an unnamed one (adopted once the wiki
+    names its owner). Without: the single grant there is; several accounts
+    raise GrantChoiceError listing them. Every store decides by this one rule.
+    """
+    if key.account is not None:
+        for found in grants:
+            if found[0].account == key.account:
+                return found
+        unnamed = [found for found in grants if found[0].account is None]
+        return unnamed[0] if unnamed else None
+    if len(grants) <= 1:
+        return grants[0] if grants else None
+    accounts = [found[0].account or '(not yet known)' for found in grants]
+    raise GrantChoiceError(key.central_wiki, key.client_id, accounts)
+
+
 class StoreTransaction:
     """The store's content while a transaction holds both locks."""
 
@@ -210,24 +230,9 @@ class StoreTransaction:
                 if key.central_wiki == central_wiki and key.client_id == client_id]
 
     def find(self, key: GrantKey) -> tuple[GrantKey, dict] | None:
-        """The grant a site uses: the account's own, else the one grant there is.
-
-        With an account: its grant, or an unnamed one (adopted once the wiki
-        names its owner). Without: the single grant of that consumer and
-        central wiki; several accounts raise GrantChoiceError listing them.
-        """
+        """The grant a site uses (``choose_grant``)."""
         key = grant_key(key)
-        grants = self.grants_of(key.central_wiki, key.client_id)
-        if key.account is not None:
-            for found in grants:
-                if found[0].account == key.account:
-                    return found
-            unnamed = [found for found in grants if found[0].account is None]
-            return unnamed[0] if unnamed else None
-        if len(grants) <= 1:
-            return grants[0] if grants else None
-        accounts = [found[0].account or '(not yet known)' for found in grants]
-        raise GrantChoiceError(key.central_wiki, key.client_id, accounts)
+        return choose_grant(key, self.grants_of(key.central_wiki, key.client_id))
 
     def adopt(self, key: GrantKey, account: str) -> GrantKey:
         """Name the owner of an unnamed grant; the key it is stored under now."""
