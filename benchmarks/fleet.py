@@ -89,8 +89,8 @@ def _token_step_us(sources: dict[str, Any], count: int) -> dict[str, float]:
 
 def bench_fleet(wiki: RunningWiki, workdir: Path, quick: bool, latency_child: str,
                 check: Callable[[Any, str], str]) -> dict[str, Any]:
-    from pwb_oauth_ext.oauth2 import BearerTokenSource
-    from pwb_oauth_ext.store import GrantKey, open_store
+    from pwb_oauth_ext.protocol.oauth2 import BearerTokenSource
+    from pwb_oauth_ext.protocol.store import GrantKey, open_store
     from pwb_oauth_ext.testwiki.databases import PostgresServer, ServerUnavailable
 
     processes, directories = (16, 4) if quick else (64, 8)

@@ -104,7 +104,7 @@ class Modes:
 
     def authorization_code_directory(self, *, label: str) -> tuple[Path, Any]:
         """A Pywikibot dir whose token store holds a fresh authorization-code grant."""
-        from pwb_oauth_ext.store import TokenStore
+        from pwb_oauth_ext.protocol.store import TokenStore
 
         self._count += 1
         path = self.workdir / f'{self._count:02d}-{label}'
@@ -606,7 +606,7 @@ def lookups_per_second(table: Any, hosts: Sequence[str], remembered: bool) -> fl
 
 
 def bench_hosts(wiki: RunningWiki, modes: Modes, quick: bool) -> dict[str, Any]:
-    from pwb_oauth_ext.hosts import HostTable
+    from pwb_oauth_ext.protocol.hosts import HostTable
 
     del wiki, modes
     distinct = 200 if quick else 1000
@@ -668,7 +668,7 @@ CONTENTION_CHILD = textwrap.dedent('''
 
 
 def expire_stored_grant(directory: Path, host: str, client_id: str) -> None:
-    from pwb_oauth_ext.store import TokenStore
+    from pwb_oauth_ext.protocol.store import TokenStore
 
     store = TokenStore(directory / STORE_FILE)
     record = store.get(host, client_id, ACCOUNT)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 
-from .credentials import OAuth1, OAuth2
-from .errors import ConfigError, OAuthExtError, OAuthFlowError, TokenStoreError
-from .secrets import env, file, keyring
+from pwb_oauth_ext.config.credentials import OAuth1, OAuth2
+from pwb_oauth_ext.config.references import env, file, keyring
+from pwb_oauth_ext.errors import ConfigError, OAuthExtError, OAuthFlowError, TokenStoreError
 
 # Annotations only: importing typing would double this package's import
 # time in a bare interpreter (user-config.py imports it on every start).
@@ -43,13 +43,13 @@ def enable(*, token_store: str | os.PathLike[str] | Any = None,
     fleet of bots on several hosts; either it or ``token_store_password``
     may be a secret reference (``env()``, ``file()``, ``keyring()``).
     """
-    from . import _hook
-    from .secrets import SecretRef
+    from pwb_oauth_ext.config.references import SecretRef
+    from pwb_oauth_ext.integration import hook as _hook
     if token_store is not None:
         if isinstance(token_store, SecretRef):
             _settings['token_store'] = token_store
         elif isinstance(token_store, str) and '://' in token_store:
-            from .dbstore import StoreURL
+            from pwb_oauth_ext.protocol.database_store import StoreURL
             StoreURL(token_store)   # a bad URL fails here, naming the setting
             _settings['token_store'] = token_store
         else:
@@ -63,9 +63,9 @@ def disable() -> None:
     """Restore Pywikibot's own behaviour."""
     import sys
 
-    from . import _hook
+    from pwb_oauth_ext.integration import hook as _hook
     _hook.disarm()
-    adapter = sys.modules.get(f'{__name__}.pywikibot_adapter')
+    adapter = sys.modules.get(f'{__name__}.integration.adapter')
     if adapter is not None:
         adapter.uninstall()
 
@@ -75,7 +75,7 @@ def explain(url: str, user: str | None = None, entries: Any = None) -> Any:
 
     ``entries`` defaults to Pywikibot's ``config.authenticate``. No network.
     """
-    from .hosts import HostTable
+    from pwb_oauth_ext.protocol.hosts import HostTable
     if entries is None:
         from pywikibot import config
         entries = config.authenticate
@@ -85,6 +85,6 @@ def explain(url: str, user: str | None = None, entries: Any = None) -> Any:
 def __getattr__(name: str) -> Any:
     # Pywikibot-facing exceptions need pywikibot: import them only when asked for.
     if name in ('OAuthAuthorizationError', 'OAuthIdentityError'):
-        from . import exceptions
+        from pwb_oauth_ext.integration import errors as exceptions
         return getattr(exceptions, name)
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

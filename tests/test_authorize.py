@@ -26,7 +26,7 @@ from conftest import RECORDED
 from interactive import Interactive
 
 from pwb_oauth_ext.errors import OAuthFlowError
-from pwb_oauth_ext.oauth1_handshake import (
+from pwb_oauth_ext.protocol.oauth1 import (
     IdentityVerificationError,
     TokenPair,
     _token_pair,
@@ -95,7 +95,7 @@ class Command(Interactive):
     """The authorize command running in a subprocess, read line by line."""
 
     def __init__(self, pwb_dir: Path, *options: str) -> None:
-        super().__init__([sys.executable, '-m', 'pwb_oauth_ext.cli', 'authorize',
+        super().__init__([sys.executable, '-m', 'pwb_oauth_ext.commands.main', 'authorize',
                           '-site:testwiki:testwiki', '--no-browser', *options],
                          pwb_dir, pywikibot_environment(pwb_dir))
 

@@ -8,7 +8,7 @@ from conftest import PwbDirFactory, RunPwb, authenticate_line
 from pwb_oauth_ext.testwiki.oauth1_provider import OAuth1Consumer
 from pwb_oauth_ext.testwiki.server import RunningWiki
 
-CLI = ('-m', 'pwb_oauth_ext.cli')
+CLI = ('-m', 'pwb_oauth_ext.commands.main')
 
 
 def secrets_of(consumer: OAuth1Consumer) -> tuple[str, str]:
@@ -227,13 +227,13 @@ def test_check_rejects_a_malformed_site(pwb_dir_factory: PwbDirFactory,
 
 STUB_AUTHORIZE = '''
 import sys
-import pwb_oauth_ext.authorize as authorize
+import pwb_oauth_ext.commands.authorize as authorize
 def stub(site, *, user, paste, show, out, inp, open_browser=True, timeout=300.0, force=False):
     print('AUTHORIZE', site.family.name, site.code, site.username(), user, paste, show,
           open_browser, file=out)
     return 7
 authorize.run_authorize = stub
-from pwb_oauth_ext.cli import main
+from pwb_oauth_ext.commands.main import main
 sys.exit(main(sys.argv[1:]))
 '''
 

@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from pwb_oauth_ext.auth import BearerAuth
 from pwb_oauth_ext.errors import OAuthFlowError
-from pwb_oauth_ext.oauth2 import (
+from pwb_oauth_ext.protocol.auth import BearerAuth
+from pwb_oauth_ext.protocol.oauth2 import (
     BearerTokenSource,
     OAuth2Endpoints,
     TokenSet,

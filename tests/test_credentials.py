@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from pwb_oauth_ext import env, file
-from pwb_oauth_ext.credentials import (
+from pwb_oauth_ext.config.credentials import (
     BasicAuth,
     OAuth1,
     OAuth2,

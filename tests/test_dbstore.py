@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 from conftest import PYWIKIBOT_PYTHON
 
-from pwb_oauth_ext.dbstore import DatabaseStore
+from pwb_oauth_ext.commands.store import migrate
 from pwb_oauth_ext.errors import ConfigError, TokenStoreError
-from pwb_oauth_ext.oauth2 import BearerTokenSource, TokenSet
-from pwb_oauth_ext.store import GrantKey, TokenStore, open_store
-from pwb_oauth_ext.store_command import migrate
+from pwb_oauth_ext.protocol.database_store import DatabaseStore
+from pwb_oauth_ext.protocol.oauth2 import BearerTokenSource, TokenSet
+from pwb_oauth_ext.protocol.store import GrantKey, TokenStore, open_store
 from pwb_oauth_ext.testwiki import databases
 from pwb_oauth_ext.testwiki.browser import authorization_code_grant
 from pwb_oauth_ext.testwiki.pywikibot_env import pywikibot_environment
@@ -218,8 +218,8 @@ def test_a_lock_held_by_a_dead_connection_is_released(server: Any) -> None:
     key = GrantKey('wiki.example', 'cid', USER)
     DatabaseStore(url).put(key, {'access_token': 'AT-1'})
     holder = subprocess.Popen(
-        [sys.executable, '-c', 'import sys, time\nfrom pwb_oauth_ext.dbstore import'
-         ' DatabaseStore\nfrom pwb_oauth_ext.store import GrantKey\n'
+        [sys.executable, '-c', 'import sys, time\nfrom pwb_oauth_ext.protocol.database_store import'
+         ' DatabaseStore\nfrom pwb_oauth_ext.protocol.store import GrantKey\n'
          'with DatabaseStore(sys.argv[1]).transaction() as tx:\n'
          '    tx.get(GrantKey("wiki.example", "cid", "BotUser"))\n'
          '    print("locked", flush=True)\n    time.sleep(600)\n', url],
@@ -243,9 +243,9 @@ def test_a_lock_held_by_a_dead_connection_is_released(server: Any) -> None:
 
 HUNG_HOLDER = """
 import sys, time
-from pwb_oauth_ext.dbstore import DatabaseStore
+from pwb_oauth_ext.protocol.database_store import DatabaseStore
 from pwb_oauth_ext.errors import TokenStoreError
-from pwb_oauth_ext.store import GrantKey
+from pwb_oauth_ext.protocol.store import GrantKey
 key = GrantKey('wiki.example', 'cid', 'BotUser')
 try:
     with DatabaseStore(sys.argv[1]).transaction() as tx:
@@ -307,7 +307,7 @@ def test_store_migrate_moves_a_bot_to_the_database_and_check_names_it(
     TokenStore(pwb_dir / 'pwb-oauth-tokens.json').put(key, tokens.to_record())
     url = postgres.new_database()
     masked = url.replace(postgres.password, '***')
-    cli = ('-m', 'pwb_oauth_ext.cli')
+    cli = ('-m', 'pwb_oauth_ext.commands.main')
     for copied in (1, 0):   # again: nothing copied twice
         result = run_pwb(None, pwb_dir, *cli, 'store', 'migrate', '--to', url)
         assert result.returncode == 0, result.stderr

@@ -36,7 +36,7 @@ def fresh_environment(tmp_path: Path) -> dict[str, str]:
 def run(args: list[str], tmp_path: Path, *, code: str | None = None
         ) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, '-c', code, *args] if code else [
-        sys.executable, '-m', 'pwb_oauth_ext.cli', *args]
+        sys.executable, '-m', 'pwb_oauth_ext.commands.main', *args]
     return subprocess.run(argv, cwd=str(tmp_path), env=fresh_environment(tmp_path),
                           capture_output=True, text=True, encoding='utf-8', timeout=120,
                           check=False)
@@ -92,7 +92,7 @@ def test_unknown_mode_is_refused(tmp_path: Path) -> None:
 SABOTAGE = '''
 import dataclasses, sys
 from pwb_oauth_ext.testwiki import app
-from pwb_oauth_ext.cli import main
+from pwb_oauth_ext.commands.main import main
 register = app.TestWikiApp.register_oauth1_consumer
 def wrong_secret(self, owner, **kwargs):
     consumer = register(self, owner, **kwargs)

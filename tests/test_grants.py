@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from conftest import PYWIKIBOT_PYTHON
 
-from pwb_oauth_ext.credentials import OAuth2
+from pwb_oauth_ext.config.credentials import OAuth2
 from pwb_oauth_ext.errors import GrantChoiceError, OAuthFlowError
-from pwb_oauth_ext.oauth2 import BearerTokenSource, TokenSet
-from pwb_oauth_ext.oauth2_auth import central_wiki_of, same_owner
-from pwb_oauth_ext.store import GrantKey, TokenStore
+from pwb_oauth_ext.protocol.grants import central_wiki_of, same_owner
+from pwb_oauth_ext.protocol.oauth2 import BearerTokenSource, TokenSet
+from pwb_oauth_ext.protocol.store import GrantKey, TokenStore
 from pwb_oauth_ext.testwiki.browser import authorization_code_grant, consent
 from pwb_oauth_ext.testwiki.farm import RunningFarm, run_test_farm
 from pwb_oauth_ext.testwiki.pywikibot_env import pywikibot_environment, write_pywikibot_dir
@@ -180,7 +180,7 @@ def authorize(pwb_dir: Path, farm: RunningFarm, url_pattern: str, *options: str,
               user: str = USER) -> tuple[int, str]:
     """Run ``pwb-oauth authorize -site:wiki1:wiki1 --paste``, approving as ``user``."""
     proc = subprocess.Popen(
-        [sys.executable, '-m', 'pwb_oauth_ext.cli', 'authorize', '-site:wiki1:wiki1',
+        [sys.executable, '-m', 'pwb_oauth_ext.commands.main', 'authorize', '-site:wiki1:wiki1',
          '--no-browser', '--paste', *options], cwd=str(pwb_dir),
         env=pywikibot_environment(pwb_dir), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, encoding='utf-8')
@@ -271,7 +271,7 @@ def test_client_credentials_one_token_request_for_a_farm(tmp_path: Path,
     # check: per site the grant and who shares it; --all lists the grant once.
     with (pwb_dir / 'user-config.py').open('a') as config:
         config.write(f"usernames['wiki1']['wiki1'] = {USER!r}\n")
-    check = subprocess.run([sys.executable, '-m', 'pwb_oauth_ext.cli', 'check', '--all'],
+    check = subprocess.run([sys.executable, '-m', 'pwb_oauth_ext.commands.main', 'check', '--all'],
                            cwd=str(pwb_dir), env=pywikibot_environment(pwb_dir),
                            capture_output=True, text=True, timeout=120, check=False)
     lines = check.stdout.splitlines()
@@ -298,7 +298,7 @@ def test_oauth1_one_handshake_for_a_farm(tmp_path: Path, farm: RunningFarm) -> N
     assert farm.farm.central.requests_for('Special:OAuth/identify')
     saved = result_of(run(pwb_dir, SAVE_ON, 'wiki1,wiki2', 'OAuth1 farm page', 'signed'))
     assert saved == {'wiki1': USER, 'wiki2': USER}
-    check = subprocess.run([sys.executable, '-m', 'pwb_oauth_ext.cli', 'check',
+    check = subprocess.run([sys.executable, '-m', 'pwb_oauth_ext.commands.main', 'check',
                             '-site:wiki2:wiki2'], cwd=str(pwb_dir),
                            env=pywikibot_environment(pwb_dir), capture_output=True, text=True,
                            timeout=120, check=False)
@@ -330,7 +330,7 @@ SITE_A_CONTEXT_TO_WIKI_B = '''
 import json, sys
 import pywikibot
 from pywikibot.comms import http
-from pwb_oauth_ext import pywikibot_adapter
+from pwb_oauth_ext.integration import adapter as pywikibot_adapter
 site_a = pywikibot.Site('wiki1', 'wiki1')
 pywikibot_adapter._context.site = site_a       # a request made while site A is in flight
 response = http.fetch(sys.argv[1] + '?action=query&meta=userinfo&format=json')
@@ -362,7 +362,7 @@ def test_a_request_to_wiki_b_in_site_a_context_sends_b_secret_only_to_b(
 WIKIMEDIA_GRANTS = '''
 import json
 import pywikibot
-from pwb_oauth_ext import pywikibot_adapter as adapter
+from pwb_oauth_ext.integration import adapter as adapter
 adapter.install()
 grants = {}
 for family, code in (('wikipedia', 'de'), ('wikipedia', 'en'), ('commons', 'commons')):

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from pwb_oauth_ext.credentials import BasicAuth, OAuth1, OAuth2, credential_from_config
+from pwb_oauth_ext.config.credentials import BasicAuth, OAuth1, OAuth2, credential_from_config
 from pwb_oauth_ext.errors import (
     ConfigError,
     OAuthFlowError,
@@ -25,14 +25,14 @@ from pwb_oauth_ext.errors import (
     TokenEndpointError,
     TokenStoreError,
 )
-from pwb_oauth_ext.hosts import HostTable, parse_key
-from pwb_oauth_ext.oauth2 import (
+from pwb_oauth_ext.protocol.hosts import HostTable, parse_key
+from pwb_oauth_ext.protocol.oauth2 import (
     endpoints_for,
     exchange_code,
     fetch_client_credentials,
     refresh,
 )
-from pwb_oauth_ext.store import TokenStore
+from pwb_oauth_ext.protocol.store import TokenStore
 
 MARK = 'SECRETMARK'
 MEGABYTE = 'x' * (1 << 20)
@@ -288,7 +288,7 @@ def _jwt(claims: dict[str, Any], secret: str = CONSUMER_SECRET, alg: str = 'HS25
 
 
 def _verify(token: str) -> dict[str, Any]:
-    handshake = pytest.importorskip('pwb_oauth_ext.oauth1_handshake')
+    handshake = pytest.importorskip('pwb_oauth_ext.protocol.oauth1')
     return handshake.verify_identity(token, consumer_key=CONSUMER_KEY,
                                      consumer_secret=CONSUMER_SECRET, server=SERVER,
                                      nonce=NONCE, leeway=30)
@@ -341,7 +341,7 @@ HOSTILE_JWTS = {
 
 @pytest.mark.parametrize('name', list(HOSTILE_JWTS))
 def test_hostile_identify_jwt_is_refused(name: str) -> None:
-    handshake = pytest.importorskip('pwb_oauth_ext.oauth1_handshake')
+    handshake = pytest.importorskip('pwb_oauth_ext.protocol.oauth1')
     token = HOSTILE_JWTS[name]()
     with pytest.raises(handshake.IdentityVerificationError) as info:
         _verify(token)
@@ -416,7 +416,7 @@ def test_exception_inside_transaction_writes_nothing(
 
 WRITER = '''
 import sys
-from pwb_oauth_ext.store import TokenStore
+from pwb_oauth_ext.protocol.store import TokenStore
 store = TokenStore(sys.argv[1])
 for _ in range(int(sys.argv[2])):
     with store.transaction() as tx:
@@ -559,7 +559,7 @@ BAD_HANDSHAKE_BODIES = {
 
 @pytest.mark.parametrize('text', GOOD_HANDSHAKE_BODIES)
 def test_handshake_answers_as_mediawiki_sends_them(text: str) -> None:
-    from pwb_oauth_ext.oauth1_handshake import initiate
+    from pwb_oauth_ext.protocol.oauth1 import initiate
     pair = initiate(lambda url, headers: Body(text), 'http://127.0.0.1:9/index.php', 'ck', 'cs')
     assert pair.key and pair.secret
     assert pair.key in text and pair.secret in text
@@ -567,7 +567,7 @@ def test_handshake_answers_as_mediawiki_sends_them(text: str) -> None:
 
 @pytest.mark.parametrize('name', list(BAD_HANDSHAKE_BODIES))
 def test_hostile_handshake_answers_are_refused(name: str) -> None:
-    from pwb_oauth_ext.oauth1_handshake import TokenPair, fetch_access_token, initiate
+    from pwb_oauth_ext.protocol.oauth1 import TokenPair, fetch_access_token, initiate
     body = Body(BAD_HANDSHAKE_BODIES[name])
     for step in (lambda post: initiate(post, 'http://127.0.0.1:9/index.php', 'ck', 'cs'),
                  lambda post: fetch_access_token(post, 'http://127.0.0.1:9/index.php', 'ck',
@@ -578,7 +578,7 @@ def test_hostile_handshake_answers_are_refused(name: str) -> None:
 
 
 def test_handshake_redirect_is_refused_naming_the_target() -> None:
-    from pwb_oauth_ext.oauth1_handshake import initiate
+    from pwb_oauth_ext.protocol.oauth1 import initiate
     answer = Body('', 307)
     answer.headers['Location'] = 'https://evil.example/initiate'
     with pytest.raises(OAuthFlowError, match=r'redirect \(HTTP 307\) to evil.example'):
@@ -723,7 +723,7 @@ def test_bearer_auth_refuses_a_token_a_header_cannot_carry(token: str) -> None:
     """The last line of defence: whatever a token source gives, no header is built from it."""
     import requests
 
-    from pwb_oauth_ext.auth import BearerAuth
+    from pwb_oauth_ext.protocol.auth import BearerAuth
 
     class Source:
         def token(self) -> str:

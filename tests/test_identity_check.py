@@ -13,7 +13,7 @@ from typing import Any, Callable
 import jwt
 import pytest
 
-from pwb_oauth_ext.oauth1_handshake import (
+from pwb_oauth_ext.protocol.oauth1 import (
     IdentityVerificationError,
     same_server,
     verify_identity,

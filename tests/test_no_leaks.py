@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import pytest
 
-from pwb_oauth_ext.store import TokenStore
+from pwb_oauth_ext.protocol.store import TokenStore
 from pwb_oauth_ext.testwiki.browser import authorization_code_grant
 from pwb_oauth_ext.testwiki.server import RunningWiki
 
@@ -355,11 +355,11 @@ def _reprs(obj: object) -> str:
 
 
 def test_reprs_hold_no_secret(tmp_path: Path) -> None:
-    from pwb_oauth_ext.auth import BearerAuth, HTTPBasicAuth, OAuth1Auth
-    from pwb_oauth_ext.credentials import BasicAuth, OAuth1, OAuth2
-    from pwb_oauth_ext.oauth2 import BearerTokenSource, TokenSet
-    from pwb_oauth_ext.pywikibot_adapter import SessionAuth
-    from pwb_oauth_ext.store import TokenStore
+    from pwb_oauth_ext.config.credentials import BasicAuth, OAuth1, OAuth2
+    from pwb_oauth_ext.integration.adapter import SessionAuth
+    from pwb_oauth_ext.protocol.auth import BearerAuth, HTTPBasicAuth, OAuth1Auth
+    from pwb_oauth_ext.protocol.oauth2 import BearerTokenSource, TokenSet
+    from pwb_oauth_ext.protocol.store import TokenStore
 
     tokens = TokenSet(BEARER, REFRESH, 1e10, obtained_at=1.0)
     store = TokenStore(tmp_path / 'store.json')
@@ -390,7 +390,7 @@ def test_reprs_hold_no_secret(tmp_path: Path) -> None:
 
 def test_oauth1auth_vars_hold_no_secret_outside_the_signer() -> None:
     """A traceback with locals shows ``self`` and its attributes: keep the secrets in the signer."""
-    from pwb_oauth_ext.auth import OAuth1Auth
+    from pwb_oauth_ext.protocol.auth import OAuth1Auth
 
     auth = OAuth1Auth('consumerkey', SECRET_A, 'accesstoken', SECRET_B)
     assert SECRET_A not in repr(vars(auth))

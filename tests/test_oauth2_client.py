@@ -23,14 +23,18 @@ import pytest
 from capture import free_port
 from conftest import RECORDED
 
-from pwb_oauth_ext.auth import BearerAuth
 from pwb_oauth_ext.errors import (
     OAuthFlowError,
     ReauthorizationRequired,
     TokenEndpointError,
 )
-from pwb_oauth_ext.loopback import LoopbackReceiver, is_loopback_redirect, wait_for_redirect
-from pwb_oauth_ext.oauth2 import (
+from pwb_oauth_ext.protocol.auth import BearerAuth
+from pwb_oauth_ext.protocol.loopback import (
+    LoopbackReceiver,
+    is_loopback_redirect,
+    wait_for_redirect,
+)
+from pwb_oauth_ext.protocol.oauth2 import (
     BearerTokenSource,
     TokenSet,
     authorization_url,
@@ -43,7 +47,7 @@ from pwb_oauth_ext.oauth2 import (
     refresh,
     requests_transport,
 )
-from pwb_oauth_ext.store import TokenStore
+from pwb_oauth_ext.protocol.store import TokenStore
 from pwb_oauth_ext.testwiki.browser import consent
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -372,8 +376,8 @@ def test_threads_renew_once(tmp_path: Path) -> None:
 
 PROCESS_SOURCE = textwrap.dedent('''
     import os, sys, time
-    from pwb_oauth_ext.oauth2 import BearerTokenSource, TokenSet
-    from pwb_oauth_ext.store import TokenStore
+    from pwb_oauth_ext.protocol.oauth2 import BearerTokenSource, TokenSet
+    from pwb_oauth_ext.protocol.store import TokenStore
     store_path, counter, go = sys.argv[1:4]
 
     def obtain(current):

@@ -22,7 +22,7 @@ from pwb_oauth_ext.testwiki.oauth1_provider import OAuth1Consumer
 from pwb_oauth_ext.testwiki.pywikibot_env import write_pywikibot_dir
 from pwb_oauth_ext.testwiki.server import RunningWiki
 
-CLI = ('-m', 'pwb_oauth_ext.cli')
+CLI = ('-m', 'pwb_oauth_ext.commands.main')
 #: What the ``pwb`` console script runs.
 PWB = 'import sys; from pywikibot.scripts.wrapper import run; sys.exit(run())'
 ENABLE_HINT = '"_oauth.enable()" after "import pwb_oauth_ext as _oauth" in user-config.py'
@@ -188,7 +188,7 @@ def test_check_on_a_port_without_tls(tmp_path: Path, wiki: RunningWiki, run_pwb:
     (ssl.SSLError(1, 'WRONG_VERSION_NUMBER'), 'TLS handshake failed'),
 ])
 def test_connection_errors_are_named(error: OSError, expected: str) -> None:
-    from pwb_oauth_ext.check import describe_connect_error
+    from pwb_oauth_ext.commands.check import describe_connect_error
     assert describe_connect_error(error, 5.0).startswith(expected)
 
 
@@ -288,7 +288,7 @@ def test_authorize_unknown_site_sends_nothing(wiki: RunningWiki, pwb_dir_factory
 
 def test_demo_without_the_testwiki_extra_names_it(tmp_path: Path) -> None:
     code = ("import sys; sys.modules['cryptography'] = None\n"
-            'from pwb_oauth_ext.cli import main; sys.exit(main())')
+            'from pwb_oauth_ext.commands.main import main; sys.exit(main())')
     env = {key: value for key, value in os.environ.items()
            if not key.startswith('PYWIKIBOT')}
     result = subprocess.run([sys.executable, '-c', code, 'demo'], cwd=str(tmp_path), env=env,

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from conftest import authenticate_line, oauth1_tuple
 
-from pwb_oauth_ext.store import TokenStore
+from pwb_oauth_ext.protocol.store import TokenStore
 from pwb_oauth_ext.testwiki.browser import authorization_code_grant
 from pwb_oauth_ext.testwiki.server import RunningWiki
 

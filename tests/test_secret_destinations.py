@@ -60,7 +60,7 @@ def test_token_endpoint_redirect_is_an_error_and_nothing_is_resent(
 
 HANDSHAKE_POST = '''
 import sys, pywikibot
-from pwb_oauth_ext import authorize
+from pwb_oauth_ext.commands import authorize
 pywikibot.Site()
 for url in sys.argv[1:]:
     try:
@@ -268,7 +268,8 @@ def test_token_with_crlf_from_the_endpoint_is_refused(
 
 INITIATE = '''
 import sys, pywikibot
-from pwb_oauth_ext import authorize, oauth1_handshake as handshake
+from pwb_oauth_ext.commands import authorize
+from pwb_oauth_ext.protocol import oauth1 as handshake
 pywikibot.Site()
 try:
     pair = handshake.initiate(authorize.post_empty, sys.argv[1], 'ck', 'cs')
@@ -302,7 +303,7 @@ def test_check_json_names_the_reference_of_a_two_line_secret(
     monkeypatch.setenv('PWB_TEST_TOKEN', 'FIRSTLINEofTOKEN\r\nSECONDLINEofTOKEN')
     pwb_dir = pwb_dir_factory([f'authenticate[{wiki.host!r}] = _oauth.OAuth2('
                               "access_token=_oauth.env('PWB_TEST_TOKEN'))"])
-    result = run_pwb(None, pwb_dir, '-m', 'pwb_oauth_ext.cli', 'check', '--json')
+    result = run_pwb(None, pwb_dir, '-m', 'pwb_oauth_ext.commands.main', 'check', '--json')
     assert result.returncode == 1, output(result)
     [site] = json.loads(result.stdout)['sites']
     assert any("env('PWB_TEST_TOKEN') gives a value with a control character" in error

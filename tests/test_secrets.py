@@ -14,9 +14,13 @@ from pathlib import Path
 import pytest
 
 import pwb_oauth_ext as _oauth
-from pwb_oauth_ext.credentials import BasicAuth, OAuth1, OAuth2, resolve_secret
+from pwb_oauth_ext.config.credentials import BasicAuth, OAuth1, OAuth2, resolve_secret
+from pwb_oauth_ext.config.user_config import (
+    inline_secret_keys,
+    readable_by_others,
+    user_config_warning,
+)
 from pwb_oauth_ext.errors import ConfigError
-from pwb_oauth_ext.permissions import inline_secret_keys, readable_by_others, user_config_warning
 
 posix_only = pytest.mark.skipif(os.name != 'posix', reason='POSIX file modes')
 
@@ -253,7 +257,7 @@ def test_no_warning_when_private_or_no_inline_secret(tmp_path: Path) -> None:
 def test_permissions_module_imports_no_third_party() -> None:
     import subprocess
     import sys
-    code = ('import sys, pwb_oauth_ext.permissions;'
+    code = ('import sys, pwb_oauth_ext.config.user_config;'
             'bad = [m for m in ("pywikibot", "requests", "requests_oauthlib", "oauthlib",'
             ' "jwt", "mwoauth") if m in sys.modules]; print(bad)')
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,

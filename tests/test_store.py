@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pwb_oauth_ext.errors import TokenStoreError
-from pwb_oauth_ext.store import DEFAULT_FILENAME, TokenStore
+from pwb_oauth_ext.protocol.store import DEFAULT_FILENAME, TokenStore
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 POSIX_ONLY = pytest.mark.skipif(os.name == 'nt', reason='POSIX file modes')
@@ -190,7 +190,7 @@ def test_threads_lose_no_update(tmp_path: Path) -> None:
 
 PROCESS_WORKER = textwrap.dedent('''
     import os, sys, time
-    from pwb_oauth_ext.store import TokenStore
+    from pwb_oauth_ext.protocol.store import TokenStore
     path, go, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
     while not os.path.exists(go):
         time.sleep(0.005)

@@ -18,11 +18,11 @@ import requests
 from conftest import PYWIKIBOT_PYTHON
 from interactive import Interactive
 
+from pwb_oauth_ext.commands.testwiki import activate
 from pwb_oauth_ext.testwiki.browser import consent, password_session
-from pwb_oauth_ext.testwiki.command import activate
 from pwb_oauth_ext.testwiki.pywikibot_env import pywikibot_environment, run_pywikibot
 
-CLI = [sys.executable, '-m', 'pwb_oauth_ext.cli']
+CLI = [sys.executable, '-m', 'pwb_oauth_ext.commands.main']
 
 
 def start_testwiki(tmp_path: Path, *options: str) -> Interactive:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import PYWIKIBOT_PYTHON
 
-from pwb_oauth_ext.testwiki.command import ACTIVE_KIND, activate, pywikibot_directory
+from pwb_oauth_ext.commands.testwiki import ACTIVE_KIND, activate, pywikibot_directory
 from pwb_oauth_ext.testwiki.pywikibot_env import pywikibot_environment
 from pwb_oauth_ext.testwiki.seed import STANDARD_PAGES
 from pwb_oauth_ext.testwiki.server import RunningWiki, run_test_wiki

@@ -14,7 +14,7 @@ import sys
 
 def main(*args: str) -> int:
     """Run ``pwb-oauth`` with ``args`` (default: the script's command line)."""
-    from pwb_oauth_ext.cli import main as cli_main
+    from pwb_oauth_ext.commands.main import main as cli_main
     return cli_main(list(args) if args else sys.argv[1:])
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ._http import WikiRequest, WikiResponse
-from .apidata import expand_modules, paraminfo_module, recorded
-from .model import InvalidAuthorization, Wiki, WikiUser
-from .pagesapi import ApiFailure, PagesApi
+from pwb_oauth_ext.testwiki._http import WikiRequest, WikiResponse
+from pwb_oauth_ext.testwiki.apidata import expand_modules, paraminfo_module, recorded
+from pwb_oauth_ext.testwiki.model import InvalidAuthorization, Wiki, WikiUser
+from pwb_oauth_ext.testwiki.pagesapi import ApiFailure, PagesApi
 
 ANON_TOKEN = '+\\'
 TOKEN_TYPES = ('createaccount', 'csrf', 'login', 'patrol', 'rollback', 'userrights', 'watch')

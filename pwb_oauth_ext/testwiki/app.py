@@ -13,11 +13,11 @@ from contextlib import contextmanager
 from typing import Any, Callable, NamedTuple
 from urllib.parse import quote
 
-from . import versions
-from ._http import WikiRequest, WikiResponse
-from .actionapi import ActionApi
-from .model import DEFAULT_MEDIAWIKI_VERSION, Wiki, WikiUser
-from .oauth1_provider import SESSION_COOKIE, OAuth1Consumer, OAuth1Provider
+from pwb_oauth_ext.testwiki import versions
+from pwb_oauth_ext.testwiki._http import WikiRequest, WikiResponse
+from pwb_oauth_ext.testwiki.actionapi import ActionApi
+from pwb_oauth_ext.testwiki.model import DEFAULT_MEDIAWIKI_VERSION, Wiki, WikiUser
+from pwb_oauth_ext.testwiki.oauth1_provider import SESSION_COOKIE, OAuth1Consumer, OAuth1Provider
 
 StartResponse = Callable[..., Any]
 
@@ -33,7 +33,7 @@ class Exchange(NamedTuple):
 def _load_oauth2(wiki: Wiki, options: dict[str, float]) -> Any:
     """The OAuth 2.0 provider: it signs tokens with RSA, so it needs the [testwiki] extra."""
     try:
-        from .oauth2_provider import OAuth2Provider
+        from pwb_oauth_ext.testwiki.oauth2_provider import OAuth2Provider
     except ImportError as exc:
         missing = (exc.name or 'cryptography').split('.')[0]
         raise ImportError(

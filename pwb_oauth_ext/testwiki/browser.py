@@ -13,7 +13,7 @@ from urllib.parse import urljoin
 
 import requests
 
-from .oauth1_provider import SESSION_COOKIE
+from pwb_oauth_ext.testwiki.oauth1_provider import SESSION_COOKIE
 
 _REDIRECTS = (301, 302, 303, 307, 308)
 
@@ -93,7 +93,7 @@ def authorization_code_grant(wiki: Any, client: Any, user: str, *,
 
     What ``pwb-oauth authorize`` would leave in the token store, without a terminal.
     """
-    from ..oauth2 import (
+    from pwb_oauth_ext.protocol.oauth2 import (
         authorization_url,
         endpoints_for,
         exchange_code,

@@ -17,11 +17,11 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from .actionapi import ApiError
-from .app import TestWikiApp
-from .model import InvalidAuthorization
-from .oauth1_provider import OAuth1Consumer, OAuth1Provider
-from .server import RunningWiki, _KeepAliveHandler, _ThreadingWSGIServer
+from pwb_oauth_ext.testwiki.actionapi import ApiError
+from pwb_oauth_ext.testwiki.app import TestWikiApp
+from pwb_oauth_ext.testwiki.model import InvalidAuthorization
+from pwb_oauth_ext.testwiki.oauth1_provider import OAuth1Consumer, OAuth1Provider
+from pwb_oauth_ext.testwiki.server import RunningWiki, _KeepAliveHandler, _ThreadingWSGIServer
 
 CENTRAL_WIKI_ID = 'centralwiki'
 ALL_WIKIS = '*'

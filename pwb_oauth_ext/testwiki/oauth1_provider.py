@@ -24,9 +24,15 @@ from oauthlib.oauth1 import (
 )
 from oauthlib.oauth1.rfc5849 import SIGNATURE_HMAC_SHA1, SIGNATURE_RSA_SHA1, errors
 
-from . import versions
-from ._http import WikiRequest, WikiResponse
-from .model import DEFAULT_GRANTS, InvalidAuthorization, Wiki, WikiUser, random_hex
+from pwb_oauth_ext.testwiki import versions
+from pwb_oauth_ext.testwiki._http import WikiRequest, WikiResponse
+from pwb_oauth_ext.testwiki.model import (
+    DEFAULT_GRANTS,
+    InvalidAuthorization,
+    Wiki,
+    WikiUser,
+    random_hex,
+)
 
 TIMESTAMP_WINDOW_S = 300
 IDENTIFY_LIFETIME_S = 100

@@ -39,9 +39,16 @@ from oauthlib.oauth2.rfc6749.grant_types import (
     RefreshTokenGrant,
 )
 
-from . import versions
-from ._http import WikiRequest, WikiResponse
-from .model import DEFAULT_GRANTS, GRANT_RIGHTS, InvalidAuthorization, Wiki, WikiUser, random_hex
+from pwb_oauth_ext.testwiki import versions
+from pwb_oauth_ext.testwiki._http import WikiRequest, WikiResponse
+from pwb_oauth_ext.testwiki.model import (
+    DEFAULT_GRANTS,
+    GRANT_RIGHTS,
+    InvalidAuthorization,
+    Wiki,
+    WikiUser,
+    random_hex,
+)
 
 #: Browser session cookie of the test wiki (see ``Wiki.browser_login``).
 SESSION_COOKIE = 'testwiki_session'

@@ -15,11 +15,11 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Callable
 
-from .apidata import recorded
-from .model import Wiki, WikiPage
+from pwb_oauth_ext.testwiki.apidata import recorded
+from pwb_oauth_ext.testwiki.model import Wiki, WikiPage
 
 if TYPE_CHECKING:
-    from .actionapi import Caller
+    from pwb_oauth_ext.testwiki.actionapi import Caller
 
 _REDIRECT = re.compile(r'^\s*#redirect\s*:?\s*\[\[\s*([^\]|#]+)', re.IGNORECASE)
 _LINK = re.compile(r'\[\[\s*(:?)([^\[\]|#]+)(?:#[^\[\]|]*)?(?:\|([^\[\]]*))?\]\]')

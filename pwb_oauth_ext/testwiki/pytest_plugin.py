@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from .farm import RunningFarm, run_test_farm
-from .server import RunningWiki, run_test_wiki
+from pwb_oauth_ext.testwiki.farm import RunningFarm, run_test_farm
+from pwb_oauth_ext.testwiki.server import RunningWiki, run_test_wiki
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .server import RunningWiki
+    from pwb_oauth_ext.testwiki.server import RunningWiki
 
 FAMILY = 'testwiki'
 

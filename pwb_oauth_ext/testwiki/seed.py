@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .app import TestWikiApp
+    from pwb_oauth_ext.testwiki.app import TestWikiApp
 
 #: The kinds of credentials ``seed(clients=...)`` registers (all of them by default).
 CLIENT_KINDS = ('oauth1-owner-only', 'oauth2-owner-only', 'oauth2-confidential',

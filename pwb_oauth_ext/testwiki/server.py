@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
-from .app import TestWikiApp
-from .model import Wiki
-from .seed import Seeded, seed
+from pwb_oauth_ext.testwiki.app import TestWikiApp
+from pwb_oauth_ext.testwiki.model import Wiki
+from pwb_oauth_ext.testwiki.seed import Seeded, seed
 
 HOST = '127.0.0.1'
 
@@ -170,5 +170,5 @@ def run_test_wiki(port: int = 0, *, seed_all: bool = False,
 
 
 if __name__ == '__main__':   # the old entry point: now `pwb-oauth testwiki`
-    from .command import main
+    from pwb_oauth_ext.commands.testwiki import main
     raise SystemExit(main())

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .model import Wiki
+from pwb_oauth_ext.testwiki.model import Wiki
 
 #: Row 11: the approval form's hidden OOUI "ignore warnings" checkbox and 'display' input.
 _IGNORE_WARNINGS = ("<input type='checkbox' tabindex='0' name='wpignorewarnings' value='1' "

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
-from .auth import BearerAuth
-from .credentials import OAuth1, OAuth2, resolve_secret
-from .errors import OAuthFlowError
-from .hosts import split_url
-from .oauth2 import (
+from pwb_oauth_ext.config.credentials import OAuth1, OAuth2, resolve_secret
+from pwb_oauth_ext.errors import OAuthFlowError
+from pwb_oauth_ext.protocol.auth import BearerAuth
+from pwb_oauth_ext.protocol.hosts import split_url
+from pwb_oauth_ext.protocol.oauth2 import (
     BearerTokenSource,
     OAuth2Endpoints,
     TokenSet,
@@ -25,7 +25,7 @@ from .oauth2 import (
     endpoints_for,
     make_obtain,
 )
-from .store import GrantKey
+from pwb_oauth_ext.protocol.store import GrantKey
 
 #: Extension:OAuth on Wikimedia keeps every consumer, approval and token on Meta-Wiki
 #: ($wgMWOAuthCentralWiki = 'metawiki'); one grant there works on every SUL wiki.

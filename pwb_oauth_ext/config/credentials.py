@@ -6,14 +6,14 @@ use by the adapter. ``repr()`` never shows a secret.
 """
 from __future__ import annotations
 
-from .errors import ConfigError, NotEnabledError
-from .secrets import SecretRef, has_control_character
+from pwb_oauth_ext.config.references import SecretRef, has_control_character
+from pwb_oauth_ext.errors import ConfigError, NotEnabledError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: keep the import cheap
     from typing import Union
 
-    from .secrets import Secret
+    from pwb_oauth_ext.config.references import Secret
 
     AnyCredential = Union['OAuth1', 'OAuth2', 'BasicAuth']
 
@@ -29,7 +29,7 @@ def parse_central_wiki(value: object, where: str) -> tuple[str, str | None]:
     """
     from urllib.parse import urlsplit
 
-    from .hosts import split_url
+    from pwb_oauth_ext.protocol.hosts import split_url
     if not isinstance(value, str) or not value.strip() or value != value.strip():
         raise ConfigError(f"{where}: central_wiki must be 'host[:port]' (e.g."
                           " 'meta.wikimedia.org') or the wiki's script URL")
@@ -123,7 +123,7 @@ class Credential:
         without the plugin installed means user-config.py lacks the call.
         """
         import sys
-        adapter = sys.modules.get(__name__.rpartition('.')[0] + '.pywikibot_adapter')
+        adapter = sys.modules.get('pwb_oauth_ext.integration.adapter')
         if adapter is not None and adapter.installed():
             return 4 if self.is_oauth else 2
         raise NotEnabledError(

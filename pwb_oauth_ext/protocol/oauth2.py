@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
-from .errors import (
+from pwb_oauth_ext.errors import (
     OAuthFlowError,
     ReauthorizationRequired,
     TokenEndpointError,
 )
-from .hosts import url_target
-from .store import GrantKey, TokenStore
+from pwb_oauth_ext.protocol.hosts import url_target
+from pwb_oauth_ext.protocol.store import GrantKey, TokenStore
 
 #: post_form(url, data, headers) -> response with .status_code, .headers, .text
 Transport = Callable[[str, dict[str, str], dict[str, str]], Any]

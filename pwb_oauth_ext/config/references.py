@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import stat
 
-from .errors import ConfigError
+from pwb_oauth_ext.errors import ConfigError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: keep the import cheap

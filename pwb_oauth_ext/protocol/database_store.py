@@ -30,8 +30,8 @@ from contextlib import contextmanager, suppress
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from .errors import ConfigError, TokenStoreError
-from .store import GrantKey, KeyArgs, choose_grant, grant_key, validate_record
+from pwb_oauth_ext.errors import ConfigError, TokenStoreError
+from pwb_oauth_ext.protocol.store import GrantKey, KeyArgs, choose_grant, grant_key, validate_record
 
 SCHEMA_VERSION = 1
 DEFAULT_LEASE = 120.0

@@ -119,12 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     authorize.add_argument('--force', action='store_true',
                            help='replace a grant that is already stored')
 
-    from .testwiki.command import add_arguments as testwiki_arguments
+    from pwb_oauth_ext.commands.testwiki import add_arguments as testwiki_arguments
     testwiki_arguments(commands.add_parser(
         'testwiki', help='serve a local OAuth test wiki and a ready Pywikibot directory',
         description='Serve a seeded local OAuth test wiki on 127.0.0.1 until Ctrl-C, with a'
                     ' Pywikibot directory (family file, user-config.py) for it.'))
-    from .store_command import add_parser as add_store_parser
+    from pwb_oauth_ext.commands.store import add_parser as add_store_parser
     add_store_parser(commands)
     return parser
 
@@ -165,9 +165,9 @@ def _handle_global_args(pywikibot_args: list[str]) -> None:
     for arg in pywikibot_args:   # -dir: is read when Pywikibot is imported
         if arg.startswith('-dir:') and 'pywikibot' not in sys.modules:
             os.environ['PYWIKIBOT_DIR'] = os.path.expanduser(arg[len('-dir:'):])
-    from .check import load_pywikibot
+    from pwb_oauth_ext.commands.check import load_pywikibot
     load_pywikibot()
-    from . import pywikibot_adapter
+    from pwb_oauth_ext.integration import adapter as pywikibot_adapter
     unknown = pywikibot_adapter.handle_global_args(pywikibot_args)
     if unknown:
         raise ValueError(f'unknown option{"s" if len(unknown) > 1 else ""}'
@@ -185,31 +185,31 @@ def _default_site(text: str | None) -> tuple[str, str]:
 
 def _dispatch(args: Any, out: TextIO) -> int:
     if args.command == 'demo':
-        from .demo import parse_modes, run_demo
+        from pwb_oauth_ext.commands.demo import parse_modes, run_demo
         return run_demo(parse_modes(args.mode), out, pywikibot_args=args.pywikibot_args)
     if args.command == 'explain':
-        from .check import run_explain
+        from pwb_oauth_ext.commands.check import run_explain
         return run_explain(args.url, args.user, out)
     if args.command == 'check':
-        from .check import run_check
+        from pwb_oauth_ext.commands.check import run_check
         sites = [parse_site(text) for text in args.site]
         return run_check(sites, all_sites=args.all, as_json=args.json, out=out)
     if args.command == 'authorize':
         return _authorize(args, out)
     if args.command == 'testwiki':
-        from .testwiki.command import run as run_testwiki
+        from pwb_oauth_ext.commands.testwiki import run as run_testwiki
         return run_testwiki(args, out)
     if args.command == 'store':
-        from .store_command import run as run_store
+        from pwb_oauth_ext.commands.store import run as run_store
         return run_store(args, out)
     raise AssertionError(args.command)
 
 
 def _authorize(args: Any, out: TextIO) -> int:
     family, code = _default_site(args.site)
-    from . import pywikibot_adapter
-    from .authorize import EXIT_USAGE as CONFIG_ERROR
-    from .authorize import check_configuration, run_authorize
+    from pwb_oauth_ext.commands.authorize import EXIT_USAGE as CONFIG_ERROR
+    from pwb_oauth_ext.commands.authorize import check_configuration, run_authorize
+    from pwb_oauth_ext.integration import adapter as pywikibot_adapter
     problem = check_configuration(family, code, args.user)
     if problem:   # before the site exists: creating it goes online
         print(f'Error: {problem}', file=out)

@@ -31,20 +31,20 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .credentials import (
+from pwb_oauth_ext.config.credentials import (
     BasicAuth,
     OAuth1,
     OAuth2,
     credential_from_config,
     resolve_secret,
 )
-from .errors import ConfigError, OAuthExtError
-from .hosts import HostTable, Match, split_url
+from pwb_oauth_ext.errors import ConfigError, OAuthExtError
+from pwb_oauth_ext.protocol.hosts import HostTable, Match, split_url
 
 if TYPE_CHECKING:
-    from .credentials import AnyCredential
-    from .oauth2_auth import CentralWiki
-    from .store import GrantKey
+    from pwb_oauth_ext.config.credentials import AnyCredential
+    from pwb_oauth_ext.protocol.grants import CentralWiki
+    from pwb_oauth_ext.protocol.store import GrantKey
 
 _LOGGED_OUT = '_pwb_oauth_logged_out'
 _EXPIRED_TIMESTAMP = re.compile(r'Expired timestamp, yours (\d+), ours (\d+)')
@@ -140,8 +140,8 @@ class Resolver:
     def grant_of(self, match: Match[AnyCredential], account: str | None, url: str,
                  site: Any = None) -> tuple[CentralWiki, GrantKey] | None:
         """The central wiki and grant key of an entry that uses a stored grant, else None."""
-        from .oauth2_auth import central_wiki_of
-        from .store import GrantKey
+        from pwb_oauth_ext.protocol.grants import central_wiki_of
+        from pwb_oauth_ext.protocol.store import GrantKey
         cred = match.value
         if isinstance(cred, OAuth1) and not cred.has_access_token:
             client_id = resolve_secret(cred.consumer_key, match.key.original)
@@ -156,7 +156,7 @@ class Resolver:
 
     def _make_auth(self, match: Match[AnyCredential], account: str | None, url: str,
                    site: Any) -> Any:
-        from .auth import HTTPBasicAuth, OAuth1Auth
+        from pwb_oauth_ext.protocol.auth import HTTPBasicAuth, OAuth1Auth
         key = match.key.original
         cred = match.value
         if isinstance(cred, BasicAuth):
@@ -184,7 +184,7 @@ class Resolver:
             auth = OAuth1Auth(ck, cs, found[1]['access_token'], found[1]['access_secret'])
             auth.grant = found[0]
         elif isinstance(cred, OAuth2):
-            from .oauth2_auth import CentralWiki, make_bearer_auth
+            from pwb_oauth_ext.protocol.grants import CentralWiki, make_bearer_auth
             central = grant[0] if grant is not None else CentralWiki('', '')
             auth = make_bearer_auth(cred, config_key=key, central=central,
                                     grant=grant[1] if grant is not None else None,
@@ -221,7 +221,7 @@ class Resolver:
         """The token store file: set by enable(), else in Pywikibot's base directory."""
         from pywikibot import config
 
-        from . import _settings
+        from pwb_oauth_ext import _settings
         if 'token_store' in _settings and isinstance(_settings['token_store'], str) \
                 and '://' not in _settings['token_store']:
             return Path(_settings['token_store'])
@@ -229,8 +229,8 @@ class Resolver:
 
     def store(self) -> Any:
         """The token store in use: the database of ``enable(token_store=URL)``, else the file."""
-        from . import _settings
-        from .store import open_store
+        from pwb_oauth_ext import _settings
+        from pwb_oauth_ext.protocol.store import open_store
         setting = _settings.get('token_store')
         if setting is None or (isinstance(setting, str) and '://' not in setting):
             return open_store(self.store_path())
@@ -246,7 +246,7 @@ class Resolver:
         now Meta, so a token kept for en.wikipedia.org is looked up there
         unless the central wiki has a grant of that client already.
         """
-        from .oauth2_auth import store_host
+        from pwb_oauth_ext.protocol.grants import store_host
         central, key = grant
         own_host = store_host(url)
         if own_host == key.central_wiki:
@@ -276,7 +276,7 @@ def _warn_readable_user_config(entries: Any) -> None:
     import pywikibot
     from pywikibot import config
 
-    from .permissions import user_config_warning
+    from pwb_oauth_ext.config.user_config import user_config_warning
     path = Path(config.base_dir) / config.user_config_file
     message = user_config_warning(path, entries)
     if message:
@@ -316,7 +316,7 @@ def pywikibot_transport(url: str, data: dict[str, str], headers: dict[str, str])
     """
     from pywikibot.comms import http
 
-    from .errors import OAuthFlowError
+    from pwb_oauth_ext.errors import OAuthFlowError
     with no_auth():
         response = http.fetch(url, method='POST', data=data, headers=headers,
                               default_error_handling=False, allow_redirects=False)
@@ -375,8 +375,8 @@ no_auth = _NoAuth
 
 
 def _credential_error(text: str, cause: Exception | None = None) -> Exception:
-    from .errors import TokenStoreError
-    from .exceptions import OAuthCredentialError, OAuthTokenStoreError
+    from pwb_oauth_ext.errors import TokenStoreError
+    from pwb_oauth_ext.integration.errors import OAuthCredentialError, OAuthTokenStoreError
     if isinstance(cause, TokenStoreError):
         return OAuthTokenStoreError(text)
     return OAuthCredentialError(text)
@@ -524,7 +524,7 @@ class _OAuthLoginMixin:
         """Log in with the OAuth entry, or as Pywikibot's ClientLoginManager does."""
         if self.oauth_entry is None:
             return super().login(retry=retry, autocreate=autocreate)  # type: ignore[misc]
-        from .exceptions import OAuthIdentityError
+        from pwb_oauth_ext.integration.errors import OAuthIdentityError
         self._oauth_login(self.oauth_entry, OAuthIdentityError)
         self.username = self.login_name = self.site.username()
         return True
@@ -618,7 +618,7 @@ def install() -> None:
     from pywikibot.site import _apisite
     from pywikibot.tools import normalize_username
 
-    from .exceptions import OAuthAuthorizationError
+    from pwb_oauth_ext.integration.errors import OAuthAuthorizationError
 
     api_site = _apisite.APISite
     original_request = _original(http, 'request')
@@ -722,7 +722,11 @@ def install() -> None:
 
 def is_expected_failure(exc: BaseException) -> bool:
     """True for our own errors: bad config, missing or refused tokens, locked store."""
-    from .exceptions import OAuthAuthorizationError, OAuthCredentialError, OAuthIdentityError
+    from pwb_oauth_ext.integration.errors import (
+        OAuthAuthorizationError,
+        OAuthCredentialError,
+        OAuthIdentityError,
+    )
     return isinstance(exc, (OAuthExtError, OAuthAuthorizationError, OAuthCredentialError,
                             OAuthIdentityError))
 
@@ -826,7 +830,7 @@ def _handle_rejection(request: Any, error: dict, authorization_error: type) -> b
     """Retry once after a replayed nonce, a clock skew or a renewable token; else raise."""
     import pywikibot
 
-    from .auth import OAuth1Auth
+    from pwb_oauth_ext.protocol.auth import OAuth1Auth
 
     info = str(error.get('info', ''))
     site = request.site

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pywikibot.exceptions import FatalServerError, NoUsernameError
 
-from .errors import TokenStoreError
+from pwb_oauth_ext.errors import TokenStoreError
 
 
 class OAuthAuthorizationError(NoUsernameError):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from .errors import OAuthFlowError
+from pwb_oauth_ext.errors import OAuthFlowError
 
 #: post(url, headers) -> response with .status_code, .headers and .text (empty body POST).
 Poster = Callable[[str, dict[str, str]], Any]
@@ -147,7 +147,7 @@ def _signed_headers(url: str, consumer_key: str, consumer_secret: str, *,
 
 
 def _post(post: Poster, url: str, headers: dict[str, str], what: str) -> Any:
-    from .oauth2 import refuse_redirect
+    from pwb_oauth_ext.protocol.oauth2 import refuse_redirect
 
     try:
         response = post(url, headers)

@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import ClassVar, Generic, TypeVar
 
-from .errors import ConfigError
+from pwb_oauth_ext.errors import ConfigError
 
 __all__ = [
     'VALID_KEY_FORMS',

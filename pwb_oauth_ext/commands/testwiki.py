@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from .server import RunningWiki
+    from pwb_oauth_ext.testwiki.server import RunningWiki
 
 FAMILY = 'testwiki'
 MARKER = '# Written by `pwb-oauth testwiki`'
@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: Any, out: TextIO) -> int:
     """Serve until Ctrl-C/SIGTERM; return the exit status."""
-    from .server import free_loopback_port, run_test_wiki
+    from pwb_oauth_ext.testwiki.server import free_loopback_port, run_test_wiki
     stop = threading.Event()
     # Ctrl-C, kill and a closed terminal all stop the wiki through the same cleanup,
     # even when the shell started this with SIGINT ignored (a background job).
@@ -252,7 +252,7 @@ def _announce(wiki: RunningWiki, directory: Path, redirect_uri: str, out: TextIO
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m pwb_oauth_ext.testwiki.command`` (the same as ``pwb-oauth testwiki``)."""
+    """``python -m pwb_oauth_ext.commands.testwiki`` (the same as ``pwb-oauth testwiki``)."""
     parser = argparse.ArgumentParser(prog='pwb-oauth testwiki', description=__doc__)
     add_arguments(parser)
     return run(parser.parse_args(argv), sys.stdout)

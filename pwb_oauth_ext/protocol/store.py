@@ -28,7 +28,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, NamedTuple, Optional, Union
 
-from .errors import GrantChoiceError, TokenStoreError
+from pwb_oauth_ext.errors import GrantChoiceError, TokenStoreError
 
 #: File name used when the caller passes a directory.
 DEFAULT_FILENAME = 'pwb-oauth-tokens.json'
@@ -113,7 +113,7 @@ def validate_record(record: object) -> str | None:
     OAuth 2.0 token set (RFC 6750 token characters, numeric times; a record
     without ``protocol`` is one). Messages name the field, never its value.
     """
-    from .oauth2 import is_b64token
+    from pwb_oauth_ext.protocol.oauth2 import is_b64token
 
     if not isinstance(record, dict):
         return 'the record is not an object'
@@ -584,7 +584,7 @@ def open_store(location: Any, *, password: Any = None, warn: Any = None) -> Any:
         password = _resolved_setting(password, 'token_store_password')
     if not isinstance(location, str) or '://' not in location:
         return TokenStore(location)
-    from .dbstore import DatabaseStore
+    from pwb_oauth_ext.protocol.database_store import DatabaseStore
     cache_key = (location, password)
     with _path_locks_guard:
         store = _database_stores.get(cache_key)
@@ -598,8 +598,8 @@ _database_stores: dict[tuple[str, Any], Any] = {}
 
 
 def _resolved_setting(value: Any, setting: str) -> Any:
-    from .errors import ConfigError
-    from .secrets import SecretRef
+    from pwb_oauth_ext.config.references import SecretRef
+    from pwb_oauth_ext.errors import ConfigError
     if not isinstance(value, SecretRef):
         return value
     try:

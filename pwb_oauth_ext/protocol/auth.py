@@ -13,8 +13,8 @@ from typing import Any
 import requests
 import requests_oauthlib
 
-from .errors import OAuthFlowError
-from .oauth2 import is_b64token, unsafe_destination
+from pwb_oauth_ext.errors import OAuthFlowError
+from pwb_oauth_ext.protocol.oauth2 import is_b64token, unsafe_destination
 
 
 class OAuth1Auth(requests.auth.AuthBase):

@@ -12,8 +12,8 @@ import stat
 from collections.abc import Mapping
 from typing import Any
 
-from .credentials import BasicAuth, OAuth1, OAuth2
-from .secrets import SecretRef
+from pwb_oauth_ext.config.credentials import BasicAuth, OAuth1, OAuth2
+from pwb_oauth_ext.config.references import SecretRef
 
 _OTHERS_READ = stat.S_IRGRP | stat.S_IROTH
 

@@ -69,7 +69,7 @@ def _run_in_child(modes: tuple[str, ...], out: TextIO, pywikibot_args: Sequence[
     env['PYTHONPATH'] = os.pathsep.join(
         [package_root] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep) if p])
     result = subprocess.run(
-        [sys.executable, '-m', 'pwb_oauth_ext.demo', '--mode', ','.join(modes),
+        [sys.executable, '-m', 'pwb_oauth_ext.commands.demo', '--mode', ','.join(modes),
          *pywikibot_args],
         env=env, capture_output=True, text=True, encoding='utf-8', errors='replace',
         check=False)
@@ -140,8 +140,8 @@ def _setup_wiki(wiki: Any, modes: tuple[str, ...]) -> dict[str, str]:
 
 def _run(modes: tuple[str, ...], out: TextIO, pywikibot_args: Sequence[str] = ()) -> None:
     # The OAuth 2.0 provider needs the [testwiki] extra; the wiki would start without it.
-    from .testwiki import oauth2_provider  # noqa: F401
-    from .testwiki.server import run_test_wiki
+    from pwb_oauth_ext.testwiki import oauth2_provider  # noqa: F401
+    from pwb_oauth_ext.testwiki.server import run_test_wiki
 
     def say(text: str = '') -> None:
         print(text, file=out, flush=True)
@@ -164,7 +164,7 @@ def _run(modes: tuple[str, ...], out: TextIO, pywikibot_args: Sequence[str] = ()
 
         import pywikibot  # only now: Pywikibot reads PYWIKIBOT_DIR once, on import
 
-        from .pywikibot_adapter import handle_global_args
+        from pwb_oauth_ext.integration.adapter import handle_global_args
         unknown = handle_global_args(list(pywikibot_args))
         if unknown:
             raise DemoFailed(f'unknown option(s) {", ".join(unknown)}')
@@ -219,7 +219,7 @@ def _run_mode(pywikibot: Any, wiki: Any, bot: str, mode: str,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m pwb_oauth_ext.demo [--mode oauth1,oauth2,...]`` (what the CLI runs)."""
+    """``python -m pwb_oauth_ext.commands.demo [--mode oauth1,oauth2,...]`` (what the CLI runs)."""
     import argparse
     parser = argparse.ArgumentParser(prog='pwb-oauth demo')
     parser.add_argument('--mode', default='all')
