@@ -606,7 +606,7 @@ def lookups_per_second(table: Any, hosts: Sequence[str], remembered: bool) -> fl
 
 
 def bench_hosts(wiki: RunningWiki, modes: Modes, quick: bool) -> dict[str, Any]:
-    from pwb_oauth_ext.protocol.hosts import HostTable
+    from pwb_oauth_ext.network.hosts import HostTable
 
     del wiki, modes
     distinct = 200 if quick else 1000

@@ -65,7 +65,7 @@ def disable() -> None:
 
     from pwb_oauth_ext.integration import hook as _hook
     _hook.disarm()
-    adapter = sys.modules.get(f'{__name__}.integration.adapter')
+    adapter = sys.modules.get(f'{__name__}.integration.install')
     if adapter is not None:
         adapter.uninstall()
 
@@ -75,7 +75,7 @@ def explain(url: str, user: str | None = None, entries: Any = None) -> Any:
 
     ``entries`` defaults to Pywikibot's ``config.authenticate``. No network.
     """
-    from pwb_oauth_ext.protocol.hosts import HostTable
+    from pwb_oauth_ext.network.hosts import HostTable
     if entries is None:
         from pywikibot import config
         entries = config.authenticate

@@ -330,9 +330,9 @@ SITE_A_CONTEXT_TO_WIKI_B = '''
 import json, sys
 import pywikibot
 from pywikibot.comms import http
-from pwb_oauth_ext.integration import adapter as pywikibot_adapter
+from pwb_oauth_ext.integration.context import in_flight
 site_a = pywikibot.Site('wiki1', 'wiki1')
-pywikibot_adapter._context.site = site_a       # a request made while site A is in flight
+in_flight.site = site_a       # a request made while site A is in flight
 response = http.fetch(sys.argv[1] + '?action=query&meta=userinfo&format=json')
 print('RESULT ' + json.dumps(response.json()['query']['userinfo']['name']))
 '''
@@ -362,7 +362,7 @@ def test_a_request_to_wiki_b_in_site_a_context_sends_b_secret_only_to_b(
 WIKIMEDIA_GRANTS = '''
 import json
 import pywikibot
-from pwb_oauth_ext.integration import adapter as adapter
+from pwb_oauth_ext.integration import facade as adapter
 adapter.install()
 grants = {}
 for family, code in (('wikipedia', 'de'), ('wikipedia', 'en'), ('commons', 'commons')):

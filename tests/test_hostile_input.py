@@ -25,7 +25,7 @@ from pwb_oauth_ext.errors import (
     TokenEndpointError,
     TokenStoreError,
 )
-from pwb_oauth_ext.protocol.hosts import HostTable, parse_key
+from pwb_oauth_ext.network.hosts import HostTable, parse_key
 from pwb_oauth_ext.protocol.oauth2 import (
     endpoints_for,
     exchange_code,

@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 from pwb_oauth_ext.errors import ConfigError
-from pwb_oauth_ext.protocol.hosts import (
+from pwb_oauth_ext.network.hosts import (
     HostTable,
     explain,
     normalize_account,

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import pytest
 
-from pwb_oauth_ext.protocol.hosts import HostTable
+from pwb_oauth_ext.network.hosts import HostTable
 
 
 def lines_run(call: Callable[[], Any]) -> int:

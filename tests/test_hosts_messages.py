@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from pwb_oauth_ext.errors import ConfigError
-from pwb_oauth_ext.protocol.hosts import HostTable, parse_key
+from pwb_oauth_ext.network.hosts import HostTable, parse_key
 
 
 @pytest.mark.parametrize(('key', 'problem'), [

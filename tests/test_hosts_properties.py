@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from urllib3.util import parse_url
 
 from pwb_oauth_ext.errors import ConfigError
-from pwb_oauth_ext.protocol.hosts import HostTable, normalize_host, parse_key, split_url
+from pwb_oauth_ext.network.hosts import HostTable, normalize_host, parse_key, split_url
 
 # A small label alphabet so that generated keys and hosts often overlap, plus labels
 # that look alike without sharing a label boundary ('wiki' / 'xwiki' / 'wiki-x').

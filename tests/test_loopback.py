@@ -10,7 +10,7 @@ from capture import free_port
 
 from pwb_oauth_ext.config.credentials import OAuth2
 from pwb_oauth_ext.errors import ConfigError
-from pwb_oauth_ext.protocol.loopback import LoopbackReceiver, is_loopback_redirect
+from pwb_oauth_ext.network.loopback import LoopbackReceiver, is_loopback_redirect
 
 
 def test_an_idle_connection_does_not_hold_up_the_redirect() -> None:

@@ -356,7 +356,7 @@ def _reprs(obj: object) -> str:
 
 def test_reprs_hold_no_secret(tmp_path: Path) -> None:
     from pwb_oauth_ext.config.credentials import BasicAuth, OAuth1, OAuth2
-    from pwb_oauth_ext.integration.adapter import SessionAuth
+    from pwb_oauth_ext.integration.session import SessionAuth
     from pwb_oauth_ext.protocol.auth import BearerAuth, HTTPBasicAuth, OAuth1Auth
     from pwb_oauth_ext.protocol.oauth2 import BearerTokenSource, TokenSet
     from pwb_oauth_ext.protocol.store import TokenStore

@@ -28,12 +28,12 @@ from pwb_oauth_ext.errors import (
     ReauthorizationRequired,
     TokenEndpointError,
 )
-from pwb_oauth_ext.protocol.auth import BearerAuth
-from pwb_oauth_ext.protocol.loopback import (
+from pwb_oauth_ext.network.loopback import (
     LoopbackReceiver,
     is_loopback_redirect,
     wait_for_redirect,
 )
+from pwb_oauth_ext.protocol.auth import BearerAuth
 from pwb_oauth_ext.protocol.oauth2 import (
     BearerTokenSource,
     TokenSet,

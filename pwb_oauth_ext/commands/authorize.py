@@ -14,7 +14,7 @@ from typing import Any, Optional, TextIO
 
 from pwb_oauth_ext.config.credentials import OAuth1, OAuth2, resolve_secret
 from pwb_oauth_ext.errors import OAuthExtError, OAuthFlowError
-from pwb_oauth_ext.protocol.hosts import normalize_account
+from pwb_oauth_ext.network.hosts import normalize_account
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -38,8 +38,8 @@ def check_configuration(family: str, code: str, user: Optional[str]) -> Optional
     from pywikibot import config
     from pywikibot.family import Family
 
-    from pwb_oauth_ext.integration import adapter as pywikibot_adapter
-    from pwb_oauth_ext.protocol.hosts import split_url
+    from pwb_oauth_ext.integration import facade as pywikibot_adapter
+    from pwb_oauth_ext.network.hosts import split_url
     try:
         family_obj = Family.load(family)
         api_url = family_obj.base_url(code, family_obj.apipath(code))
@@ -75,7 +75,7 @@ def run_authorize(site: Any, *, user: Optional[str], paste: bool, show: bool, ou
     Returns the exit status; problems are reported on ``out`` as one clear
     message, never as a traceback, and never with a secret unless ``show``.
     """
-    from pwb_oauth_ext.integration import adapter as pywikibot_adapter
+    from pwb_oauth_ext.integration import facade as pywikibot_adapter
 
     pywikibot_adapter.install()   # get_authentication must not hand our objects to requests
     try:
@@ -153,8 +153,8 @@ def _fetch(url: str, *, method: str, headers: dict[str, str]) -> Any:
     """
     from pywikibot.comms import http
 
-    from pwb_oauth_ext.integration.adapter import no_auth
-    from pwb_oauth_ext.protocol.oauth2 import refuse_redirect
+    from pwb_oauth_ext.integration.facade import no_auth
+    from pwb_oauth_ext.network.urls import refuse_redirect
     with no_auth():
         response = http.fetch(url, method=method, headers=headers,
                               default_error_handling=False, allow_redirects=False)
@@ -171,7 +171,7 @@ def post_empty(url: str, headers: dict[str, str]) -> Any:
 
 def wiki_server(site: Any) -> str:
     """The wiki's scheme and host (what identify's ``iss`` must name)."""
-    from pwb_oauth_ext.integration.adapter import site_url
+    from pwb_oauth_ext.integration.facade import site_url
     return server_of(site_url(site))
 
 
@@ -184,7 +184,7 @@ def server_of(url: str) -> str:
 
 def _grant(site: Any, match: Any, account: Optional[str], force: bool) -> Any:
     """The (central wiki, grant key) to authorize; refuses to replace a stored grant."""
-    from pwb_oauth_ext.integration import adapter as pywikibot_adapter
+    from pwb_oauth_ext.integration import facade as pywikibot_adapter
 
     grant = pywikibot_adapter.resolver.grant_of(match, account,
                                                 pywikibot_adapter.site_url(site), site)
@@ -215,7 +215,7 @@ def _check_account(account: Optional[str], identity: str, site: Any) -> None:
 
 def _store(site: Any, grant: Any, account: str, record: dict) -> str:
     """Store the grant under the account the wiki named; note where it was authorized."""
-    from pwb_oauth_ext.integration import adapter as pywikibot_adapter
+    from pwb_oauth_ext.integration import facade as pywikibot_adapter
     from pwb_oauth_ext.protocol.grants import store_host
     from pwb_oauth_ext.protocol.store import describe_store
 
@@ -262,10 +262,10 @@ def _authorize_oauth1(site: Any, cred: OAuth1, key: str, account: Optional[str],
 def _authorize_oauth2(site: Any, cred: OAuth2, key: str, account: Optional[str], grant: Any,
                       *, paste: bool, show: bool, out: TextIO, inp: TextIO,
                       open_browser: bool, timeout: float) -> int:
-    from pwb_oauth_ext.integration.adapter import pywikibot_transport
+    from pwb_oauth_ext.integration.facade import pywikibot_transport
+    from pwb_oauth_ext.network.loopback import LoopbackReceiver, is_loopback_redirect
     from pwb_oauth_ext.protocol import oauth2
     from pwb_oauth_ext.protocol.grants import endpoints_of
-    from pwb_oauth_ext.protocol.loopback import LoopbackReceiver, is_loopback_redirect
 
     assert cred.client_id is not None
     client_id = cred.client_id
@@ -332,9 +332,9 @@ def _profile_username(profile_url: str, access_token: str) -> str:
     """Who the new bearer token belongs to, from ``rest.php/oauth2/resource/profile``."""
     import json
 
-    from pwb_oauth_ext.protocol.oauth2 import _require_safe_url
+    from pwb_oauth_ext.network.urls import require_safe_url
 
-    _require_safe_url(profile_url, 'the new access token')
+    require_safe_url(profile_url, 'the new access token')
     response = _fetch(profile_url, method='GET', headers={
         'Authorization': f'Bearer {access_token}', 'Accept': 'application/json'})
     try:

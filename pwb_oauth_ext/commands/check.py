@@ -51,7 +51,7 @@ def load_pywikibot() -> Any:
 def run_explain(url: str, user: str | None, out: TextIO) -> int:
     """Print the candidate keys for ``url``; 1 when none matches."""
     from pwb_oauth_ext.errors import ConfigError
-    from pwb_oauth_ext.protocol.hosts import HostTable
+    from pwb_oauth_ext.network.hosts import HostTable
     load_pywikibot()
     from pywikibot import config
     try:
@@ -169,7 +169,7 @@ def check_site(pywikibot: Any, family_name: str, code: str) -> dict[str, Any]:
                   or config.usernames.get(family_name, {}).get('*'))
     report['configured_user'] = configured
 
-    from pwb_oauth_ext.protocol.hosts import HostTable
+    from pwb_oauth_ext.network.hosts import HostTable
     try:
         explanation = HostTable(config.authenticate).explain(api_url, configured)
     except Exception as exc:
@@ -270,7 +270,7 @@ def _rights_to_expect(site: Any, rights: set[str]) -> list[str]:
 
 def _grant_of(site: Any, warnings: list[str]) -> dict[str, Any] | None:
     """The stored grant the site uses (central wiki, client, account, expiry), or None."""
-    from pwb_oauth_ext.integration import adapter as pywikibot_adapter
+    from pwb_oauth_ext.integration import facade as pywikibot_adapter
     resolver = pywikibot_adapter.resolver
     try:
         url = pywikibot_adapter.site_url(site)
@@ -325,7 +325,7 @@ def format_grants(grants: list[dict[str, Any]]) -> str:
 
 def _store_in_use() -> str:
     """The token store's file path or database URL (password masked)."""
-    from pwb_oauth_ext.integration import adapter as pywikibot_adapter
+    from pwb_oauth_ext.integration import facade as pywikibot_adapter
     from pwb_oauth_ext.protocol.store import describe_store
     try:
         return describe_store(pywikibot_adapter.resolver.store())
@@ -334,14 +334,14 @@ def _store_in_use() -> str:
 
 
 def _enabled() -> bool:
-    from pwb_oauth_ext.integration import adapter as pywikibot_adapter
+    from pwb_oauth_ext.integration import facade as pywikibot_adapter
     return pywikibot_adapter.installed()
 
 
 def _login(pywikibot: Any, family: str, code: str, user: str | None,
            errors: list[str], api_url: str) -> Any:
     """Create the site and log in (one userinfo request); None with the reason on failure."""
-    from pwb_oauth_ext.integration import adapter as pywikibot_adapter
+    from pwb_oauth_ext.integration import facade as pywikibot_adapter
     try:
         site = pywikibot.Site(code, family, user=user)
         site.login()
@@ -465,7 +465,7 @@ def _oauth1_grants(site: Any, credential: Any, key: str, api_url: str) -> list[s
     """The consumer's grants from Special:OAuth/identify (a verified JWT); None when unavailable."""
     from pwb_oauth_ext.commands.authorize import post_empty, server_of, wiki_server
     from pwb_oauth_ext.config.credentials import resolve_secret
-    from pwb_oauth_ext.integration.adapter import resolver, site_url
+    from pwb_oauth_ext.integration.facade import resolver, site_url
     from pwb_oauth_ext.protocol import oauth1 as handshake
     try:
         index_url, server = site.base_url(site.path()), wiki_server(site)
@@ -527,7 +527,7 @@ def _duration(seconds: float) -> str:
 
 def _file_warnings(warnings: list[str]) -> None:
     """Warn about secret-bearing files that group or others can read."""
-    from pwb_oauth_ext.integration import adapter as pywikibot_adapter
+    from pwb_oauth_ext.integration import facade as pywikibot_adapter
     candidates = [('user-config.py', _user_config_path())]
     with contextlib.suppress(Exception):   # no token file in use: nothing to check
         candidates.append(('token file', pywikibot_adapter.resolver.store().path))

@@ -164,7 +164,7 @@ def _run(modes: tuple[str, ...], out: TextIO, pywikibot_args: Sequence[str] = ()
 
         import pywikibot  # only now: Pywikibot reads PYWIKIBOT_DIR once, on import
 
-        from pwb_oauth_ext.integration.adapter import handle_global_args
+        from pwb_oauth_ext.integration.facade import handle_global_args
         unknown = handle_global_args(list(pywikibot_args))
         if unknown:
             raise DemoFailed(f'unknown option(s) {", ".join(unknown)}')

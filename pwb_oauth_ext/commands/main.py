@@ -167,7 +167,7 @@ def _handle_global_args(pywikibot_args: list[str]) -> None:
             os.environ['PYWIKIBOT_DIR'] = os.path.expanduser(arg[len('-dir:'):])
     from pwb_oauth_ext.commands.check import load_pywikibot
     load_pywikibot()
-    from pwb_oauth_ext.integration import adapter as pywikibot_adapter
+    from pwb_oauth_ext.integration import facade as pywikibot_adapter
     unknown = pywikibot_adapter.handle_global_args(pywikibot_args)
     if unknown:
         raise ValueError(f'unknown option{"s" if len(unknown) > 1 else ""}'
@@ -209,7 +209,7 @@ def _authorize(args: Any, out: TextIO) -> int:
     family, code = _default_site(args.site)
     from pwb_oauth_ext.commands.authorize import EXIT_USAGE as CONFIG_ERROR
     from pwb_oauth_ext.commands.authorize import check_configuration, run_authorize
-    from pwb_oauth_ext.integration import adapter as pywikibot_adapter
+    from pwb_oauth_ext.integration import facade as pywikibot_adapter
     problem = check_configuration(family, code, args.user)
     if problem:   # before the site exists: creating it goes online
         print(f'Error: {problem}', file=out)

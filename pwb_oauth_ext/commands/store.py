@@ -34,7 +34,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     from pwb_oauth_ext.commands.check import load_pywikibot
     from pwb_oauth_ext.protocol.store import describe_store, open_store
     load_pywikibot()
-    from pwb_oauth_ext.integration import adapter as pywikibot_adapter
+    from pwb_oauth_ext.integration import facade as pywikibot_adapter
     source = (open_store(args.source) if args.source else pywikibot_adapter.resolver.store())
     target = open_store(args.to, password=os.environ.get('PWB_OAUTH_STORE_PASSWORD') or None)
     if describe_store(source) == describe_store(target):

@@ -29,7 +29,7 @@ def parse_central_wiki(value: object, where: str) -> tuple[str, str | None]:
     """
     from urllib.parse import urlsplit
 
-    from pwb_oauth_ext.protocol.hosts import split_url
+    from pwb_oauth_ext.network.hosts import split_url
     if not isinstance(value, str) or not value.strip() or value != value.strip():
         raise ConfigError(f"{where}: central_wiki must be 'host[:port]' (e.g."
                           " 'meta.wikimedia.org') or the wiki's script URL")
@@ -123,7 +123,7 @@ class Credential:
         without the plugin installed means user-config.py lacks the call.
         """
         import sys
-        adapter = sys.modules.get('pwb_oauth_ext.integration.adapter')
+        adapter = sys.modules.get('pwb_oauth_ext.integration.install')
         if adapter is not None and adapter.installed():
             return 4 if self.is_oauth else 2
         raise NotEnabledError(

@@ -35,7 +35,7 @@ class _InstallAfterImport:
         def exec_then_install(module: Any) -> None:
             exec_module(module)
             disarm()
-            from pwb_oauth_ext.integration import adapter as pywikibot_adapter
+            from pwb_oauth_ext.integration import install as pywikibot_adapter
             pywikibot_adapter.install()
         spec.loader.exec_module = exec_then_install  # type: ignore[method-assign]
         return spec
@@ -45,7 +45,7 @@ def arm() -> None:
     """Install now if Pywikibot's site module is loaded, else right after it loads."""
     module = sys.modules.get(WATCHED_MODULE)
     if module is not None and hasattr(module, 'APISite'):
-        from pwb_oauth_ext.integration import adapter as pywikibot_adapter
+        from pwb_oauth_ext.integration import install as pywikibot_adapter
         pywikibot_adapter.install()
     elif not any(isinstance(f, _InstallAfterImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _InstallAfterImport())

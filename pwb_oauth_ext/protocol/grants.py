@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 from pwb_oauth_ext.config.credentials import OAuth1, OAuth2, resolve_secret
 from pwb_oauth_ext.errors import OAuthFlowError
+from pwb_oauth_ext.network.hosts import split_url
 from pwb_oauth_ext.protocol.auth import BearerAuth
-from pwb_oauth_ext.protocol.hosts import split_url
 from pwb_oauth_ext.protocol.oauth2 import (
     BearerTokenSource,
     OAuth2Endpoints,

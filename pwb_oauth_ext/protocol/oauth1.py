@@ -147,7 +147,7 @@ def _signed_headers(url: str, consumer_key: str, consumer_secret: str, *,
 
 
 def _post(post: Poster, url: str, headers: dict[str, str], what: str) -> Any:
-    from pwb_oauth_ext.protocol.oauth2 import refuse_redirect
+    from pwb_oauth_ext.network.urls import refuse_redirect
 
     try:
         response = post(url, headers)

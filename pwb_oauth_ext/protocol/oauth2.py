@@ -12,8 +12,6 @@ imports this package on every Pywikibot start.
 """
 from __future__ import annotations
 
-import functools
-import ipaddress
 import json
 import re
 import secrets
@@ -21,14 +19,14 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
-from urllib.parse import parse_qsl, urljoin, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from pwb_oauth_ext.errors import (
     OAuthFlowError,
     ReauthorizationRequired,
     TokenEndpointError,
 )
-from pwb_oauth_ext.protocol.hosts import url_target
+from pwb_oauth_ext.network.urls import refuse_redirect, require_safe_url
 from pwb_oauth_ext.protocol.store import GrantKey, TokenStore
 
 #: post_form(url, data, headers) -> response with .status_code, .headers, .text
@@ -78,88 +76,6 @@ def requests_transport(session: Any = None, timeout: float = 30.0) -> Transport:
                          allow_redirects=False)
 
     return post_form
-
-
-@functools.lru_cache(maxsize=256)
-def is_loopback_host(host: str | None) -> bool:
-    """True for localhost, 127.0.0.0/8 and ::1 (traffic that never leaves the machine)."""
-    if not host:
-        return False
-    host = host.strip('[]').lower()
-    if host == 'localhost':
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def prepared_url(url: str) -> str:
-    """``url`` as requests sends it (its ``prepare_url``); ValueError if it cannot."""
-    import requests
-
-    prepared = requests.PreparedRequest()
-    try:
-        prepared.prepare_url(url, None)
-    except (requests.RequestException, ValueError, UnicodeError):
-        raise ValueError(f'{url!r} is not a URL requests can send') from None
-    return prepared.url or ''
-
-
-def unsafe_destination(url: str) -> str | None:
-    """Why secrets must not go to the (prepared) ``url``, or None when they may.
-
-    https anywhere; plain http to loopback only. Judged on the host requests
-    connects to (urllib3's parser), not on what ``urlsplit`` reads.
-    """
-    try:
-        scheme, host, port = url_target(url)
-    except ValueError:
-        return 'not a URL requests can send'
-    if scheme == 'https' or (scheme == 'http' and is_loopback_host(host)):
-        return None
-    shown = f'[{host}]' if ':' in host else host
-    return f'{scheme}://{shown}{"" if port is None else f":{port}"} is not https'
-
-
-def _require_safe_url(url: str, what: str) -> None:
-    """Refuse to send secrets over plain http except to this machine.
-
-    The check runs on the URL requests will really connect to: prepared by
-    requests and parsed by urllib3, as the connection is.
-    """
-    try:
-        problem = unsafe_destination(prepared_url(url))
-    except ValueError as exc:
-        problem = str(exc)
-    if problem is not None:
-        raise OAuthFlowError(
-            f'Refusing to send {what}: {problem}. OAuth secrets need https (plain http is'
-            ' only allowed to 127.0.0.1/localhost).')
-
-
-def refuse_redirect(response: Any, endpoint: str, what: str) -> None:
-    """A 3xx answer to a request carrying a secret is an error; it is never followed.
-
-    Following it would re-send the secret (a 307/308 re-POSTs the body) to
-    wherever ``Location`` points, over any scheme.
-    """
-    try:
-        status = int(response.status_code)
-    except (TypeError, ValueError, AttributeError):
-        return
-    if not 300 <= status < 400:
-        return
-    location = (getattr(response, 'headers', None) or {}).get('Location') or ''
-    try:
-        target = (url_target(urljoin(endpoint, location))[1] if location
-                  else 'nowhere (no Location)')
-    except ValueError:
-        target = 'an unusable Location'
-    raise OAuthFlowError(
-        f'{endpoint} answered {what} with a redirect (HTTP {status}) to'
-        f' {target}; redirects are not followed for requests that carry OAuth secrets,'
-        ' and nothing was re-sent. Configure the final URL of the endpoint.')
 
 
 # --- tokens ----------------------------------------------------------------
@@ -281,8 +197,8 @@ def authorization_url(endpoints: OAuth2Endpoints, client_id: str, *,
     from oauthlib.common import add_params_to_uri
 
     # oauthlib's prepare_grant_uri refuses any http URL; a test wiki on
-    # 127.0.0.1 is http, so the loopback policy of _require_safe_url applies.
-    _require_safe_url(endpoints.authorize_url, 'an authorization request')
+    # 127.0.0.1 is http, so the loopback policy of require_safe_url applies.
+    require_safe_url(endpoints.authorize_url, 'an authorization request')
     params = [('response_type', 'code'), ('client_id', client_id)]
     if redirect_uri is not None:
         params.append(('redirect_uri', redirect_uri))
@@ -316,7 +232,7 @@ def parse_redirect(url: str, expected_state: str) -> str:
 
 def _post_token_request(transport: Transport, endpoints: OAuth2Endpoints, client: Any,
                         body: str, client_secret: str | None, now: Clock) -> TokenSet:
-    _require_safe_url(endpoints.token_url, 'a token request')
+    require_safe_url(endpoints.token_url, 'a token request')
     data = mediawiki_client_auth(dict(parse_qsl(body, keep_blank_values=True)), client_secret)
     requested_at = now()
     response = transport(endpoints.token_url, data, dict(_FORM_HEADERS))
@@ -622,8 +538,7 @@ def new_state() -> str:
 __all__ = [
     'BearerTokenSource', 'OAuth2Endpoints', 'TokenSet', 'Transport', 'authorization_url',
     'endpoints_for', 'exchange_code', 'fetch_client_credentials',
-    'is_loopback_host', 'make_obtain', 'make_pkce_pair', 'mediawiki_client_auth',
+    'make_obtain', 'make_pkce_pair', 'mediawiki_client_auth',
     'mediawiki_redirect_denial', 'mediawiki_token_error', 'new_state', 'parse_redirect',
-    'parse_token_answer', 'refresh', 'refuse_redirect', 'requests_transport',
-    'unsafe_destination',
+    'parse_token_answer', 'refresh', 'requests_transport',
 ]

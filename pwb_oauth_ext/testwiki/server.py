@@ -168,7 +168,3 @@ def run_test_wiki(port: int = 0, *, seed_all: bool = False,
         server.server_close()
         thread.join(timeout=5)
 
-
-if __name__ == '__main__':   # the old entry point: now `pwb-oauth testwiki`
-    from pwb_oauth_ext.commands.testwiki import main
-    raise SystemExit(main())

@@ -14,8 +14,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from pwb_oauth_ext.errors import ConfigError, OAuthFlowError
-from pwb_oauth_ext.protocol.hosts import url_target
-from pwb_oauth_ext.protocol.oauth2 import is_loopback_host
+from pwb_oauth_ext.network.hosts import url_target
+from pwb_oauth_ext.network.urls import is_loopback_host
 
 #: Seconds one connection may stay idle before it is dropped (a browser preconnect, say).
 CONNECTION_TIMEOUT = 10.0

@@ -1,0 +1,273 @@
+"""``config.authenticate`` turned into a host table and auth objects, lazily."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pwb_oauth_ext.config.credentials import (
+    BasicAuth,
+    OAuth1,
+    OAuth2,
+    credential_from_config,
+    resolve_secret,
+)
+from pwb_oauth_ext.errors import ConfigError
+from pwb_oauth_ext.network.hosts import HostTable, Match, split_url
+
+if TYPE_CHECKING:
+    from pwb_oauth_ext.config.credentials import AnyCredential
+    from pwb_oauth_ext.protocol.grants import CentralWiki
+    from pwb_oauth_ext.protocol.store import GrantKey
+from pwb_oauth_ext.integration.context import pywikibot_transport
+from pwb_oauth_ext.integration.sites import (
+    is_wikimedia_wiki,
+    reauthorize_hint,
+    site_url,
+    wiki_script_url,
+)
+
+_NO_KEY = object()  # stands for "no such key" in snapshot comparisons
+
+
+class Resolver:
+    """Turns ``config.authenticate`` into a host table and auth objects, lazily."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._table: HostTable[AnyCredential] | None = None
+        self._source: dict | None = None   # config.authenticate itself, never a copy
+        self._snapshot: dict = {}          # its items when the table was built
+        self._size = -1
+        self._last_key: Any = _NO_KEY
+        self._auth_cache: dict[tuple[Any, ...], Any] = {}
+        #: One auth object per stored grant, shared by every wiki that uses it.
+        self._grant_auth: dict[tuple[GrantKey, type], Any] = {}
+
+    def table(self) -> HostTable[AnyCredential]:
+        """The host table for the current ``config.authenticate``.
+
+        The dict stays the one Pywikibot and the user hold. A change is noticed
+        in O(1), whatever the number of keys: another dict, another length, or
+        another last-inserted key (any new key is inserted last). A value
+        replaced under an existing key is noticed when that key matches
+        (``match``); what these miss (keys removed and added back to the same
+        length and last key) ``check_entries()`` finds at login and after a refusal.
+        """
+        from pywikibot import config
+        entries = config.authenticate
+        if (entries is not self._source or len(entries) != self._size
+                or next(reversed(entries), _NO_KEY) != self._last_key):
+            self._rebuild(entries)
+        assert self._table is not None
+        return self._table
+
+    def _rebuild(self, entries: dict) -> None:
+        with self._lock:
+            snapshot = dict(entries)
+            table = HostTable({key: credential_from_config(key, value)
+                               for key, value in snapshot.items()})
+            if self._source is None:
+                _warn_readable_user_config(entries)
+            self._table, self._source, self._snapshot = table, entries, snapshot
+            self._size, self._last_key = len(snapshot), next(reversed(snapshot), _NO_KEY)
+            self._auth_cache.clear()
+            self._grant_auth.clear()
+
+    def check_entries(self) -> None:
+        """Compare every item with the snapshot (O(n)): for the rare events, not per request."""
+        from pywikibot import config
+        entries = config.authenticate
+        if entries is not self._source or entries != self._snapshot:
+            self._rebuild(entries)
+
+    def configured_value(self, match: Match[AnyCredential]) -> Any:
+        """The ``authenticate`` value, as written, of a key ``match`` returned."""
+        return self._snapshot.get(match.key.original)
+
+    def match(self, url: str, account: str | None) -> Match[AnyCredential] | None:
+        """The winning entry for a URL and account, or None."""
+        host, port = split_url(url)
+        found = self.table().lookup(host, port, account)
+        if found is not None:   # the matched key must still hold the value the table has
+            key = found.key.original
+            old = self._snapshot.get(key, _NO_KEY)
+            new = self._source.get(key, _NO_KEY)  # type: ignore[union-attr]
+            if new is not old and new != old:
+                self._rebuild(self._source)  # type: ignore[arg-type]
+                found = self.table().lookup(host, port, account)
+        return found
+
+    def auth_for(self, match: Match[AnyCredential], account: str | None, url: str,
+                 site: Any = None) -> Any:
+        """The requests auth object for a matched entry and account on a wiki.
+
+        Remembered per (key, account, wiki) for the hot path; entries that use
+        a stored grant share one auth object per grant (central wiki, client,
+        account), so every wiki of a farm uses one token and one refresh.
+        """
+        cache_key = (match.key.original, account, split_url(url))
+        auth = self._auth_cache.get(cache_key)
+        if auth is None:
+            with self._lock:
+                auth = self._auth_cache.get(cache_key)
+                if auth is None:
+                    auth = self._make_auth(match, account, url, site)
+                    self._auth_cache[cache_key] = auth
+        return auth
+
+    def grant_of(self, match: Match[AnyCredential], account: str | None, url: str,
+                 site: Any = None) -> tuple[CentralWiki, GrantKey] | None:
+        """The central wiki and grant key of an entry that uses a stored grant, else None."""
+        from pwb_oauth_ext.protocol.grants import central_wiki_of
+        from pwb_oauth_ext.protocol.store import GrantKey
+        cred = match.value
+        if isinstance(cred, OAuth1) and not cred.has_access_token:
+            client_id = resolve_secret(cred.consumer_key, match.key.original)
+        elif isinstance(cred, OAuth2) and cred.grant != 'owner_only':
+            assert cred.client_id is not None
+            client_id = cred.client_id
+        else:
+            return None
+        central = central_wiki_of(cred, wiki_script_url(site, url),
+                                  wikimedia=is_wikimedia_wiki(site, url))
+        return central, GrantKey(central.host, client_id, account)
+
+    def _make_auth(self, match: Match[AnyCredential], account: str | None, url: str,
+                   site: Any) -> Any:
+        from pwb_oauth_ext.protocol.auth import HTTPBasicAuth, OAuth1Auth
+        key = match.key.original
+        cred = match.value
+        if isinstance(cred, BasicAuth):
+            return HTTPBasicAuth(cred.username, resolve_secret(cred.password, key))
+        grant = self.grant_of(match, account, url, site)
+        if grant is not None:
+            grant = self._stored_before_grants(grant, url)
+        if grant is not None and (grant[1], type(cred)) in self._grant_auth:
+            return self._grant_auth[(grant[1], type(cred))]
+        if isinstance(cred, OAuth1):
+            ck = resolve_secret(cred.consumer_key, key)
+            cs = resolve_secret(cred.consumer_secret, key)
+            if cred.has_access_token:
+                assert cred.access_token is not None and cred.access_secret is not None
+                return OAuth1Auth(ck, cs, resolve_secret(cred.access_token, key),
+                                  resolve_secret(cred.access_secret, key))
+            assert grant is not None
+            found = self._stored_grant(grant[1])
+            if found is None:
+                whose = f' of {account}' if account else ''
+                raise ConfigError(
+                    f'authenticate[{key!r}] has no access token and no grant{whose} is stored'
+                    f' for consumer {ck[:6]}... on {grant[1].central_wiki}:'
+                    f' {reauthorize_hint(site, account)}')
+            auth = OAuth1Auth(ck, cs, found[1]['access_token'], found[1]['access_secret'])
+            auth.grant = found[0]
+        elif isinstance(cred, OAuth2):
+            from pwb_oauth_ext.protocol.grants import CentralWiki, make_bearer_auth
+            central = grant[0] if grant is not None else CentralWiki('', '')
+            auth = make_bearer_auth(cred, config_key=key, central=central,
+                                    grant=grant[1] if grant is not None else None,
+                                    store=self.store(),
+                                    transport=pywikibot_transport,
+                                    reauthorize_hint=reauthorize_hint(site, account))
+            if grant is None:
+                return auth
+        else:
+            raise ConfigError(f'authenticate[{key!r}]: unsupported credential {cred!r}')
+        self._grant_auth[(grant[1], type(cred))] = auth
+        return auth
+
+    def adopt(self, site: Any, match: Match[AnyCredential], name: str,
+              used_account: str | None) -> None:
+        """The wiki named the site's user: its grant (if unnamed) is stored under that name.
+
+        The auth object the site used stays in use for the named account, so
+        a client-credentials token fetched before the name was known is not
+        fetched again (in this process or in any other).
+        """
+        url = site_url(site)
+        auth = self.auth_for(match, used_account, url, site)
+        source = getattr(auth, 'source', None)
+        if source is not None and hasattr(source, 'adopt_account'):
+            source.adopt_account(name)
+        with self._lock:
+            self._auth_cache.setdefault((match.key.original, name, split_url(url)), auth)
+            grant = self.grant_of(match, name, url, site)
+            if grant is not None:
+                self._grant_auth.setdefault((grant[1], type(match.value)), auth)
+
+    def store_path(self) -> Path:
+        """The token store file: set by enable(), else in Pywikibot's base directory."""
+        from pywikibot import config
+
+        from pwb_oauth_ext import _settings
+        if 'token_store' in _settings and isinstance(_settings['token_store'], str) \
+                and '://' not in _settings['token_store']:
+            return Path(_settings['token_store'])
+        return Path(config.base_dir) / 'pwb-oauth-tokens.json'
+
+    def store(self) -> Any:
+        """The token store in use: the database of ``enable(token_store=URL)``, else the file."""
+        from pwb_oauth_ext import _settings
+        from pwb_oauth_ext.protocol.store import open_store
+        setting = _settings.get('token_store')
+        if setting is None or (isinstance(setting, str) and '://' not in setting):
+            return open_store(self.store_path())
+        import pywikibot
+        return open_store(setting, password=_settings.get('token_store_password'),
+                          warn=pywikibot.warning)
+
+    def _stored_before_grants(self, grant: tuple[CentralWiki, GrantKey],
+                              url: str) -> tuple[CentralWiki, GrantKey]:
+        """A grant stored by a release before grants, under the wiki's own host, keeps working.
+
+        Such stores keyed tokens by wiki host; on Wikimedia the central wiki is
+        now Meta, so a token kept for en.wikipedia.org is looked up there
+        unless the central wiki has a grant of that client already.
+        """
+        from pwb_oauth_ext.protocol.grants import store_host
+        central, key = grant
+        own_host = store_host(url)
+        if own_host == key.central_wiki:
+            return grant
+        store = self.store()
+        if store.grants_of(key.central_wiki, key.client_id) \
+                or not store.grants_of(own_host, key.client_id):
+            return grant
+        return central, key._replace(central_wiki=own_host)
+
+    def _stored_grant(self, key: GrantKey) -> tuple[GrantKey, dict] | None:
+        """The stored grant for the key (the account's, or the only one there is)."""
+        return self.store().find(key)
+
+    def forget(self) -> None:
+        """Drop cached auth objects (tokens are re-read on next use)."""
+        with self._lock:
+            self._auth_cache.clear()
+            self._grant_auth.clear()
+
+
+resolver = Resolver()
+
+
+def _warn_readable_user_config(entries: Any) -> None:
+    """Warn once when user-config.py holds inline secrets that others can read."""
+    import pywikibot
+    from pywikibot import config
+
+    from pwb_oauth_ext.config.user_config import user_config_warning
+    path = Path(config.base_dir) / config.user_config_file
+    message = user_config_warning(path, entries)
+    if message:
+        pywikibot.warning(message)
+
+
+def site_match(site: Any) -> Match[AnyCredential] | None:
+    """The entry that applies to this site and its account."""
+    return resolver.match(site_url(site), site.username())
+
+
+def oauth_match(site: Any) -> Match[AnyCredential] | None:
+    """The site's OAuth entry, or None when it has none (or basic auth)."""
+    match = site_match(site)
+    return match if match is not None and match.value.is_oauth else None
