@@ -165,10 +165,9 @@ def _handle_global_args(pywikibot_args: list[str]) -> None:
     for arg in pywikibot_args:   # -dir: is read when Pywikibot is imported
         if arg.startswith('-dir:') and 'pywikibot' not in sys.modules:
             os.environ['PYWIKIBOT_DIR'] = os.path.expanduser(arg[len('-dir:'):])
-    from pwb_oauth_ext.commands.check import load_pywikibot
-    load_pywikibot()
-    from pwb_oauth_ext.integration import facade as pywikibot_adapter
-    unknown = pywikibot_adapter.handle_global_args(pywikibot_args)
+    from pwb_oauth_ext.integration import facade
+    facade.load_pywikibot()
+    unknown = facade.handle_global_args(pywikibot_args)
     if unknown:
         raise ValueError(f'unknown option{"s" if len(unknown) > 1 else ""}'
                          f' {", ".join(unknown)} (see pwb-oauth -help, or pwb -help:global'
@@ -179,8 +178,8 @@ def _default_site(text: str | None) -> tuple[str, str]:
     """FAMILY:CODE from -site:, else the configured (or -family:/-lang:) site."""
     if text:
         return parse_site(text)
-    from pywikibot import config
-    return config.family, config.mylang
+    from pwb_oauth_ext.integration import facade
+    return facade.default_site()
 
 
 def _dispatch(args: Any, out: TextIO) -> int:
@@ -209,13 +208,13 @@ def _authorize(args: Any, out: TextIO) -> int:
     family, code = _default_site(args.site)
     from pwb_oauth_ext.commands.authorize import EXIT_USAGE as CONFIG_ERROR
     from pwb_oauth_ext.commands.authorize import check_configuration, run_authorize
-    from pwb_oauth_ext.integration import facade as pywikibot_adapter
+    from pwb_oauth_ext.integration import facade
     problem = check_configuration(family, code, args.user)
     if problem:   # before the site exists: creating it goes online
         print(f'Error: {problem}', file=out)
         return CONFIG_ERROR
-    pywikibot_adapter.install()   # even without enable(): creating the site must not log in
-    site = pywikibot_adapter.site_without_login(family, code, args.user)
+    facade.install()   # even without enable(): creating the site must not log in
+    site = facade.site_without_login(family, code, args.user)
     return run_authorize(site, user=args.user, paste=args.paste, show=args.show, out=out,
                          inp=sys.stdin, open_browser=not args.no_browser, force=args.force)
 

@@ -32,3 +32,12 @@ class OAuthTokenStoreError(OAuthCredentialError, TokenStoreError):
     A TokenStoreError for ``except TokenStoreError`` and a FatalServerError, so a
     damaged or hostile store file stops the bot at once instead of being retried.
     """
+
+
+class OAuthAccountMismatchError(OAuthIdentityError):
+    """The wiki says the token is ``token_owner``'s, but the site is configured for another."""
+
+    def __init__(self, message: str, *, token_owner: str, configured: str) -> None:
+        super().__init__(message)
+        self.token_owner = token_owner
+        self.configured = configured

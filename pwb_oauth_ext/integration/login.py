@@ -92,13 +92,14 @@ class OAuthLoginMixin:
             elif configured == name:
                 resolver.adopt(site, match, name, configured)
             else:
-                raise identity_error(
+                from pwb_oauth_ext.integration.errors import OAuthAccountMismatchError
+                raise OAuthAccountMismatchError(
                     f'OAuth login on {site}: the token of authenticate[{match.key.original!r}]'
                     f' ({match.reason}) belongs to {name!r}, but the configured user is'
                     f' {configured!r}. Set'
                     f" usernames[{site.family.name!r}][{site.code!r}] = {name!r}, or add an"
                     f" entry authenticate['{configured}@{match.key.host or '*'}'] with"
-                    f" {configured}'s own token.")
+                    f" {configured}'s own token.", token_owner=name, configured=configured)
         except BaseException:
             site._loginstatus = LoginStatus.NOT_LOGGED_IN
             raise
