@@ -74,13 +74,7 @@ def run_authorize(site: Any, *, user: Optional[str], paste: bool, show: bool, ou
     facade.install()   # get_authentication must not hand our objects to requests
     try:
         account = user or site.username()
-        match = facade.resolver.match(facade.site_url(site), account)
-        if match is None or not match.value.is_oauth:
-            raise _Abort(
-                f'No OAuth entry in config.authenticate applies to {site} '
-                f'({facade.site_url(site)}, account {account or "unset"}). Add one'
-                ' to user-config.py, e.g. authenticate[\'<host>\'] = OAuth1(consumer_key,'
-                ' consumer_secret) or OAuth2(client_id=...), then run this again.')
+        match = _oauth_entry(site, account)
         cred = match.value
         key = match.key.original
         if isinstance(cred, OAuth1):
@@ -118,6 +112,18 @@ def run_authorize(site: Any, *, user: Optional[str], paste: bool, show: bool, ou
 
 
 # --- helpers -----------------------------------------------------------------
+
+def _oauth_entry(site: Any, account: Optional[str]) -> Any:
+    """The OAuth entry that applies to the site and account; _Abort when there is none."""
+    match = facade.resolver.match(facade.site_url(site), account)
+    if match is None or not match.value.is_oauth:
+        raise _Abort(
+            f'No OAuth entry in config.authenticate applies to {site} '
+            f'({facade.site_url(site)}, account {account or "unset"}). Add one'
+            ' to user-config.py, e.g. authenticate[\'<host>\'] = OAuth1(consumer_key,'
+            ' consumer_secret) or OAuth2(client_id=...), then run this again.')
+    return match
+
 
 def _say(out: TextIO, text: str) -> None:
     out.write(text + '\n')

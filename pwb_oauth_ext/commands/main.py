@@ -72,7 +72,21 @@ def build_parser() -> argparse.ArgumentParser:
                ' or configuration error; 3 a wiki could not be reached; 130 interrupted.')
     commands = parser.add_subparsers(dest='command', metavar='COMMAND')
     commands.required = True
+    _add_demo(commands)
+    _add_explain(commands)
+    _add_check(commands)
+    _add_authorize(commands)
+    from pwb_oauth_ext.commands.testwiki import add_arguments as testwiki_arguments
+    testwiki_arguments(commands.add_parser(
+        'testwiki', help='serve a local OAuth test wiki and a ready Pywikibot directory',
+        description='Serve a seeded local OAuth test wiki on 127.0.0.1 until Ctrl-C, with a'
+                    ' Pywikibot directory (family file, user-config.py) for it.'))
+    from pwb_oauth_ext.commands.store import add_parser as add_store_parser
+    add_store_parser(commands)
+    return parser
 
+
+def _add_demo(commands: Any) -> None:
     demo = commands.add_parser(
         'demo', help='log in, read, edit and log out with OAuth against a local test wiki',
         description='Start a local test wiki and run real Pywikibot against it with OAuth'
@@ -82,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help='oauth1, oauth2, client-credentials or all (default);'
                            ' several separated by commas')
 
+
+def _add_explain(commands: Any) -> None:
     explain = commands.add_parser(
         'explain', help='which config.authenticate key applies to a URL, and why',
         description='List the config.authenticate keys that apply to URL in precedence'
@@ -89,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument('url')
     explain.add_argument('--user', '-u', help='the account (as -user:NAME)')
 
+
+def _add_check(commands: Any) -> None:
     check = commands.add_parser(
         'check', help='check OAuth login, identity, rights and token files per site',
         description='Log in to each site with its OAuth credentials and report the key'
@@ -102,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help='every site in config.usernames plus the default site')
     check.add_argument('--json', action='store_true', help='machine-readable output')
 
+
+def _add_authorize(commands: Any) -> None:
     authorize = commands.add_parser(
         'authorize', help='obtain and store a token for a bot account (browser consent)',
         description='Run the OAuth consent flow for a site and store the token.')
@@ -118,15 +138,6 @@ def build_parser() -> argparse.ArgumentParser:
                            help='print the consent URL instead of opening a browser')
     authorize.add_argument('--force', action='store_true',
                            help='replace a grant that is already stored')
-
-    from pwb_oauth_ext.commands.testwiki import add_arguments as testwiki_arguments
-    testwiki_arguments(commands.add_parser(
-        'testwiki', help='serve a local OAuth test wiki and a ready Pywikibot directory',
-        description='Serve a seeded local OAuth test wiki on 127.0.0.1 until Ctrl-C, with a'
-                    ' Pywikibot directory (family file, user-config.py) for it.'))
-    from pwb_oauth_ext.commands.store import add_parser as add_store_parser
-    add_store_parser(commands)
-    return parser
 
 
 def parse_site(text: str) -> tuple[str, str]:
