@@ -46,7 +46,6 @@ PROTOCOL_NAMES = {
 
 def load_pywikibot() -> None:
     """Import Pywikibot (reads user-config.py from PYWIKIBOT_DIR)."""
-    from pwb_oauth_ext.integration import facade
     facade.load_pywikibot()
 
 
@@ -78,7 +77,6 @@ def run_explain(url: str, user: str | None, out: TextIO) -> int:
 
 
 def _user_config_path() -> Path:
-    from pwb_oauth_ext.integration import facade
     return facade.user_config_path()
 
 
