@@ -1,8 +1,8 @@
 """The ``pwb-oauth`` command: argument parsing and dispatch only.
 
-The work lives in ``demo.py``, ``check.py`` and ``authorize.py``; this module
-imports them (and Pywikibot) only for the subcommand that needs them, so
-``pwb-oauth --help`` is instant. What Pywikibot users type works as in any
+The work lives in one module per command; this module imports them (and,
+through the integration's facade, Pywikibot) only for the subcommand that
+needs them, so ``pwb-oauth --help`` is instant. What Pywikibot users type works as in any
 Pywikibot script: ``-help`` and ``help`` (also after a command), and the global
 options (``-site:FAMILY:CODE``, ``-family:``, ``-lang:``, ``-user:``, ``-dir:``,
 ``-log``, ``-debug``, ``-verbose`` ...), which go through
