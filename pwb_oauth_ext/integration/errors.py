@@ -15,7 +15,17 @@ class OAuthAuthorizationError(NoUsernameError):
 
 
 class OAuthIdentityError(NoUsernameError):
-    """The OAuth token belongs to another account than the one configured."""
+    """The OAuth token belongs to another account than the one configured.
+
+    ``token_owner`` and ``configured`` name both accounts when the wiki named
+    the token's owner (None when it treated the request as anonymous).
+    """
+
+    def __init__(self, message: str, *, token_owner: str | None = None,
+                 configured: str | None = None) -> None:
+        super().__init__(message)
+        self.token_owner = token_owner
+        self.configured = configured
 
 
 class OAuthCredentialError(NoUsernameError, FatalServerError):
@@ -32,12 +42,3 @@ class OAuthTokenStoreError(OAuthCredentialError, TokenStoreError):
     A TokenStoreError for ``except TokenStoreError`` and a FatalServerError, so a
     damaged or hostile store file stops the bot at once instead of being retried.
     """
-
-
-class OAuthAccountMismatchError(OAuthIdentityError):
-    """The wiki says the token is ``token_owner``'s, but the site is configured for another."""
-
-    def __init__(self, message: str, *, token_owner: str, configured: str) -> None:
-        super().__init__(message)
-        self.token_owner = token_owner
-        self.configured = configured

@@ -160,5 +160,5 @@ def stored_grant(site: Any, account: str | None) -> StoredGrant | None:
 
 def is_account_mismatch(exc: BaseException) -> bool:
     """True when a login failed because the token belongs to another account."""
-    from pwb_oauth_ext.integration.errors import OAuthAccountMismatchError
-    return isinstance(exc, OAuthAccountMismatchError)
+    from pwb_oauth_ext.integration.errors import OAuthIdentityError
+    return isinstance(exc, OAuthIdentityError) and exc.token_owner is not None

@@ -92,8 +92,7 @@ class OAuthLoginMixin:
             elif configured == name:
                 resolver.adopt(site, match, name, configured)
             else:
-                from pwb_oauth_ext.integration.errors import OAuthAccountMismatchError
-                raise OAuthAccountMismatchError(
+                raise identity_error(
                     f'OAuth login on {site}: the token of authenticate[{match.key.original!r}]'
                     f' ({match.reason}) belongs to {name!r}, but the configured user is'
                     f' {configured!r}. Set'
