@@ -16,7 +16,7 @@ from typing import Callable
 
 import pytest
 
-from pwb_oauth_ext.testwiki.oauth1_provider import OAuth1Consumer
+from pwb_oauth_ext.testwiki.providers.oauth1.records import OAuth1Consumer
 from pwb_oauth_ext.testwiki.pywikibot_env import run_pywikibot, write_pywikibot_dir
 from pwb_oauth_ext.testwiki.server import RunningWiki, run_test_wiki
 

@@ -388,7 +388,7 @@ class HeldRefresh:
 
     def __init__(self, wiki: RunningWiki) -> None:
         self.provider = wiki.app.oauth2
-        self.original = self.provider._access_token
+        self.original = self.provider.rest.access_token
         self.rotated = threading.Event()
         self.release = threading.Event()
         self.holding = True
@@ -402,12 +402,12 @@ class HeldRefresh:
         return response
 
     def __enter__(self) -> HeldRefresh:
-        self.provider._access_token = self
+        self.provider.rest.access_token = self
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.release.set()
-        self.provider._access_token = self.original
+        self.provider.rest.access_token = self.original
 
 
 def lock_waiters(server: Any, url: str) -> int:

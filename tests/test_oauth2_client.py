@@ -482,7 +482,7 @@ def test_loopback_receiver_refuses_a_non_loopback_uri() -> None:
 
 @pytest.fixture
 def wiki() -> Any:
-    import pwb_oauth_ext.testwiki.oauth2_provider  # noqa: F401 - a broken install fails here
+    import pwb_oauth_ext.testwiki.providers.oauth2.provider  # noqa: F401 - a broken install fails here
     from pwb_oauth_ext.testwiki.server import run_test_wiki
 
     with run_test_wiki() as running:

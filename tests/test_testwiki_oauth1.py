@@ -15,7 +15,8 @@ from conftest import recorded
 from oauthlib.oauth1 import Client
 from requests_oauthlib import OAuth1
 
-from pwb_oauth_ext.testwiki.oauth1_provider import SESSION_COOKIE, OAuth1Consumer
+from pwb_oauth_ext.testwiki.model import SESSION_COOKIE
+from pwb_oauth_ext.testwiki.providers.oauth1.records import OAuth1Consumer
 from pwb_oauth_ext.testwiki.server import RunningWiki, run_test_wiki
 
 CALLBACK = 'http://127.0.0.1:8765/oauth1/callback'
