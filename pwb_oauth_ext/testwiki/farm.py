@@ -24,7 +24,6 @@ from pwb_oauth_ext.testwiki.providers.oauth1.provider import OAuth1Provider
 from pwb_oauth_ext.testwiki.providers.oauth1.records import OAuth1Consumer
 from pwb_oauth_ext.testwiki.server import RunningWiki, _KeepAliveHandler, _ThreadingWSGIServer
 
-CENTRAL_WIKI_ID = 'centralwiki'
 ALL_WIKIS = '*'
 WRONG_WIKI = 'mwoauth-invalid-authorization-wrong-wiki'
 
