@@ -5,17 +5,22 @@ message key and text (``messages.HandshakeError``).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 from urllib.parse import urlencode
 
 import jwt
+from oauthlib.common import Request
 from oauthlib.oauth1.rfc5849 import errors
 
 from pwb_oauth_ext.testwiki import versions
 from pwb_oauth_ext.testwiki._http import NO_CACHE_HEADERS, WikiRequest, WikiResponse
 from pwb_oauth_ext.testwiki.model import DEFAULT_GRANTS, InvalidAuthorization, Wiki, random_hex
 from pwb_oauth_ext.testwiki.providers.oauth1.messages import HandshakeError, details
-from pwb_oauth_ext.testwiki.providers.oauth1.records import AccessToken, RequestToken
+from pwb_oauth_ext.testwiki.providers.oauth1.records import (
+    AccessToken,
+    OAuth1Consumer,
+    RequestToken,
+)
 
 if TYPE_CHECKING:
     from pwb_oauth_ext.testwiki.providers.oauth1.provider import OAuth1Provider
@@ -65,15 +70,23 @@ class Handshake:
         return WikiResponse.text(error.as_text(), content_type=_TEXT_PLAIN,
                                  headers=NO_CACHE_HEADERS)
 
-    def _initiate(self, req: WikiRequest) -> dict[str, str]:
+    def _signed(self, req: WikiRequest, token_kind: str,
+                check: Callable[[Request], tuple[bool, object]]
+                ) -> tuple[Request, OAuth1Consumer]:
+        """MediaWiki's checks up to the signature, then oauthlib's ``check`` of it."""
         request = self.provider.parse(req)
-        consumer = self.provider.precheck(request, 'none')
+        consumer = self.provider.precheck(request, token_kind)
         try:
-            valid, _ = self.provider.request_token_endpoint.validate_request_token_request(request)
+            valid, _ = check(request)
         except errors.OAuth1Error:
             valid = False
         if not valid:
             raise InvalidAuthorization('Invalid signature')
+        return request, consumer
+
+    def _initiate(self, req: WikiRequest) -> dict[str, str]:
+        request, consumer = self._signed(
+            req, 'none', self.provider.request_token_endpoint.validate_request_token_request)
         if consumer.owner_only:
             raise HandshakeError(
                 'mwoauthserver-consumer-owner-only',
@@ -91,14 +104,8 @@ class Handshake:
                 'oauth_callback_confirmed': 'true'}
 
     def _token(self, req: WikiRequest) -> dict[str, str]:
-        request = self.provider.parse(req)
-        consumer = self.provider.precheck(request, 'request')
-        try:
-            valid, _ = self.provider.access_token_endpoint.validate_access_token_request(request)
-        except errors.OAuth1Error:
-            valid = False
-        if not valid:
-            raise InvalidAuthorization('Invalid signature')
+        request, consumer = self._signed(
+            req, 'request', self.provider.access_token_endpoint.validate_access_token_request)
         with self.wiki.lock:
             rtoken = self.provider.request_tokens[request.resource_owner_key]
             if rtoken.used:
