@@ -265,8 +265,9 @@ def test_pywikibot_with_wrong_secret_gets_no_user(test_wiki: RunningWiki, bot: O
 
 
 def test_bearer_token_from_the_oauth2_provider_on_api_php(test_wiki: RunningWiki) -> None:
-    import pwb_oauth_ext.testwiki.providers.oauth2.provider  # noqa: F401 - a broken install fails here
-    assert test_wiki.app.oauth2 is not None, 'the test wiki lost its OAuth 2.0 provider'
+    # a broken install fails here:
+    from pwb_oauth_ext.testwiki.providers.oauth2.provider import OAuth2Provider
+    assert isinstance(test_wiki.app.oauth2, OAuth2Provider), 'no OAuth 2.0 provider'
     test_wiki.app.add_bot('BotUser')
     client = test_wiki.app.oauth2.register_client('BotUser', owner_only=True)
     token = requests.post(test_wiki.url + '/rest.php/oauth2/access_token', data={
