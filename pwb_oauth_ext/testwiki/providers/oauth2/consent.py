@@ -30,7 +30,6 @@ from pwb_oauth_ext.testwiki.providers.oauth2.mediawiki_errors import (
     ERROR_PAGE_TEXT,
     MEDIAWIKI_ERRORS,
     MediaWikiError,
-    mediawiki_error,
 )
 from pwb_oauth_ext.testwiki.providers.oauth2.records import AUTH_ONLY_GRANTS, OAuth2Client
 
@@ -71,6 +70,7 @@ class ConsentPages:
 
     # -- /authorize -------------------------------------------------------
     def authorize(self, req: WikiRequest) -> WikiResponse:
+        """Send the user to log in or to approve, or back to the client with a code."""
         pairs = [(k, v) for k, v in parse_qsl(req.query_string, keep_blank_values=True)
                  if k not in ('approval_pass', 'approval_cancel')]
         original_query = urlencode(pairs)
@@ -87,8 +87,7 @@ class ConsentPages:
             scopes, info = self._endpoint.validate_authorization_request(
                 uri, 'GET', None, headers)
         except oauth2_errors.OAuth2Error as exc:
-            return self.error_page(mediawiki_error(exc.error, exc.description,
-                                                    self.provider.validator.reason))
+            return self.error_page(self.provider.refusal(exc.error, exc.description))
         client = self.provider.clients[info['client_id']]
         query = req.query
         if query.get('approval_cancel'):
@@ -102,8 +101,7 @@ class ConsentPages:
                 out_headers, _, _ = self._endpoint.create_authorization_response(
                     uri, 'GET', None, headers, scopes, {'user': user.name})
             except oauth2_errors.OAuth2Error as exc:
-                return self.error_page(mediawiki_error(exc.error, exc.description,
-                                                        self.provider.validator.reason))
+                return self.error_page(self.provider.refusal(exc.error, exc.description))
             return found(out_headers['Location'])
         return temporary_redirect(self.provider.url(
             '/index.php?title=Special:OAuth/approve&' + urlencode([

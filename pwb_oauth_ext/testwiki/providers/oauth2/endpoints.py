@@ -17,7 +17,6 @@ from pwb_oauth_ext.testwiki.providers.oauth2.mediawiki_errors import (
     MEDIAWIKI_ERRORS,
     MediaWikiError,
     error_json,
-    mediawiki_error,
 )
 
 if TYPE_CHECKING:
@@ -36,6 +35,7 @@ class RestEndpoints:
 
     # -- /access_token ----------------------------------------------------
     def access_token(self, req: WikiRequest) -> WikiResponse:
+        """/access_token: a token answer as league words it, or its error JSON."""
         self.provider.token_requests[req.form.get('grant_type', '')] += 1
         invalid = versions.grant_type_error(self.wiki, req.form)
         if invalid is not None:
@@ -59,8 +59,7 @@ class RestEndpoints:
             return WikiResponse.json(out, content_type='application/json; charset=UTF-8',
                                      headers=[('Pragma', 'no-cache'),
                                               ('Cache-Control', 'no-store')])
-        error = mediawiki_error(data.get('error', ''), data.get('error_description'),
-                                self.provider.validator.reason)
+        error = self.provider.refusal(data.get('error', ''), data.get('error_description'))
         headers = []
         if error.error == 'invalid_client' and req.authorization:
             scheme = 'Bearer' if req.authorization.startswith('Bearer') else 'Basic'
@@ -69,6 +68,7 @@ class RestEndpoints:
 
     # -- /resource/* -----------------------------------------------------
     def _resource_user(self, req: WikiRequest) -> tuple[WikiUser, list[str]] | WikiResponse:
+        """(user, grants) behind the bearer token, or the refusal to send."""
         if 'authorization' not in req.headers and \
                 versions.profile_without_token_crashes(self.wiki):
             # REL1_39 bug: Resource::execute() passes [] to withHeader() and guzzle throws.
@@ -89,6 +89,7 @@ class RestEndpoints:
         return request.user, list(request.scopes)
 
     def profile(self, req: WikiRequest) -> WikiResponse:
+        """/resource/profile: who the token acts for."""
         result = self._resource_user(req)
         if isinstance(result, WikiResponse):
             return result
@@ -102,6 +103,7 @@ class RestEndpoints:
         }), content_type=versions.resource_content_type(self.wiki))
 
     def scopes(self, req: WikiRequest) -> WikiResponse:
+        """/resource/scopes: the token's grants."""
         result = self._resource_user(req)
         if isinstance(result, WikiResponse):
             return result

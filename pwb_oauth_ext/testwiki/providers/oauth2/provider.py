@@ -35,7 +35,11 @@ from pwb_oauth_ext.testwiki.providers.oauth2.consent import (
     ConsentPages,
 )
 from pwb_oauth_ext.testwiki.providers.oauth2.endpoints import RestEndpoints
-from pwb_oauth_ext.testwiki.providers.oauth2.mediawiki_errors import TokenRejected
+from pwb_oauth_ext.testwiki.providers.oauth2.mediawiki_errors import (
+    MediaWikiError,
+    TokenRejected,
+    mediawiki_error,
+)
 from pwb_oauth_ext.testwiki.providers.oauth2.records import (
     OWNER_ONLY_TOKEN_TTL,
     AccessToken,
@@ -217,6 +221,10 @@ class OAuth2Provider:
         if req.headers.get('content-type'):
             headers['Content-Type'] = req.headers['content-type']
         return headers
+
+    def refusal(self, error: str, description: str | None) -> MediaWikiError:
+        """MediaWiki's answer to what oauthlib refused, with the validator's reason."""
+        return mediawiki_error(error, description, self.validator.reason)
 
     def url(self, path_and_query: str) -> str:
         """An absolute URL of this wiki."""
