@@ -407,6 +407,16 @@ def test_token_for_unapproved_request_token(wiki: RunningWiki,
     assert response.text == shape['response']['body']
 
 
+def test_token_for_an_unknown_request_token(wiki: RunningWiki,
+                                            handshake_consumer: OAuth1Consumer) -> None:
+    """MediaWiki's bad-token refusal, before the signature (which could not match)."""
+    shape = recorded('oauth1-token-error-unauthorized-request-token.json',
+                     wiki.app.wiki.mediawiki)['exchanges'][1]
+    unknown = {'oauth_token': 'f' * 32, 'oauth_token_secret': 'f' * 32}
+    response = token_request(wiki, handshake_consumer, unknown, 'e' * 32)
+    assert response.text == shape['response']['body']
+
+
 def test_token_format_json(wiki: RunningWiki, handshake_consumer: OAuth1Consumer) -> None:
     shape = recorded('oauth1-token-format-json.json', wiki.app.wiki.mediawiki)['response']
     token, verifier = started_and_approved(wiki, handshake_consumer)

@@ -23,7 +23,7 @@ from pwb_oauth_ext.testwiki.providers.oauth1.records import (
 )
 
 if TYPE_CHECKING:
-    from pwb_oauth_ext.testwiki.providers.oauth1.provider import OAuth1Provider
+    from pwb_oauth_ext.testwiki.providers.oauth1.provider import OAuth1Provider, TokenCheck
 
 IDENTIFY_LIFETIME_S = 100
 _TEXT_PLAIN = 'text/plain;charset=UTF-8'
@@ -70,12 +70,12 @@ class Handshake:
         return WikiResponse.text(error.as_text(), content_type=_TEXT_PLAIN,
                                  headers=NO_CACHE_HEADERS)
 
-    def _signed(self, req: WikiRequest, token_kind: str,
+    def _signed(self, req: WikiRequest, token_check: TokenCheck | None,
                 check: Callable[[Request], tuple[bool, object]]
                 ) -> tuple[Request, OAuth1Consumer]:
         """MediaWiki's checks up to the signature, then oauthlib's ``check`` of it."""
         request = self.provider.parse(req)
-        consumer = self.provider.precheck(request, token_kind)
+        consumer = self.provider.precheck(request, token_check)
         try:
             valid, _ = check(request)
         except errors.OAuth1Error:
@@ -86,7 +86,7 @@ class Handshake:
 
     def _initiate(self, req: WikiRequest) -> dict[str, str]:
         request, consumer = self._signed(
-            req, 'none', self.provider.request_token_endpoint.validate_request_token_request)
+            req, None, self.provider.request_token_endpoint.validate_request_token_request)
         if consumer.owner_only:
             raise HandshakeError(
                 'mwoauthserver-consumer-owner-only',
@@ -105,7 +105,8 @@ class Handshake:
 
     def _token(self, req: WikiRequest) -> dict[str, str]:
         request, consumer = self._signed(
-            req, 'request', self.provider.access_token_endpoint.validate_access_token_request)
+            req, self.provider.check_request_token,
+            self.provider.access_token_endpoint.validate_access_token_request)
         with self.wiki.lock:
             rtoken = self.provider.request_tokens[request.resource_owner_key]
             if rtoken.used:

@@ -8,6 +8,7 @@ error texts. The Special:OAuth pages are ``handshake`` (what bots call) and
 """
 from __future__ import annotations
 
+from typing import Callable
 from urllib.parse import quote
 
 from oauthlib.common import Request
@@ -32,6 +33,8 @@ from pwb_oauth_ext.testwiki.providers.oauth1.records import (
 )
 from pwb_oauth_ext.testwiki.providers.oauth1.validator import WikiRequestValidator
 
+#: Checks the token a request names for its consumer (raises MediaWiki's refusal).
+TokenCheck = Callable[[OAuth1Consumer, str], None]
 TIMESTAMP_WINDOW_S = 300
 HANDSHAKE_SUBPAGES = ('initiate', 'authorize', 'authenticate', 'token', 'identify')
 
@@ -85,9 +88,10 @@ class OAuth1Provider:
         except errors.OAuth1Error as exc:
             raise InvalidAuthorization(exc.description or 'Invalid request') from None
 
-    def precheck(self, request: Request, token_kind: str) -> OAuth1Consumer:
+    def precheck(self, request: Request, token_check: TokenCheck | None) -> OAuth1Consumer:
         """MediaWiki's checks up to the signature, in its order: version, consumer,
-        token, timestamp, nonce (stored before the signature is checked)."""
+        token (``token_check``, None where no token is sent yet), timestamp, nonce (stored
+        before the signature is checked)."""
         params = request.oauth_params
         version = params.get('oauth_version', '1.0')
         if version != '1.0':
@@ -96,16 +100,8 @@ class OAuth1Provider:
         if consumer is None:
             raise InvalidAuthorization('Invalid consumer')
         token = request.resource_owner_key
-        if token_kind == 'access':
-            record = self.access_tokens.get(token or '')
-            if record is None or record.consumer_key != consumer.consumer_key:
-                raise InvalidAuthorization(
-                    'No approved grant was found for that authorization token.')
-        elif token_kind == 'request':
-            rtoken = self.request_tokens.get(token or '')
-            if rtoken is None or rtoken.consumer_key != consumer.consumer_key:
-                raise HandshakeError('mwoauthdatastore-bad-token',
-                                     'No token was found matching your request.')
+        if token_check is not None:
+            token_check(consumer, token or '')
         try:
             timestamp = int(request.timestamp or '')
         except ValueError:
@@ -130,13 +126,26 @@ class OAuth1Provider:
         Raises InvalidAuthorization with MediaWiki's detail text.
         """
         request = self.parse(req)
-        consumer = self.precheck(request, 'access')
+        consumer = self.precheck(request, self.check_access_token)
         valid, _ = self._resource_endpoint.validate_protected_resource_request(
             request.uri, req.method, request.body, dict(req.headers))
         if not valid:
             raise InvalidAuthorization('Invalid signature')
         user = self.wiki.users[self.access_tokens[request.resource_owner_key].user]
         return user, list(consumer.grants), consumer
+
+    def check_access_token(self, consumer: OAuth1Consumer, token: str) -> None:
+        """An access token of ``consumer``, or MediaWiki's refusal."""
+        record = self.access_tokens.get(token)
+        if record is None or record.consumer_key != consumer.consumer_key:
+            raise InvalidAuthorization('No approved grant was found for that authorization token.')
+
+    def check_request_token(self, consumer: OAuth1Consumer, token: str) -> None:
+        """A request token of ``consumer``, or MediaWiki's refusal."""
+        record = self.request_tokens.get(token)
+        if record is None or record.consumer_key != consumer.consumer_key:
+            raise HandshakeError('mwoauthdatastore-bad-token',
+                                 'No token was found matching your request.')
 
     # -- Special:OAuth/... ------------------------------------------------
     @staticmethod
