@@ -182,10 +182,10 @@ def check_site(pywikibot: Any, family_name: str, code: str) -> dict[str, Any]:
         return report
     report['key'] = match.key.original
     report['key_reason'] = match.reason
-    if match.key.kind == 'any':
+    if match.key.is_catch_all:
         warnings.append(f"the catch-all key {match.key.original!r} is in use: add a key for"
                         ' this host so these credentials cannot go to another one')
-    elif any(candidate.key.kind == 'any' for candidate in explanation.candidates):
+    elif any(candidate.key.is_catch_all for candidate in explanation.candidates):
         warnings.append("config.authenticate has a catch-all key '*': every host without"
                         ' a key of its own gets those credentials')
     try:
