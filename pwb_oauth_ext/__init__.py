@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 __version__ = '0.1.0'
-#: Set by enable() before the adapter exists; read by the adapter.
-_settings: dict[str, Any] = {}
 __all__ = [
     'ConfigError', 'OAuth1', 'OAuth2', 'OAuthAuthorizationError', 'OAuthExtError',
     'OAuthFlowError', 'OAuthIdentityError', 'TokenStoreError', 'disable', 'enable',
@@ -44,19 +42,17 @@ def enable(*, token_store: str | os.PathLike[str] | Any = None,
     may be a secret reference (``env()``, ``file()``, ``keyring()``).
     """
     from pwb_oauth_ext.config.references import SecretRef
+    from pwb_oauth_ext.config.settings import Settings
     from pwb_oauth_ext.integration import hook as _hook
-    if token_store is not None:
-        if isinstance(token_store, SecretRef):
-            _settings['token_store'] = token_store
-        elif isinstance(token_store, str) and '://' in token_store:
-            from pwb_oauth_ext.protocol.database_store import StoreURL
-            StoreURL(token_store)   # a bad URL fails here, naming the setting
-            _settings['token_store'] = token_store
-        else:
-            _settings['token_store'] = os.path.expanduser(os.fspath(token_store))
-    if token_store_password is not None:
-        _settings['token_store_password'] = token_store_password
-    _hook.arm()
+    if token_store is None or isinstance(token_store, SecretRef):
+        store = token_store
+    elif isinstance(token_store, str) and '://' in token_store:
+        from pwb_oauth_ext.protocol.database_store import StoreURL
+        StoreURL(token_store)   # a bad URL fails here, naming the setting
+        store = token_store
+    else:
+        store = os.path.expanduser(os.fspath(token_store))
+    _hook.arm(Settings(store, token_store_password))
 
 
 def disable() -> None:

@@ -5,18 +5,28 @@ context directly; whatever they need of them is here.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from pwb_oauth_ext.integration.context import no_auth, pywikibot_transport
 from pwb_oauth_ext.integration.install import (
     handle_global_args,
     install,
     installed,
+    integration,
     is_expected_failure,
     site_without_login,
 )
-from pwb_oauth_ext.integration.resolver import resolver
 from pwb_oauth_ext.integration.sites import site_url
 
 __all__ = [
-    'handle_global_args', 'install', 'installed', 'is_expected_failure', 'no_auth',
-    'pywikibot_transport', 'resolver', 'site_url', 'site_without_login',
+    'handle_global_args', 'install', 'installed', 'integration', 'is_expected_failure',
+    'no_auth', 'pywikibot_transport', 'site_url', 'site_without_login',
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # ``facade.resolver``: the integration's resolver (the integration is
+    # created on first use, so this is never a stale copy).
+    if name == 'resolver':
+        return integration().resolver
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

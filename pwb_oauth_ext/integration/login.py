@@ -9,13 +9,13 @@ from pwb_oauth_ext.config.credentials import (
     OAuth2,
 )
 from pwb_oauth_ext.errors import OAuthExtError
+from pwb_oauth_ext.integration.session import logged_out_lock, logged_out_sites
+from pwb_oauth_ext.integration.sites import LOGGED_OUT, site_url
 from pwb_oauth_ext.network.hosts import Match, split_url
 
 if TYPE_CHECKING:
     from pwb_oauth_ext.config.credentials import AnyCredential
-from pwb_oauth_ext.integration.resolver import oauth_match, resolver
-from pwb_oauth_ext.integration.session import logged_out_lock, logged_out_sites
-from pwb_oauth_ext.integration.sites import LOGGED_OUT, site_url
+    from pwb_oauth_ext.integration.resolver import Resolver
 
 _EXPIRED_TIMESTAMP = re.compile(r'Expired timestamp, yours (\d+), ours (\d+)')
 
@@ -33,12 +33,14 @@ class OAuthLoginMixin:
 
     site: Any
     username: str | None
+    #: The integration's resolver (set on the class by ``login_manager_class``).
+    resolver: Resolver
 
     def __init__(self, password: str | None = None, site: Any = None,
                  user: str | None = None) -> None:
         import pywikibot
         site = site or pywikibot.Site()
-        match = resolver.match(site_url(site), user or site.username())
+        match = self.resolver.match(site_url(site), user or site.username())
         self.oauth_entry = match if match is not None and match.value.is_oauth else None
         if self.oauth_entry is None:
             super().__init__(password, site, user)  # type: ignore[call-arg]
@@ -87,10 +89,10 @@ class OAuthLoginMixin:
             name = info['name']
             configured = site.username()
             if configured is None:
-                resolver.adopt(site, match, name, None)
+                self.resolver.adopt(site, match, name, None)
                 site._username = name
             elif configured == name:
-                resolver.adopt(site, match, name, configured)
+                self.resolver.adopt(site, match, name, configured)
             else:
                 raise identity_error(
                     f'OAuth login on {site}: the token of authenticate[{match.key.original!r}]'
@@ -105,17 +107,10 @@ class OAuthLoginMixin:
         site._loginstatus = LoginStatus.AS_USER
 
 
-_login_manager_classes: dict[type, type] = {}
-
-
-def login_manager_class(base: type) -> type:
+def login_manager_class(base: type, resolver: Resolver) -> type:
     """``OAuthClientLoginManager``: our mixin before Pywikibot's ClientLoginManager ``base``."""
-    cls = _login_manager_classes.get(base)
-    if cls is None:
-        cls = type('OAuthClientLoginManager', (OAuthLoginMixin, base), {
-            '__module__': __name__, '__doc__': OAuthLoginMixin.__doc__})
-        _login_manager_classes[base] = cls
-    return cls
+    return type('OAuthClientLoginManager', (OAuthLoginMixin, base), {
+        '__module__': __name__, '__doc__': OAuthLoginMixin.__doc__, 'resolver': resolver})
 
 
 def oauth_logout(site: Any) -> None:
@@ -142,7 +137,8 @@ def oauth_logout(site: Any) -> None:
                   ' it for good; site.login() uses them again).')
 
 
-def handle_rejection(request: Any, error: dict, authorization_error: type) -> bool:
+def handle_rejection(request: Any, error: dict, authorization_error: type,
+                     resolver: Resolver) -> bool:
     """Retry once after a replayed nonce, a clock skew or a renewable token; else raise."""
     import pywikibot
 
@@ -151,12 +147,12 @@ def handle_rejection(request: Any, error: dict, authorization_error: type) -> bo
     info = str(error.get('info', ''))
     site = request.site
     tried: set[str] = request.__dict__.setdefault('_pwb_oauth_retries', set())
-    match = oauth_match(site)
+    match = resolver.oauth_match(site)
     url = site_url(site)
     auth = resolver.auth_for(match, site.username(), url, site) if match else None
 
     if error.get('code') == WRONG_WIKI:
-        raise authorization_error(_wrong_wiki_message(site, match, auth, info))
+        raise authorization_error(_wrong_wiki_message(site, match, auth, info, resolver))
     if 'Nonce already used' in info and 'nonce' not in tried:
         tried.add('nonce')
         pywikibot.log(f'OAuth nonce reused on {site}; retrying once with a new nonce')
@@ -194,7 +190,7 @@ WRONG_WIKI = 'mwoauth-invalid-authorization-wrong-wiki'
 
 
 def _wrong_wiki_message(site: Any, match: Match[AnyCredential] | None, auth: Any,
-                        info: str) -> str:
+                        info: str, resolver: Resolver) -> str:
     """The consumer is registered for one wiki and this is another: say which and what to do."""
     text = _rejection_message(site, match, info)
     grant = getattr(auth, 'grant', None) or getattr(getattr(auth, 'source', None), 'grant', None)

@@ -542,6 +542,11 @@ class HostTable(Generic[T]):
     def __len__(self) -> int:
         return len(self._matches)
 
+    @property
+    def has_catch_all(self) -> bool:
+        """True when a ``*`` key is in the table (only then does ``wiki=`` matter)."""
+        return bool(self._any)
+
     def __repr__(self) -> str:
         return f'HostTable({[m.key.original for m in self._matches]!r})'
 
