@@ -66,16 +66,31 @@ def disable() -> None:
         adapter.uninstall()
 
 
-def explain(url: str, user: str | None = None, entries: Any = None) -> Any:
+def explain(url: str, user: str | None = None, entries: Any = None, *,
+            site: Any = None) -> Any:
     """Which ``authenticate`` key applies to ``url`` (and account ``user``), and why.
 
-    ``entries`` defaults to Pywikibot's ``config.authenticate``. No network.
+    ``entries`` defaults to Pywikibot's ``config.authenticate``. ``site`` is
+    the wiki the request is for, as the runtime sees it: a Pywikibot site, its
+    URL or ``host[:port]``; ``False`` for a request without a site (site-less
+    ``http.fetch``: SPARQL, external links); None, the default, for the wiki at
+    ``url`` itself. A ``*`` key applies only to the wiki's own host and port.
+    No network.
     """
-    from pwb_oauth_ext.network.hosts import HostTable
+    from pwb_oauth_ext.network.hosts import NO_WIKI, HostTable, split_url
     if entries is None:
         from pywikibot import config
         entries = config.authenticate
-    return HostTable(entries).explain(url, user)
+    if site is None:
+        wiki = None
+    elif site is False:
+        wiki = NO_WIKI
+    elif isinstance(site, str):
+        wiki = split_url(site if '//' in site else f'http://{site}/')
+    else:
+        from pwb_oauth_ext.integration.sites import site_url
+        wiki = split_url(site_url(site))
+    return HostTable(entries).explain(url, user, wiki)
 
 
 def __getattr__(name: str) -> Any:

@@ -1,7 +1,6 @@
-"""``pwb-oauth explain`` and ``pwb-oauth check``: what the configuration does, verified.
+"""``pwb-oauth check``: what the configuration does, verified (``explain`` is commands/explain.py).
 
-``explain`` needs no network: it shows which ``config.authenticate`` key a URL
-gets. ``check`` logs in to each site once (one userinfo request) and reports
+``check`` logs in to each site once (one userinfo request) and reports
 what a bot operator needs to know before a run: which key and protocol, who the
 wiki says the bot is, whether it may edit, when its token expires, and what in
 the setup is risky. No secret is ever printed: only key names, consumer key
@@ -44,33 +43,6 @@ def load_pywikibot() -> Any:
     """Import Pywikibot (reads user-config.py from PYWIKIBOT_DIR)."""
     import pywikibot
     return pywikibot
-
-
-# --- explain -----------------------------------------------------------------
-
-def run_explain(url: str, user: str | None, out: TextIO) -> int:
-    """Print the candidate keys for ``url``; 1 when none matches."""
-    from pwb_oauth_ext.errors import ConfigError
-    from pwb_oauth_ext.network.hosts import HostTable
-    load_pywikibot()
-    from pywikibot import config
-    try:
-        explanation = HostTable(config.authenticate).explain(url, user)
-    except (ConfigError, ValueError) as exc:
-        print(f'pwb-oauth explain: {exc}', file=out)
-        return 2
-    print(explanation.format(), file=out)
-    if explanation.winner is None:
-        config_file = _user_config_path()
-        source = (f'Keys read from {config_file}.' if config_file.exists() else
-                  f'There is no user-config.py in {config_file.parent}, so config.authenticate'
-                  ' is empty (set PYWIKIBOT_DIR or -dir: to the directory that has it).')
-        print(f'No config.authenticate key matches {url}'
-              f'{" for account " + explanation.account if explanation.account else ""};'
-              f' Pywikibot would send no credentials there. {source}', file=out)
-        return 1
-    print(f'Protocol: {PROTOCOL_NAMES[_protocol_of(explanation.winner)]}', file=out)
-    return 0
 
 
 def _user_config_path() -> Path:

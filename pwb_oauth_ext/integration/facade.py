@@ -5,6 +5,7 @@ context directly; whatever they need of them is here.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pwb_oauth_ext.integration.context import no_auth, pywikibot_transport
@@ -20,8 +21,14 @@ from pwb_oauth_ext.integration.sites import site_url
 
 __all__ = [
     'handle_global_args', 'install', 'installed', 'integration', 'is_expected_failure',
-    'no_auth', 'pywikibot_transport', 'site_url', 'site_without_login',
+    'no_auth', 'pywikibot_transport', 'site_url', 'site_without_login', 'user_config_path',
 ]
+
+
+def user_config_path() -> Path:
+    """The user-config.py Pywikibot reads (it need not exist)."""
+    from pywikibot import config
+    return Path(config.base_dir) / 'user-config.py'
 
 
 def __getattr__(name: str) -> Any:
