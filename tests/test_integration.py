@@ -47,9 +47,8 @@ def test_a_site_inside_a_site_restores_the_outer_site() -> None:
 
 def test_deferred_login_nests_and_restores_after_an_error() -> None:
     try:
-        with deferred_login():
-            with deferred_login():
-                raise KeyError('boom')
+        with deferred_login(), deferred_login():
+            raise KeyError('boom')
     except KeyError:
         pass
     assert login_deferred.get() is False

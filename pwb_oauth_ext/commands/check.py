@@ -323,7 +323,8 @@ def _login(pywikibot: Any, family: str, code: str, user: str | None,
             errors.append(f'cannot reach {_host_port(api_url)}: the wiki did not answer'
                           f' ({type(exc).__name__}: {text}); it may be down or overloaded')
             return None
-        kind = 'identity mismatch' if 'belongs to' in text else 'login refused'
+        kind = ('identity mismatch' if pywikibot_adapter.is_identity_mismatch(exc)
+                else 'login refused')
         errors.append(f'{kind}: {type(exc).__name__}: {text}')
         return None
     if not site.logged_in():

@@ -21,8 +21,15 @@ from pwb_oauth_ext.integration.sites import site_url
 
 __all__ = [
     'handle_global_args', 'install', 'installed', 'integration', 'is_expected_failure',
+    'is_identity_mismatch',
     'no_auth', 'pywikibot_transport', 'site_url', 'site_without_login', 'user_config_path',
 ]
+
+
+def is_identity_mismatch(exc: BaseException) -> bool:
+    """True when a login failed because the token belongs to another account."""
+    from pwb_oauth_ext.integration.errors import OAuthIdentityError
+    return isinstance(exc, OAuthIdentityError) and exc.is_mismatch
 
 
 def user_config_path() -> Path:

@@ -1,6 +1,7 @@
 """OAuth-only login and logout, and what to do when the wiki refuses a token."""
 from __future__ import annotations
 
+import enum
 import re
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -100,7 +101,7 @@ class OAuthLoginMixin:
                     f' {configured!r}. Set'
                     f" usernames[{site.family.name!r}][{site.code!r}] = {name!r}, or add an"
                     f" entry authenticate['{configured}@{match.key.host or '*'}'] with"
-                    f" {configured}'s own token.")
+                    f" {configured}'s own token.", wiki_user=name, configured_user=configured)
         except BaseException:
             site._loginstatus = LoginStatus.NOT_LOGGED_IN
             raise
@@ -137,6 +138,18 @@ def oauth_logout(site: Any) -> None:
                   ' it for good; site.login() uses them again).')
 
 
+class Retry(enum.Flag):
+    """The one retry each kind of rejection gets per API request (kept on the request)."""
+
+    NONE = 0
+    NONCE = enum.auto()   # a reused nonce: sign again
+    CLOCK = enum.auto()   # a clock skew: sign with the wiki's time
+    RENEW = enum.auto()   # a refused token: renew it
+
+
+_RETRIES = '_pwb_oauth_retries'
+
+
 def handle_rejection(request: Any, error: dict, authorization_error: type,
                      resolver: Resolver) -> bool:
     """Retry once after a replayed nonce, a clock skew or a renewable token; else raise."""
@@ -146,27 +159,27 @@ def handle_rejection(request: Any, error: dict, authorization_error: type,
 
     info = str(error.get('info', ''))
     site = request.site
-    tried: set[str] = request.__dict__.setdefault('_pwb_oauth_retries', set())
+    tried: Retry = request.__dict__.get(_RETRIES, Retry.NONE)
     match = resolver.oauth_match(site)
     url = site_url(site)
     auth = resolver.auth_for(match, site.username(), url, site) if match else None
 
     if error.get('code') == WRONG_WIKI:
         raise authorization_error(_wrong_wiki_message(site, match, auth, info, resolver))
-    if 'Nonce already used' in info and 'nonce' not in tried:
-        tried.add('nonce')
+    if 'Nonce already used' in info and Retry.NONCE not in tried:
+        request.__dict__[_RETRIES] = tried | Retry.NONCE
         pywikibot.log(f'OAuth nonce reused on {site}; retrying once with a new nonce')
         return True
     skew = _EXPIRED_TIMESTAMP.search(info)
-    if skew and isinstance(auth, OAuth1Auth) and 'clock' not in tried:
-        tried.add('clock')
+    if skew and isinstance(auth, OAuth1Auth) and Retry.CLOCK not in tried:
+        request.__dict__[_RETRIES] = tried | Retry.CLOCK
         auth.correct_clock(int(skew[1]), int(skew[2]))
         pywikibot.warning(f'Clock differs from {site} by {int(skew[2]) - int(skew[1])} s;'
                           ' signing with the wiki\'s time from now on. Fix the clock (NTP).')
         return True
     renew = getattr(auth, 'renew_after_rejection', None)
-    if renew is not None and 'renew' not in tried:
-        tried.add('renew')
+    if renew is not None and Retry.RENEW not in tried:
+        request.__dict__[_RETRIES] = tried | Retry.RENEW
         if renew():
             return True
     raise authorization_error(_rejection_message(site, match, info))

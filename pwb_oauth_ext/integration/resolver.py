@@ -178,7 +178,7 @@ class Resolver:
                 raise ConfigError(
                     f'authenticate[{key!r}] has no access token and no grant{whose} is stored'
                     f' for consumer {ck[:6]}... on {grant[1].central_wiki}:'
-                    f' {reauthorize_hint(site, account)}')
+                    f' {reauthorize_hint(site, account)}', config_key=key)
             auth = OAuth1Auth(ck, cs, found[1]['access_token'], found[1]['access_secret'])
             auth.grant = found[0]
         elif isinstance(cred, OAuth2):
@@ -192,7 +192,8 @@ class Resolver:
             if grant is None:
                 return auth
         else:
-            raise ConfigError(f'authenticate[{key!r}]: unsupported credential {cred!r}')
+            raise ConfigError(f'authenticate[{key!r}]: unsupported credential {cred!r}',
+                              config_key=key)
         self._grant_auth[(grant[1], type(cred))] = auth
         return auth
 

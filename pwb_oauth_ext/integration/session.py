@@ -67,16 +67,22 @@ class SessionAuth:
         try:
             return resolver.auth_for(match, account, request.url, site)(request)
         except OAuthExtError as exc:
-            text = str(exc)
-            if site is not None:
-                text = text.replace('usernames[FAMILY][CODE]',
-                                    f'usernames[{site.family.name!r}][{site.code!r}]')
-            if 'authenticate[' not in text:
-                text = f'authenticate[{match.key.original!r}]: {text}'
-            raise _credential_error(text, exc) from None
+            raise _credential_error(_entry_message(exc, match.key.original, site),
+                                    exc) from None
 
     def __repr__(self) -> str:
         return 'SessionAuth(config.authenticate via pwb_oauth_ext)'
+
+
+def _entry_message(exc: OAuthExtError, config_key: str, site: Any) -> str:
+    """The error's text for the operator: the site's usernames entry, and the key once."""
+    text = exc.message(usernames_key(site)) if site is not None else str(exc)
+    return text if exc.config_key is not None else f'authenticate[{config_key!r}]: {text}'
+
+
+def usernames_key(site: Any) -> str:
+    """``usernames['family']['code']``: the user-config.py entry naming a site's user."""
+    return f'usernames[{site.family.name!r}][{site.code!r}]'
 
 
 #: Sites logged out with ``site.logout()`` (weakly held): nothing of ours goes to
