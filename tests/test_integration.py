@@ -238,3 +238,33 @@ def test_explain_names_exactly_the_entry_the_runtime_attaches(
     # The property was not vacuous: both outcomes and the catch-all rule were exercised.
     assert 50 < counts['attached'] < 390
     assert counts['catch_all_skipped'] > 10
+
+
+# --- messages built from the exceptions' fields ------------------------------------------
+
+class _Site:
+    family = type('Family', (), {'name': 'wikipedia'})()
+    code = 'en'
+
+
+def test_a_grant_choice_error_names_the_sites_usernames_entry_and_the_key() -> None:
+    from pwb_oauth_ext.errors import GrantChoiceError
+    from pwb_oauth_ext.integration.session import _entry_message
+    exc = GrantChoiceError('meta.wikimedia.org', 'abcdef123456', ['BotA', 'BotB'])
+    assert "set usernames[FAMILY][CODE] = 'BotA'" in str(exc)
+    text = _entry_message(exc, '*.wikipedia.org', _Site())
+    assert text.startswith("authenticate['*.wikipedia.org']: The token store holds grants of 2")
+    assert "set usernames['wikipedia']['en'] = 'BotA' in user-config.py" in text
+    assert 'FAMILY' not in text
+    assert _entry_message(exc, 'k', None) == f"authenticate['k']: {exc}"
+
+
+def test_a_message_that_names_its_entry_is_not_prefixed_again() -> None:
+    from pwb_oauth_ext.errors import ConfigError
+    from pwb_oauth_ext.integration.session import _entry_message
+    named = ConfigError("authenticate['a.org']: env('X') gives no secret", config_key='a.org')
+    assert _entry_message(named, 'a.org', _Site()) == str(named)
+    # A text that merely mentions authenticate[ is no field: the key is still added.
+    unnamed = ConfigError("see authenticate['b.org']")
+    assert _entry_message(unnamed, 'a.org', None) == (
+        "authenticate['a.org']: see authenticate['b.org']")
