@@ -8,14 +8,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from pwb_oauth_ext.integration.context import no_auth
 from pwb_oauth_ext.integration.install import (
     handle_global_args,
     install,
     installed,
+    integration,
     is_expected_failure,
     site_without_login,
 )
-from pwb_oauth_ext.integration.resolver import resolver
 from pwb_oauth_ext.integration.sites import site_url
 from pwb_oauth_ext.integration.transport import (
     fetch_without_auth,
@@ -29,12 +30,32 @@ if TYPE_CHECKING:
 
 __all__ = [
     'SiteAddress', 'StoredGrant', 'configured_account', 'configured_sites', 'default_site',
-    'fetch_without_auth', 'handle_global_args', 'install', 'installed', 'is_account_mismatch',
-    'is_expected_failure', 'is_network_failure', 'load_pywikibot', 'logged_in_site',
-    'page', 'post_without_auth', 'pywikibot_transport', 'report_without_retries', 'resolver',
-    'site_address', 'site_get', 'site_url', 'site_without_login', 'socket_timeout',
-    'stored_grant', 'user_config_path', 'uses_proxy',
+    'fetch_without_auth', 'handle_global_args', 'install', 'installed', 'integration',
+    'is_expected_failure', 'is_identity_mismatch', 'is_network_failure', 'load_pywikibot',
+    'logged_in_site', 'no_auth', 'page', 'post_without_auth', 'pywikibot_transport',
+    'report_without_retries', 'site_address', 'site_get', 'site_url', 'site_without_login',
+    'socket_timeout', 'stored_grant', 'user_config_path', 'uses_proxy',
 ]
+
+
+def is_identity_mismatch(exc: BaseException) -> bool:
+    """True when a login failed because the token belongs to another account."""
+    from pwb_oauth_ext.integration.errors import OAuthIdentityError
+    return isinstance(exc, OAuthIdentityError) and exc.is_mismatch
+
+
+def user_config_path() -> Path:
+    """The user-config.py Pywikibot reads (it need not exist)."""
+    from pywikibot import config
+    return Path(config.base_dir) / 'user-config.py'
+
+
+def __getattr__(name: str) -> Any:
+    # ``facade.resolver``: the integration's resolver (the integration is
+    # created on first use, so this is never a stale copy).
+    if name == 'resolver':
+        return integration().resolver
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 
 # --- what the commands need of Pywikibot ------------------------------------------
@@ -78,12 +99,6 @@ def configured_account(family: str, code: str) -> str | None:
     from pywikibot import config
     names = config.usernames.get(family, {})
     return names.get(code) or names.get('*')
-
-
-def user_config_path() -> Path:
-    """The user-config.py of the Pywikibot directory in use (it may not exist)."""
-    from pywikibot import config
-    return Path(config.base_dir) / 'user-config.py'
 
 
 def report_without_retries() -> None:
@@ -150,6 +165,7 @@ def stored_grant(site: Any, account: str | None) -> StoredGrant | None:
     applies; ``found`` is None when nothing is stored. The store may raise
     (unreadable, or GrantChoiceError when several accounts and none chosen).
     """
+    resolver = integration().resolver
     url = site_url(site)
     match = resolver.match(url, account)
     grant = resolver.grant_in_use(match, account, url, site) if match is not None else None
@@ -157,8 +173,3 @@ def stored_grant(site: Any, account: str | None) -> StoredGrant | None:
         return None
     return StoredGrant(grant[0], grant[1], resolver.store().find(grant[1]))
 
-
-def is_account_mismatch(exc: BaseException) -> bool:
-    """True when a login failed because the token belongs to another account."""
-    from pwb_oauth_ext.integration.errors import OAuthIdentityError
-    return isinstance(exc, OAuthIdentityError) and exc.token_owner is not None
