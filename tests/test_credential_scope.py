@@ -20,12 +20,11 @@ import requests
 
 from pwb_oauth_ext.errors import OAuthFlowError
 from pwb_oauth_ext.protocol.auth import BearerAuth
+from pwb_oauth_ext.protocol.mediawiki import OAuth2Endpoints, endpoints_for
 from pwb_oauth_ext.protocol.oauth2 import (
     BearerTokenSource,
-    OAuth2Endpoints,
     TokenSet,
     authorization_url,
-    endpoints_for,
     exchange_code,
     fetch_client_credentials,
     refresh,

@@ -15,8 +15,8 @@ from pwb_oauth_ext.config.credentials import (
     OAuth1,
     OAuth2,
     credential_from_config,
-    resolve_secret,
 )
+from pwb_oauth_ext.config.references import resolve_secret
 from pwb_oauth_ext.errors import ConfigError
 
 KEY = 'bots.example.org:8080'

@@ -6,6 +6,14 @@ use by the adapter. ``repr()`` never shows a secret.
 """
 from __future__ import annotations
 
+from pwb_oauth_ext.config.grant_types import (
+    OAUTH2_GRANT_TYPES,
+    GrantType,
+    HttpBasic,
+    OAuth1StoredToken,
+    OAuth1Token,
+    OAuth2GrantType,
+)
 from pwb_oauth_ext.config.references import SecretRef, has_control_character
 from pwb_oauth_ext.errors import ConfigError, NotEnabledError
 
@@ -16,8 +24,6 @@ if TYPE_CHECKING:  # annotations only: keep the import cheap
     from pwb_oauth_ext.config.references import Secret
 
     AnyCredential = Union['OAuth1', 'OAuth2', 'BasicAuth']
-
-OAUTH2_GRANTS = ('owner_only', 'client_credentials', 'authorization_code')
 
 
 def parse_central_wiki(value: object, where: str) -> tuple[str, str | None]:
@@ -86,13 +92,6 @@ def _check_redirect_uri(uri: object, where: str) -> None:
                           ' the client (e.g. http://127.0.0.1:8765/callback)')
 
 
-def resolve_secret(value: Secret, config_key: str) -> str:
-    """The secret's text; references are fetched now (first use)."""
-    if isinstance(value, SecretRef):
-        return value.resolve(config_key)
-    return value
-
-
 def _mask(value: Secret | None) -> str:
     if value is None:
         return 'None'
@@ -105,6 +104,8 @@ class Credential:
     """Base class: what protocol a config entry speaks."""
 
     protocol = ''
+    #: How the entry gets its token (what ``check``, the resolver and the commands ask).
+    grant_type: GrantType
     #: Pywikibot treats a credential as OAuth when its value has length 4.
     is_oauth = True
 
@@ -155,6 +156,7 @@ class OAuth1(Credential):
         self.consumer_secret = consumer_secret
         self.access_token = access_token
         self.access_secret = access_secret
+        self.grant_type = OAuth1Token() if access_token is not None else OAuth1StoredToken()
         #: The wiki that issues the grant (handshake, identify): host[:port] and URL.
         self.central_wiki, self.central_url = (
             parse_central_wiki(central_wiki, _where) if central_wiki is not None
@@ -207,28 +209,14 @@ class OAuth2(Credential):
             raise ConfigError(f'{_where}: give access_token=... (an owner-only client\'s token)'
                               ' or client_id=... (client credentials or authorization code),'
                               ' not both')
-        if grant is None:
-            if access_token is not None:
-                grant = 'owner_only'
-            elif client_id is not None:
-                grant = 'authorization_code'
-            else:
-                raise ConfigError(f'{_where}: give access_token=... (owner-only client)'
-                                  ' or client_id=... (client credentials or authorization code)')
-        if grant not in OAUTH2_GRANTS:
-            raise ConfigError(f'{_where}: grant must be one of {", ".join(OAUTH2_GRANTS)},'
-                              f' not {grant!r}')
-        if grant == 'owner_only' and access_token is None:
-            raise ConfigError(f'{_where}: an owner-only client needs access_token=...')
-        if grant == 'client_credentials' and (client_id is None or client_secret is None):
-            raise ConfigError(f'{_where}: the client_credentials grant needs client_id'
-                              ' and client_secret')
-        if grant == 'authorization_code' and client_id is None:
-            raise ConfigError(f'{_where}: the authorization_code grant needs client_id')
+        self.grant_type = _oauth2_grant_type(grant, access_token, client_id, _where)
+        given = {'access_token': access_token, 'client_id': client_id,
+                 'client_secret': client_secret}
+        if any(given[field] is None for field in self.grant_type.required_fields):
+            raise ConfigError(f'{_where}: {self.grant_type.missing_message()}')
         self.access_token = access_token
         self.client_id = client_id
         self.client_secret = client_secret
-        self.grant = grant
         self.redirect_uri = redirect_uri
         self.authorize_url = authorize_url
         self.token_url = token_url
@@ -237,6 +225,11 @@ class OAuth2(Credential):
         self.central_wiki, self.central_url = (
             parse_central_wiki(central_wiki, _where) if central_wiki is not None
             else (None, None))
+
+    @property
+    def grant(self) -> str:
+        """The grant's name as ``grant=`` takes it ('owner_only', ...)."""
+        return self.grant_type.name
 
     def public_id(self) -> str:
         return (self.client_id or '')[:6]
@@ -252,11 +245,29 @@ class OAuth2(Credential):
         return f'OAuth2({", ".join(parts)})'
 
 
+def _oauth2_grant_type(grant: object, access_token: object, client_id: object,
+                       where: str) -> OAuth2GrantType:
+    """``grant=`` as its class; without it, what the given fields imply."""
+    if grant is None:
+        if access_token is not None:
+            grant = 'owner_only'
+        elif client_id is not None:
+            grant = 'authorization_code'
+        else:
+            raise ConfigError(f'{where}: give access_token=... (owner-only client)'
+                              ' or client_id=... (client credentials or authorization code)')
+    if not isinstance(grant, str) or grant not in OAUTH2_GRANT_TYPES:
+        raise ConfigError(f'{where}: grant must be one of {", ".join(OAUTH2_GRANT_TYPES)},'
+                          f' not {grant!r}')
+    return OAUTH2_GRANT_TYPES[grant]
+
+
 class BasicAuth(Credential):
     """HTTP basic authentication (Pywikibot's 2-tuple), passed on unchanged."""
 
     protocol = 'basic'
     is_oauth = False
+    grant_type = HttpBasic()
 
     def __init__(self, username: str, password: Secret) -> None:
         self.username = username

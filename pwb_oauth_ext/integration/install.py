@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from pwb_oauth_ext.errors import OAuthExtError
+from pwb_oauth_ext.protocol.mediawiki import is_authorization_refusal
 
 if TYPE_CHECKING:
     pass
@@ -142,7 +143,7 @@ def install() -> None:
 
     @_replaces(original_api_error)
     def internal_api_error(self: Any, code: str, error: dict, result: Any) -> bool:
-        if code.startswith('mwoauth-invalid-authorization'):
+        if is_authorization_refusal(code):
             resolver.check_entries()
             return handle_rejection(self, error, OAuthAuthorizationError)
         return original_api_error(self, code, error, result)

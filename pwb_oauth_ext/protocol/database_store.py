@@ -30,6 +30,7 @@ from contextlib import contextmanager, suppress
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+from pwb_oauth_ext.config.file_modes import others_may_access
 from pwb_oauth_ext.errors import ConfigError, TokenStoreError
 from pwb_oauth_ext.protocol.store import GrantKey, KeyArgs, choose_grant, grant_key, validate_record
 
@@ -382,7 +383,7 @@ class DatabaseStore:
             os.makedirs(parent, mode=0o700, exist_ok=True)
         with suppress(FileExistsError):
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        if os.name == 'posix' and os.stat(path).st_mode & 0o077:
+        if others_may_access(os.stat(path).st_mode):
             raise TokenStoreError(
                 f'The token store {path} can be accessed by other users; it holds OAuth'
                 f' secrets, so it is not used. Fix it with: chmod 600 {path}')

@@ -3,26 +3,25 @@
 Requests are signed with oauthlib and sent through a caller-supplied ``Poster``,
 so Pywikibot's session (User-Agent, SSL settings, timeouts) carries them; mwoauth
 is not used because its requests bypass that session. The identify JWT is
-checked with PyJWT. oauthlib and jwt are imported lazily.
+checked with PyJWT. oauthlib and jwt are imported lazily. Special:OAuth's
+URLs and error pages are read by ``protocol.mediawiki``.
 """
 from __future__ import annotations
 
-import html
 import json
 import re
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from pwb_oauth_ext.errors import OAuthFlowError
+from pwb_oauth_ext.protocol.mediawiki import special_oauth_error, special_oauth_url
 
 #: post(url, headers) -> response with .status_code, .headers and .text (empty body POST).
 Poster = Callable[[str, dict[str, str]], Any]
 
 DEFAULT_LEEWAY_S = 30.0
-_TAG = re.compile(r'</?(?:a|b|i|p|br|div|span|code|strong|em)\b[^>]*>', re.IGNORECASE)
-_SPACE = re.compile(r'\s+')
 
 
 class IdentityVerificationError(OAuthFlowError):
@@ -42,42 +41,10 @@ class TokenPair:
     __str__ = __repr__
 
 
-def special_url(index_url: str, subpage: str, **params: str) -> str:
-    """``index.php?title=Special:OAuth/<subpage>&...`` (title in the query, as mwoauth)."""
-    return f'{index_url}?' + urlencode([('title', f'Special:OAuth/{subpage}'), *params.items()])
-
-
 def authorize_url(index_url: str, request_token: str, consumer_key: str) -> str:
     """The page where the user approves the request token in a browser."""
-    return special_url(index_url, 'authorize', oauth_token=request_token,
+    return special_oauth_url(index_url, 'authorize', oauth_token=request_token,
                        oauth_consumer_key=consumer_key)
-
-
-def _readable(text: str) -> str:
-    """MediaWiki's error text without HTML (help links become their code, e.g. E010)."""
-    # The help link is real HTML, its wrapping span is escaped HTML: strip both.
-    return _SPACE.sub(' ', _TAG.sub('', html.unescape(_TAG.sub('', text)))).strip()
-
-
-def _error_from_body(text: str, what: str) -> OAuthFlowError | None:
-    """An OAuthFlowError for a Special:OAuth error body, None if it is not one.
-
-    Errors come as HTTP 200: ``text/plain`` ``Error: ...`` or, with
-    ``format=json``, ``{"error": key, "message": text}``.
-    """
-    stripped = text.strip()
-    if stripped.startswith('Error:'):
-        return OAuthFlowError(f'The wiki refused {what}: {_readable(stripped[6:])}')
-    if stripped.startswith('{'):
-        try:
-            body = json.loads(stripped)
-        except (ValueError, RecursionError):
-            return None
-        if isinstance(body, dict) and 'error' in body:
-            message = _readable(str(body.get('message') or ''))
-            return OAuthFlowError(f'The wiki refused {what}: {message or body["error"]}'
-                                  f' ({body["error"]})')
-    return None
 
 
 def _unexpected(response: Any, what: str) -> OAuthFlowError:
@@ -104,7 +71,7 @@ def _token_pair(response: Any, what: str) -> TokenPair:
     ``&oauth_token=..&oauth_token_secret=..`` (an HTML error page, say) is refused.
     """
     text = response.text or ''
-    error = _error_from_body(text, what)
+    error = special_oauth_error(text, what)
     if error is not None:
         raise error
     if int(getattr(response, 'status_code', 200)) != 200:
@@ -162,7 +129,7 @@ def _post(post: Poster, url: str, headers: dict[str, str], what: str) -> Any:
 
 def initiate(post: Poster, index_url: str, consumer_key: str, consumer_secret: str) -> TokenPair:
     """Get a request token (callback ``oob``; MediaWiki then uses the registered URL)."""
-    url = special_url(index_url, 'initiate')
+    url = special_oauth_url(index_url, 'initiate')
     headers = _signed_headers(url, consumer_key, consumer_secret, callback='oob')
     return _token_pair(_post(post, url, headers, 'the request token'), 'the request token')
 
@@ -192,7 +159,7 @@ def parse_verifier(answer: str, request_token: str) -> str:
 def fetch_access_token(post: Poster, index_url: str, consumer_key: str, consumer_secret: str,
                        request_token: TokenPair, verifier: str) -> TokenPair:
     """Trade the approved request token and verifier for the access token."""
-    url = special_url(index_url, 'token')
+    url = special_oauth_url(index_url, 'token')
     headers = _signed_headers(url, consumer_key, consumer_secret, token=request_token,
                               verifier=verifier)
     return _token_pair(_post(post, url, headers, 'the access token'), 'the access token')
@@ -205,12 +172,12 @@ def identify(post: Poster, index_url: str, consumer_key: str, consumer_secret: s
     from oauthlib.common import generate_nonce
 
     nonce = generate_nonce()
-    url = special_url(index_url, 'identify')
+    url = special_oauth_url(index_url, 'identify')
     headers = _signed_headers(url, consumer_key, consumer_secret, token=access_token,
                               nonce=nonce)
     response = _post(post, url, headers, 'the identity check')
     text = (response.text or '').strip()
-    error = _error_from_body(text, 'the identity check')
+    error = special_oauth_error(text, 'the identity check')
     if error is not None:
         raise error
     if text.count('.') != 2:
@@ -304,5 +271,5 @@ def verify_identity(token: str, *, consumer_key: str, consumer_secret: str, serv
 
 __all__ = [
     'IdentityVerificationError', 'Poster', 'TokenPair', 'authorize_url', 'fetch_access_token',
-    'identify', 'initiate', 'parse_verifier', 'same_server', 'special_url', 'verify_identity',
+    'identify', 'initiate', 'parse_verifier', 'same_server', 'verify_identity',
 ]

@@ -28,6 +28,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, NamedTuple, Optional, Union
 
+from pwb_oauth_ext.config.file_modes import others_may_access
 from pwb_oauth_ext.errors import GrantChoiceError, TokenStoreError
 
 #: File name used when the caller passes a directory.
@@ -450,10 +451,8 @@ class TokenStore:
                 f' with: chown {os.geteuid()} {path}')
 
     def _check_permissions(self, fd: int) -> None:
-        if os.name == 'nt':
-            return  # POSIX modes mean little on Windows; rely on the profile ACLs.
         mode = stat.S_IMODE(os.fstat(fd).st_mode)
-        if mode & 0o077:
+        if others_may_access(mode):
             raise TokenStoreError(
                 f'The token store {self.path} can be accessed by other users '
                 f'(mode {mode:04o}); it holds OAuth secrets, so it is not used. '
