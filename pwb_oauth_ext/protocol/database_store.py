@@ -32,7 +32,14 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from pwb_oauth_ext.config.file_modes import others_may_access
 from pwb_oauth_ext.errors import ConfigError, TokenStoreError
-from pwb_oauth_ext.protocol.store import GrantKey, KeyArgs, choose_grant, grant_key, validate_record
+from pwb_oauth_ext.protocol.store import (
+    GrantKey,
+    GrantTransaction,
+    KeyArgs,
+    grant_key,
+    key_and_record,
+    validate_record,
+)
 
 SCHEMA_VERSION = 1
 DEFAULT_LEASE = 120.0
@@ -147,7 +154,7 @@ def _default_driver(kind: str) -> str:
     return 'psycopg' if importlib.util.find_spec('psycopg') else 'psycopg2'
 
 
-class DatabaseTransaction:
+class DatabaseTransaction(GrantTransaction):
     """A store transaction on one connection; a grant scope is locked at first touch.
 
     The scope of a key is its central wiki and client: everything the grant
@@ -176,13 +183,7 @@ class DatabaseTransaction:
         return json.loads(json.dumps(record)) if record is not None else None
 
     def put(self, key: KeyArgs, *args: Any) -> None:
-        *parts, record = args
-        if not isinstance(record, dict):
-            raise TypeError('a token store record must be a dict')
-        problem = validate_record(record)
-        if problem is not None:  # never write what a read would refuse
-            raise ValueError(f'not a valid token store record: {problem}')
-        key = grant_key(key, *parts)
+        key, record = key_and_record(key, args)
         rows = self._scope(key)
         if rows.get(key) == record:
             return
@@ -208,24 +209,6 @@ class DatabaseTransaction:
         rows = self._scope(grant_key(central_wiki, client_id, None))
         return [(key, json.loads(json.dumps(record))) for key, record in sorted(
             rows.items(), key=lambda kv: kv[0].account or '')]
-
-    def find(self, key: GrantKey) -> tuple[GrantKey, dict] | None:
-        """The grant a site uses, by the file store's rule (``choose_grant``)."""
-        key = grant_key(key)
-        return choose_grant(key, self.grants_of(key.central_wiki, key.client_id))
-
-    def adopt(self, key: GrantKey, account: str) -> GrantKey:
-        key = grant_key(key)
-        if key.account is not None:
-            return key
-        named = key._replace(account=account)
-        rows = self._scope(key)
-        record = rows.get(key)
-        if record is not None:
-            self.delete(key)
-            if named not in rows:
-                self.put(named, record)
-        return named
 
     def reread(self) -> None:
         """Read the locked scopes again (a writer may have bypassed the lock)."""
