@@ -220,11 +220,11 @@ def _check_account(account: Optional[str], identity: str, site: Any) -> None:
 def _store(site: Any, grant: Any, account: str, record: dict) -> str:
     """Store the grant under the account the wiki named; note where it was authorized."""
     from pwb_oauth_ext.integration import facade as pywikibot_adapter
-    from pwb_oauth_ext.protocol.grants import store_host
+    from pwb_oauth_ext.network.hosts import wiki_host
     from pwb_oauth_ext.protocol.store import describe_store
 
     store = pywikibot_adapter.resolver.store()
-    record = {**record, 'authorized_on': store_host(pywikibot_adapter.site_url(site))}
+    record = {**record, 'authorized_on': wiki_host(pywikibot_adapter.site_url(site))}
     store.put(grant[1]._replace(account=account), record)
     pywikibot_adapter.resolver.forget()
     return describe_store(store)

@@ -35,7 +35,7 @@ def parse_central_wiki(value: object, where: str) -> tuple[str, str | None]:
     """
     from urllib.parse import urlsplit
 
-    from pwb_oauth_ext.network.hosts import split_url
+    from pwb_oauth_ext.network.hosts import wiki_host
     if not isinstance(value, str) or not value.strip() or value != value.strip():
         raise ConfigError(f"{where}: central_wiki must be 'host[:port]' (e.g."
                           " 'meta.wikimedia.org') or the wiki's script URL")
@@ -47,12 +47,9 @@ def parse_central_wiki(value: object, where: str) -> tuple[str, str | None]:
         raise ConfigError(f"{where}: central_wiki {value!r} must be 'host[:port]';"
                           " write a URL (https://host/w) to give a script path")
     try:
-        host, port = split_url(f'http://{parts.netloc}' if parts.netloc else value)
+        hostport = wiki_host(f'http://{parts.netloc}' if parts.netloc else value)
     except ValueError as exc:
         raise ConfigError(f'{where}: central_wiki {value!r} is not a host: {exc}') from None
-    if ':' in host:
-        host = f'[{host}]'
-    hostport = f'{host}:{port}' if port else host
     script_url = value.rstrip('/') if is_url else None
     return hostport, script_url
 
@@ -213,7 +210,7 @@ class OAuth2(Credential):
         given = {'access_token': access_token, 'client_id': client_id,
                  'client_secret': client_secret}
         if any(given[field] is None for field in self.grant_type.required_fields):
-            raise ConfigError(f'{_where}: {self.grant_type.missing_message()}')
+            raise ConfigError(f'{_where}: {self.grant_type.missing_message}')
         self.access_token = access_token
         self.client_id = client_id
         self.client_secret = client_secret

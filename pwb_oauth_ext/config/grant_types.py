@@ -28,8 +28,10 @@ class GrantType:
     #: The entry's attributes that hold secrets (a consumer key, a client id
     #: and an access token of OAuth 1.0a travel in clear: they do not count).
     secret_fields: tuple[str, ...] = ()
-    #: OAuth 2.0 only: the arguments ``OAuth2(...)`` needs for it.
+    #: OAuth 2.0 only: the arguments ``OAuth2(...)`` needs for it, and the
+    #: ConfigError text when one is missing.
     required_fields: tuple[str, ...] = ()
+    missing_message = ''
 
     def stored_grant_client(self, credential: Any, config_key: str) -> str | None:
         """The client (consumer key or client id) whose stored grant the entry uses, or None."""
@@ -65,10 +67,6 @@ class OAuth2GrantType(GrantType):
 
     secret_fields = ('access_token', 'client_secret')
 
-    def missing_message(self) -> str:
-        """The ConfigError text when a required argument is missing."""
-        raise NotImplementedError
-
     def stored_grant_client(self, credential: Any, config_key: str) -> str | None:
         return credential.client_id if self.uses_stored_grant else None
 
@@ -79,9 +77,7 @@ class OwnerOnlyToken(OAuth2GrantType):
     name = 'owner_only'
     title = 'OAuth 2.0 owner-only'
     required_fields = ('access_token',)
-
-    def missing_message(self) -> str:
-        return 'an owner-only client needs access_token=...'
+    missing_message = 'an owner-only client needs access_token=...'
 
 
 class ClientCredentials(OAuth2GrantType):
@@ -91,9 +87,7 @@ class ClientCredentials(OAuth2GrantType):
     title = 'OAuth 2.0 client credentials'
     uses_stored_grant = True
     required_fields = ('client_id', 'client_secret')
-
-    def missing_message(self) -> str:
-        return 'the client_credentials grant needs client_id and client_secret'
+    missing_message = 'the client_credentials grant needs client_id and client_secret'
 
 
 class AuthorizationCode(OAuth2GrantType):
@@ -103,9 +97,7 @@ class AuthorizationCode(OAuth2GrantType):
     title = 'OAuth 2.0 authorization code'
     uses_stored_grant = True
     required_fields = ('client_id',)
-
-    def missing_message(self) -> str:
-        return 'the authorization_code grant needs client_id'
+    missing_message = 'the authorization_code grant needs client_id'
 
 
 class HttpBasic(GrantType):

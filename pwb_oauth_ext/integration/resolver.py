@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pwb_oauth_ext.config.credentials import credential_from_config
-from pwb_oauth_ext.network.hosts import HostTable, Match, split_url
+from pwb_oauth_ext.network.hosts import HostTable, Match, split_url, wiki_host
 
 if TYPE_CHECKING:
     from pwb_oauth_ext.config.credentials import AnyCredential
@@ -189,9 +189,8 @@ class Resolver:
         now Meta, so a token kept for en.wikipedia.org is looked up there
         unless the central wiki has a grant of that client already.
         """
-        from pwb_oauth_ext.protocol.grants import store_host
         central, key = grant
-        own_host = store_host(url)
+        own_host = wiki_host(url)
         if own_host == key.central_wiki:
             return grant
         store = self.store()

@@ -34,6 +34,7 @@ from pwb_oauth_ext.config.file_modes import others_may_access
 from pwb_oauth_ext.errors import ConfigError, TokenStoreError
 from pwb_oauth_ext.protocol.store import (
     GrantKey,
+    GrantStore,
     GrantTransaction,
     KeyArgs,
     grant_key,
@@ -219,7 +220,7 @@ class DatabaseTransaction(GrantTransaction):
         return f'<DatabaseTransaction on {self._store.describe()}>'
 
 
-class DatabaseStore:
+class DatabaseStore(GrantStore):
     """Grants in three tables of a database; the interface of ``TokenStore``.
 
     ``warn`` tells the operator that a refresh waits for an unreachable
@@ -268,15 +269,6 @@ class DatabaseStore:
     def entries(self) -> list[tuple[GrantKey, dict]]:
         with self.transaction(wait=False) as tx:
             return tx.entries()
-
-    def put(self, key: KeyArgs, *args: Any) -> None:
-        with self.transaction() as tx:
-            tx.put(key, *args)
-
-    def delete(self, key: KeyArgs, client_id: str | None = None,
-               account: str | None = None) -> bool:
-        with self.transaction() as tx:
-            return tx.delete(key, client_id, account)
 
     @contextmanager
     def transaction(self, wait: bool = True) -> Iterator[DatabaseTransaction]:

@@ -26,7 +26,7 @@ from pwb_oauth_ext.config.grant_types import (
 )
 from pwb_oauth_ext.config.references import resolve_secret
 from pwb_oauth_ext.errors import ConfigError, OAuthFlowError
-from pwb_oauth_ext.network.hosts import split_url
+from pwb_oauth_ext.network.hosts import wiki_host
 from pwb_oauth_ext.protocol.auth import BearerAuth, HTTPBasicAuth, OAuth1Auth
 from pwb_oauth_ext.protocol.mediawiki import (
     WIKIMEDIA_CENTRAL_URL,
@@ -41,14 +41,6 @@ from pwb_oauth_ext.protocol.oauth2 import (
     make_obtain,
 )
 from pwb_oauth_ext.protocol.store import GrantKey
-
-
-def store_host(url: str) -> str:
-    """The token store's wiki key: host, with the port when there is one."""
-    host, port = split_url(url)
-    if ':' in host:
-        host = f'[{host}]'
-    return f'{host}:{port}' if port else host
 
 
 @dataclass(frozen=True)
@@ -75,7 +67,7 @@ def central_wiki_of(cred: OAuth1 | OAuth2, wiki_script_url: str, *,
                            f'{parts.scheme}://{cred.central_wiki}{parts.path.rstrip("/")}')
     if wikimedia:
         return CentralWiki(WIKIMEDIA_CENTRAL_WIKI, WIKIMEDIA_CENTRAL_URL)
-    return CentralWiki(store_host(wiki_script_url), wiki_script_url.rstrip('/'))
+    return CentralWiki(wiki_host(wiki_script_url), wiki_script_url.rstrip('/'))
 
 
 def endpoints_of(cred: OAuth2, script_url: str) -> OAuth2Endpoints:

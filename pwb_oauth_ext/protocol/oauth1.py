@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 from urllib.parse import parse_qsl, urlsplit
 
 from pwb_oauth_ext.errors import OAuthFlowError
+from pwb_oauth_ext.network.hosts import split_url
 from pwb_oauth_ext.protocol.mediawiki import special_oauth_error, special_oauth_url
 
 #: post(url, headers) -> response with .status_code, .headers and .text (empty body POST).
@@ -191,19 +192,17 @@ def same_server(issuer: str, server: str) -> bool:
 
     Loose on purpose, like mwoauth: ``$wgCanonicalServer`` may say https
     while the bot reaches the wiki through http behind a proxy, so the scheme
-    is ignored and a default port equals no port.
+    is ignored and ports 80 and 443 equal no port (the host table's rule,
+    ``network.hosts.split_url``).
     """
-    def host_port(url: str) -> tuple[str, Optional[int]]:
-        parts = urlsplit(url if '//' in url else '//' + url)
+    def host_port(url: str) -> tuple[str, Optional[int]] | None:
         try:
-            port = parts.port
+            return split_url(url if '//' in url else '//' + url)
         except ValueError:
-            port = -1
-        if port == {'http': 80, 'https': 443}.get(parts.scheme):
-            port = None
-        return (parts.hostname or '').rstrip('.').lower(), port
+            return None
 
-    return bool(issuer) and host_port(issuer) == host_port(server)
+    issuer_target = host_port(issuer) if issuer else None
+    return issuer_target is not None and issuer_target == host_port(server)
 
 
 def verify_identity(token: str, *, consumer_key: str, consumer_secret: str, server: str,

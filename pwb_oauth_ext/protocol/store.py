@@ -283,7 +283,25 @@ class StoreTransaction(GrantTransaction):
         return f'<StoreTransaction of {len(self._entries)} entries>'
 
 
-class TokenStore:
+class GrantStore:
+    """What every token store does alike: each write is a transaction of its own."""
+
+    def transaction(self) -> Any:
+        raise NotImplementedError
+
+    def put(self, key: KeyArgs, *args: Any) -> None:
+        """Store the record for the key (``put(key, record)``)."""
+        with self.transaction() as tx:
+            tx.put(key, *args)
+
+    def delete(self, key: KeyArgs, client_id: str | None = None,
+               account: str | None = None) -> bool:
+        """Remove the record for the key; True if there was one."""
+        with self.transaction() as tx:
+            return tx.delete(key, client_id, account)
+
+
+class TokenStore(GrantStore):
     """One JSON file holding OAuth grants keyed by (host, client id, account).
 
     Each call reads the file fresh, so several processes can share it;
@@ -321,17 +339,6 @@ class TokenStore:
     def grants_of(self, central_wiki: str, client_id: str) -> list[tuple[GrantKey, dict]]:
         """Every grant of one consumer on one central wiki."""
         return self._snapshot().grants_of(central_wiki, client_id)
-
-    def put(self, key: KeyArgs, *args: Any) -> None:
-        """Store the record for the key (``put(key, record)``)."""
-        with self.transaction() as tx:
-            tx.put(key, *args)
-
-    def delete(self, key: KeyArgs, client_id: str | None = None,
-               account: str | None = None) -> bool:
-        """Remove the record for the key; True if there was one."""
-        with self.transaction() as tx:
-            return tx.delete(key, client_id, account)
 
     def entries(self) -> list[tuple[GrantKey, dict]]:
         """All (key, record) pairs in the file."""
