@@ -98,9 +98,8 @@ def _mask(value: Secret | None) -> str:
 
 
 class Credential:
-    """Base class: what protocol a config entry speaks."""
+    """Base class of a config entry; its ``grant_type`` says how it gets a token."""
 
-    protocol = ''
     #: How the entry gets its token (what ``check``, the resolver and the commands ask).
     grant_type: GrantType
     #: Pywikibot treats a credential as OAuth when its value has length 4.
@@ -136,8 +135,6 @@ class OAuth1(Credential):
     Without the access token pair, the one obtained by ``pwb-oauth authorize``
     is taken from the token store.
     """
-
-    protocol = 'oauth1'
 
     def __init__(self, consumer_key: Secret, consumer_secret: Secret,
                  access_token: Secret | None = None, access_secret: Secret | None = None,
@@ -186,8 +183,6 @@ class OAuth2(Credential):
     wiki (``central_wiki=``; meta.wikimedia.org for Wikimedia sites, else the
     wiki the entry matched).
     """
-
-    protocol = 'oauth2'
 
     def __init__(self, access_token: Secret | None = None, *, client_id: str | None = None,
                  client_secret: Secret | None = None, grant: str | None = None,
@@ -262,7 +257,6 @@ def _oauth2_grant_type(grant: object, access_token: object, client_id: object,
 class BasicAuth(Credential):
     """HTTP basic authentication (Pywikibot's 2-tuple), passed on unchanged."""
 
-    protocol = 'basic'
     is_oauth = False
     grant_type = HttpBasic()
 

@@ -16,11 +16,6 @@ OTHERS_ANY_ACCESS = stat.S_IRWXG | stat.S_IRWXO
 OTHERS_READ = stat.S_IRGRP | stat.S_IROTH
 
 
-def modes_apply() -> bool:
-    """True where POSIX file modes mean who may open a file."""
-    return os.name == 'posix'
-
-
 def others_may_access(mode: int, bits: int = OTHERS_ANY_ACCESS) -> bool:
-    """True when ``mode`` (an ``st_mode``) gives group or others one of ``bits``."""
-    return modes_apply() and bool(mode & bits)
+    """True when ``mode`` (an ``st_mode``) gives group or others one of ``bits`` (POSIX)."""
+    return os.name == 'posix' and bool(mode & bits)

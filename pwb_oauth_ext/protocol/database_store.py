@@ -59,12 +59,6 @@ _UNNAMED = ''
 log = logging.getLogger(__name__)
 
 
-def is_database_url(text: str) -> bool:
-    """True for 'postgresql://...', 'mysql://...', 'sqlite:///...' (and their +driver forms)."""
-    scheme = text.split('://', 1)[0].split('+', 1)[0].lower() if '://' in text else ''
-    return scheme in _SCHEMES
-
-
 class StoreURL:
     """A parsed store URL: what to connect to, and how to show it without the password."""
 

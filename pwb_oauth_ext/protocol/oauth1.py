@@ -205,6 +205,10 @@ def same_server(issuer: str, server: str) -> bool:
     return issuer_target is not None and issuer_target == host_port(server)
 
 
+_FUTURE_ANSWER = ('The identity answer from the wiki is dated in the future: check this'
+                  ' computer\'s clock (NTP) and try again.')
+
+
 def verify_identity(token: str, *, consumer_key: str, consumer_secret: str, server: str,
                     nonce: str, leeway: float = DEFAULT_LEEWAY_S,
                     now: float | None = None) -> dict[str, Any]:
@@ -215,18 +219,33 @@ def verify_identity(token: str, *, consumer_key: str, consumer_secret: str, serv
     fresh (``iat``/``exp`` within ``leeway``) and an answer to our request
     (``nonce``); otherwise IdentityVerificationError.
     """
+    claims = _decoded_identity(token, consumer_key, consumer_secret, leeway)
+    _check_freshness(claims, time.time() if now is None else now, leeway)
+    if not same_server(str(claims['iss']), server):
+        raise IdentityVerificationError(
+            f'The identity answer was issued by {claims["iss"]}, not by this wiki ({server}).')
+    if str(claims.get('nonce', '')) != nonce:
+        raise IdentityVerificationError(
+            'The identity answer does not answer our request (nonce mismatch): it may have'
+            ' been replayed.')
+    if not isinstance(claims['username'], str) or not claims['username']:
+        raise IdentityVerificationError('The identity answer names no user.')
+    return claims
+
+
+def _decoded_identity(token: str, consumer_key: str, consumer_secret: str,
+                      leeway: float) -> dict[str, Any]:
+    """The JWT's claims once its signature, audience and required claims are checked."""
     import jwt
 
     try:
-        claims = jwt.decode(token, consumer_secret, algorithms=['HS256'],
-                            audience=consumer_key, leeway=leeway,
-                            # exp and iat are checked below against ``now``, one clock for both.
-                            options={'require': ['iss', 'aud', 'exp', 'iat', 'username'],
-                                     'verify_exp': False, 'verify_iat': False})
+        return jwt.decode(token, consumer_secret, algorithms=['HS256'],
+                          audience=consumer_key, leeway=leeway,
+                          # exp and iat are checked by _check_freshness, one clock for both.
+                          options={'require': ['iss', 'aud', 'exp', 'iat', 'username'],
+                                   'verify_exp': False, 'verify_iat': False})
     except jwt.ImmatureSignatureError:
-        raise IdentityVerificationError(
-            'The identity answer from the wiki is dated in the future: check this'
-            ' computer\'s clock (NTP) and try again.') from None
+        raise IdentityVerificationError(_FUTURE_ANSWER) from None
     except jwt.InvalidAudienceError:
         raise IdentityVerificationError(
             'The identity answer from the wiki was issued for another consumer (aud does'
@@ -242,7 +261,10 @@ def verify_identity(token: str, *, consumer_key: str, consumer_secret: str, serv
         raise IdentityVerificationError(
             f'The identity answer from the wiki is not a valid JWT ({type(exc).__name__}).'
         ) from None
-    current = time.time() if now is None else now
+
+
+def _check_freshness(claims: dict[str, Any], current: float, leeway: float) -> None:
+    """``iat`` and ``exp`` judged by the caller's clock, within ``leeway``."""
     try:
         issued_at, expires_at = float(claims['iat']), float(claims['exp'])
     except (TypeError, ValueError):
@@ -253,19 +275,7 @@ def verify_identity(token: str, *, consumer_key: str, consumer_secret: str, serv
             'The identity answer from the wiki has expired: check this computer\'s clock'
             ' (NTP) and try again.')
     if issued_at > current + leeway:
-        raise IdentityVerificationError(
-            'The identity answer from the wiki is dated in the future: check this'
-            ' computer\'s clock (NTP) and try again.')
-    if not same_server(str(claims['iss']), server):
-        raise IdentityVerificationError(
-            f'The identity answer was issued by {claims["iss"]}, not by this wiki ({server}).')
-    if str(claims.get('nonce', '')) != nonce:
-        raise IdentityVerificationError(
-            'The identity answer does not answer our request (nonce mismatch): it may have'
-            ' been replayed.')
-    if not isinstance(claims['username'], str) or not claims['username']:
-        raise IdentityVerificationError('The identity answer names no user.')
-    return claims
+        raise IdentityVerificationError(_FUTURE_ANSWER)
 
 
 __all__ = [

@@ -39,7 +39,6 @@ from pwb_oauth_ext.protocol.store import GrantKey, TokenStore
 #: post_form(url, data, headers) -> response with .status_code, .headers, .text
 Transport = Callable[[str, dict[str, str], dict[str, str]], Any]
 Clock = Callable[[], float]
-StoreKey = GrantKey
 
 DEFAULT_REAUTHORIZE_HINT = 'run: pwb-oauth authorize'
 _FORM_HEADERS = {

@@ -63,7 +63,6 @@ class GrantKey(NamedTuple):
 
 #: Older call sites pass the three parts instead of a GrantKey.
 KeyArgs = Union[GrantKey, str]
-StoreKey = GrantKey
 
 # One lock per store file (by absolute path) for the whole process, so two
 # TokenStore objects on the same file serialise too.
