@@ -167,10 +167,8 @@ def _oauth1_stored_auth(cred: Any, inputs: AuthInputs) -> OAuth1Auth:
             f' for consumer {consumer_key[:6]}... on {grant.central_wiki}:'
             f' {inputs.reauthorize_hint}')
     stored_key, record = found
-    auth = OAuth1Auth(consumer_key, consumer_secret, record['access_token'],
-                      record['access_secret'])
-    auth.grant = stored_key  # type: ignore[attr-defined]  # read by the login refusals
-    return auth
+    return OAuth1Auth(consumer_key, consumer_secret, record['access_token'],
+                      record['access_secret'], grant=stored_key)
 
 
 def _owner_only_auth(cred: Any, inputs: AuthInputs) -> BearerAuth:
