@@ -26,8 +26,8 @@ if TYPE_CHECKING:  # annotations only: keep the import cheap
     AnyCredential = Union['OAuth1', 'OAuth2', 'BasicAuth']
 
 
-def parse_central_wiki(value: object, where: str) -> tuple[str, str | None]:
-    """``central_wiki=`` as (``host[:port]``, script URL or None).
+def parse_central_wiki(value: object, where: str) -> tuple[str | None, str | None]:
+    """``central_wiki=`` as (``host[:port]``, script URL or None); (None, None) when not given.
 
     ``'meta.wikimedia.org'`` or ``'127.0.0.1:8080'`` name the wiki; a URL
     (``'https://wiki.example.org/w'``) also gives its scheme and script path,
@@ -36,6 +36,8 @@ def parse_central_wiki(value: object, where: str) -> tuple[str, str | None]:
     from urllib.parse import urlsplit
 
     from pwb_oauth_ext.network.hosts import wiki_host
+    if value is None:
+        return None, None
     if not isinstance(value, str) or not value.strip() or value != value.strip():
         raise ConfigError(f"{where}: central_wiki must be 'host[:port]' (e.g."
                           " 'meta.wikimedia.org') or the wiki's script URL")
@@ -152,9 +154,7 @@ class OAuth1(Credential):
         self.access_secret = access_secret
         self.grant_type = OAuth1Token() if access_token is not None else OAuth1StoredToken()
         #: The wiki that issues the grant (handshake, identify): host[:port] and URL.
-        self.central_wiki, self.central_url = (
-            parse_central_wiki(central_wiki, _where) if central_wiki is not None
-            else (None, None))
+        self.central_wiki, self.central_url = parse_central_wiki(central_wiki, _where)
 
     @property
     def has_access_token(self) -> bool:
@@ -214,9 +214,7 @@ class OAuth2(Credential):
         self.token_url = token_url
         self.profile_url = profile_url
         #: The wiki that issues and renews the grant: host[:port] and URL.
-        self.central_wiki, self.central_url = (
-            parse_central_wiki(central_wiki, _where) if central_wiki is not None
-            else (None, None))
+        self.central_wiki, self.central_url = parse_central_wiki(central_wiki, _where)
 
     @property
     def grant(self) -> str:
