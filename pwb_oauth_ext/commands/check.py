@@ -1,7 +1,6 @@
-"""``pwb-oauth explain`` and ``pwb-oauth check``: what the configuration does, verified.
+"""``pwb-oauth check``: what the configuration does, verified (``explain`` is commands/explain.py).
 
-``explain`` needs no network: it shows which ``config.authenticate`` key a URL
-gets. ``check`` logs in to each site once (one userinfo request) and reports
+``check`` logs in to each site once (one userinfo request) and reports
 what a bot operator needs to know before a run: which key and protocol, who the
 wiki says the bot is, whether it may edit, when its token expires, and what in
 the setup is risky. No secret is ever printed: only key names, consumer key
@@ -34,33 +33,6 @@ def load_pywikibot() -> Any:
     """Import Pywikibot (reads user-config.py from PYWIKIBOT_DIR)."""
     import pywikibot
     return pywikibot
-
-
-# --- explain -----------------------------------------------------------------
-
-def run_explain(url: str, user: str | None, out: TextIO) -> int:
-    """Print the candidate keys for ``url``; 1 when none matches."""
-    from pwb_oauth_ext.errors import ConfigError
-    from pwb_oauth_ext.network.hosts import HostTable
-    load_pywikibot()
-    from pywikibot import config
-    try:
-        explanation = HostTable(config.authenticate).explain(url, user)
-    except (ConfigError, ValueError) as exc:
-        print(f'pwb-oauth explain: {exc}', file=out)
-        return 2
-    print(explanation.format(), file=out)
-    if explanation.winner is None:
-        config_file = _user_config_path()
-        source = (f'Keys read from {config_file}.' if config_file.exists() else
-                  f'There is no user-config.py in {config_file.parent}, so config.authenticate'
-                  ' is empty (set PYWIKIBOT_DIR or -dir: to the directory that has it).')
-        print(f'No config.authenticate key matches {url}'
-              f'{" for account " + explanation.account if explanation.account else ""};'
-              f' Pywikibot would send no credentials there. {source}', file=out)
-        return 1
-    print(f'Protocol: {_grant_type_of(explanation.winner).title}', file=out)
-    return 0
 
 
 def _user_config_path() -> Path:
@@ -165,10 +137,10 @@ def check_site(pywikibot: Any, family_name: str, code: str) -> dict[str, Any]:
         return report
     report['key'] = match.key.original
     report['key_reason'] = match.reason
-    if match.key.kind == 'any':
+    if match.key.is_catch_all:
         warnings.append(f"the catch-all key {match.key.original!r} is in use: add a key for"
                         ' this host so these credentials cannot go to another one')
-    elif any(candidate.key.kind == 'any' for candidate in explanation.candidates):
+    elif any(candidate.key.is_catch_all for candidate in explanation.candidates):
         warnings.append("config.authenticate has a catch-all key '*': every host without"
                         ' a key of its own gets those credentials')
     try:
@@ -339,7 +311,8 @@ def _login(pywikibot: Any, family: str, code: str, user: str | None,
             errors.append(f'cannot reach {_host_port(api_url)}: the wiki did not answer'
                           f' ({type(exc).__name__}: {text}); it may be down or overloaded')
             return None
-        kind = 'identity mismatch' if 'belongs to' in text else 'login refused'
+        kind = ('identity mismatch' if pywikibot_adapter.is_identity_mismatch(exc)
+                else 'login refused')
         errors.append(f'{kind}: {type(exc).__name__}: {text}')
         return None
     if not site.logged_in():

@@ -51,17 +51,18 @@ class SecretRef:
         try:
             value = self.fetch()
         except ConfigError as exc:
-            raise ConfigError(f'authenticate[{config_key!r}]: {exc}') from None
+            raise ConfigError(f'authenticate[{config_key!r}]: {exc}',
+                              config_key=config_key) from None
         if value is None or not value.strip():
             raise ConfigError(
                 f'authenticate[{config_key!r}]: {self.describe()} gives no secret'
-                f' ({self.missing_hint()})')
+                f' ({self.missing_hint()})', config_key=config_key)
         value = value.strip()
         if has_control_character(value):
             raise ConfigError(
                 f'authenticate[{config_key!r}]: {self.describe()} gives a value with a'
                 ' control character (a second line?); a secret is one line of text. Fix'
-                ' the source of the reference.')
+                ' the source of the reference.', config_key=config_key)
         return value
 
     def missing_hint(self) -> str:

@@ -1,19 +1,20 @@
 """OAuth-only login and logout, and what to do when the wiki refuses a token."""
 from __future__ import annotations
 
+import enum
 import weakref
 from typing import TYPE_CHECKING, Any
 
 from pwb_oauth_ext.config.grant_types import ClientCredentials
 from pwb_oauth_ext.errors import OAuthExtError
+from pwb_oauth_ext.integration.session import logged_out_lock, logged_out_sites
+from pwb_oauth_ext.integration.sites import LOGGED_OUT, site_url
 from pwb_oauth_ext.network.hosts import Match, split_url
 from pwb_oauth_ext.protocol.mediawiki import WRONG_WIKI, clock_skew, is_nonce_reused, likely_causes
 
 if TYPE_CHECKING:
     from pwb_oauth_ext.config.credentials import AnyCredential
-from pwb_oauth_ext.integration.resolver import oauth_match, resolver
-from pwb_oauth_ext.integration.session import logged_out_lock, logged_out_sites
-from pwb_oauth_ext.integration.sites import LOGGED_OUT, site_url
+    from pwb_oauth_ext.integration.resolver import Resolver
 
 
 class OAuthLoginMixin:
@@ -29,12 +30,14 @@ class OAuthLoginMixin:
 
     site: Any
     username: str | None
+    #: The integration's resolver (set on the class by ``login_manager_class``).
+    resolver: Resolver
 
     def __init__(self, password: str | None = None, site: Any = None,
                  user: str | None = None) -> None:
         import pywikibot
         site = site or pywikibot.Site()
-        match = resolver.match(site_url(site), user or site.username())
+        match = self.resolver.match(site_url(site), user or site.username())
         self.oauth_entry = match if match is not None and match.value.is_oauth else None
         if self.oauth_entry is None:
             super().__init__(password, site, user)  # type: ignore[call-arg]
@@ -83,10 +86,10 @@ class OAuthLoginMixin:
             name = info['name']
             configured = site.username()
             if configured is None:
-                resolver.adopt(site, match, name, None)
+                self.resolver.adopt(site, match, name, None)
                 site._username = name
             elif configured == name:
-                resolver.adopt(site, match, name, configured)
+                self.resolver.adopt(site, match, name, configured)
             else:
                 raise identity_error(
                     f'OAuth login on {site}: the token of authenticate[{match.key.original!r}]'
@@ -94,24 +97,17 @@ class OAuthLoginMixin:
                     f' {configured!r}. Set'
                     f" usernames[{site.family.name!r}][{site.code!r}] = {name!r}, or add an"
                     f" entry authenticate['{configured}@{match.key.host or '*'}'] with"
-                    f" {configured}'s own token.")
+                    f" {configured}'s own token.", wiki_user=name, configured_user=configured)
         except BaseException:
             site._loginstatus = LoginStatus.NOT_LOGGED_IN
             raise
         site._loginstatus = LoginStatus.AS_USER
 
 
-_login_manager_classes: dict[type, type] = {}
-
-
-def login_manager_class(base: type) -> type:
+def login_manager_class(base: type, resolver: Resolver) -> type:
     """``OAuthClientLoginManager``: our mixin before Pywikibot's ClientLoginManager ``base``."""
-    cls = _login_manager_classes.get(base)
-    if cls is None:
-        cls = type('OAuthClientLoginManager', (OAuthLoginMixin, base), {
-            '__module__': __name__, '__doc__': OAuthLoginMixin.__doc__})
-        _login_manager_classes[base] = cls
-    return cls
+    return type('OAuthClientLoginManager', (OAuthLoginMixin, base), {
+        '__module__': __name__, '__doc__': OAuthLoginMixin.__doc__, 'resolver': resolver})
 
 
 def oauth_logout(site: Any) -> None:
@@ -138,7 +134,20 @@ def oauth_logout(site: Any) -> None:
                   ' it for good; site.login() uses them again).')
 
 
-def handle_rejection(request: Any, error: dict, authorization_error: type) -> bool:
+class Retry(enum.Flag):
+    """The one retry each kind of rejection gets per API request (kept on the request)."""
+
+    NONE = 0
+    NONCE = enum.auto()   # a reused nonce: sign again
+    CLOCK = enum.auto()   # a clock skew: sign with the wiki's time
+    RENEW = enum.auto()   # a refused token: renew it
+
+
+_RETRIES = '_pwb_oauth_retries'
+
+
+def handle_rejection(request: Any, error: dict, authorization_error: type,
+                     resolver: Resolver) -> bool:
     """Retry once after a replayed nonce, a clock skew or a renewable token; else raise."""
     import pywikibot
 
@@ -146,34 +155,34 @@ def handle_rejection(request: Any, error: dict, authorization_error: type) -> bo
 
     info = str(error.get('info', ''))
     site = request.site
-    tried: set[str] = request.__dict__.setdefault('_pwb_oauth_retries', set())
-    match = oauth_match(site)
+    tried: Retry = request.__dict__.get(_RETRIES, Retry.NONE)
+    match = resolver.oauth_match(site)
     url = site_url(site)
     auth = resolver.auth_for(match, site.username(), url, site) if match else None
 
     if error.get('code') == WRONG_WIKI:
-        raise authorization_error(_wrong_wiki_message(site, match, auth, info))
-    if is_nonce_reused(info) and 'nonce' not in tried:
-        tried.add('nonce')
+        raise authorization_error(_wrong_wiki_message(site, match, auth, info, resolver))
+    if is_nonce_reused(info) and Retry.NONCE not in tried:
+        request.__dict__[_RETRIES] = tried | Retry.NONCE
         pywikibot.log(f'OAuth nonce reused on {site}; retrying once with a new nonce')
         return True
     skew = clock_skew(info)
-    if skew and isinstance(auth, OAuth1Auth) and 'clock' not in tried:
-        tried.add('clock')
+    if skew and isinstance(auth, OAuth1Auth) and Retry.CLOCK not in tried:
+        request.__dict__[_RETRIES] = tried | Retry.CLOCK
         auth.correct_clock(*skew)
         pywikibot.warning(f'Clock differs from {site} by {skew[1] - skew[0]} s;'
                           ' signing with the wiki\'s time from now on. Fix the clock (NTP).')
         return True
     renew = getattr(auth, 'renew_after_rejection', None)
-    if renew is not None and 'renew' not in tried:
-        tried.add('renew')
+    if renew is not None and Retry.RENEW not in tried:
+        request.__dict__[_RETRIES] = tried | Retry.RENEW
         if renew():
             return True
     raise authorization_error(_rejection_message(site, match, info))
 
 
 def _wrong_wiki_message(site: Any, match: Match[AnyCredential] | None, auth: Any,
-                        info: str) -> str:
+                        info: str, resolver: Resolver) -> str:
     """The consumer is registered for one wiki and this is another: say which and what to do."""
     text = _rejection_message(site, match, info)
     grant = getattr(auth, 'grant', None) or getattr(getattr(auth, 'source', None), 'grant', None)

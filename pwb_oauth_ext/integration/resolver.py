@@ -10,6 +10,7 @@ from pwb_oauth_ext.network.hosts import HostTable, Match, split_url, wiki_host
 
 if TYPE_CHECKING:
     from pwb_oauth_ext.config.credentials import AnyCredential
+    from pwb_oauth_ext.config.settings import Settings
     from pwb_oauth_ext.protocol.grants import CentralWiki
     from pwb_oauth_ext.protocol.store import GrantKey
 from pwb_oauth_ext.integration.context import pywikibot_transport
@@ -24,9 +25,13 @@ _NO_KEY = object()  # stands for "no such key" in snapshot comparisons
 
 
 class Resolver:
-    """Turns ``config.authenticate`` into a host table and auth objects, lazily."""
+    """Turns ``config.authenticate`` into a host table and auth objects, lazily.
 
-    def __init__(self) -> None:
+    Owned by the ``Integration``, which hands it the settings of ``enable()``.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self._lock = threading.Lock()
         self._table: HostTable[AnyCredential] | None = None
         self._source: dict | None = None   # config.authenticate itself, never a copy
@@ -78,18 +83,32 @@ class Resolver:
         """The ``authenticate`` value, as written, of a key ``match`` returned."""
         return self._snapshot.get(match.key.original)
 
-    def match(self, url: str, account: str | None) -> Match[AnyCredential] | None:
-        """The winning entry for a URL and account, or None."""
+    def match(self, url: str, account: str | None,
+              wiki: tuple[str, int | None] | None = None) -> Match[AnyCredential] | None:
+        """The winning entry for a URL and account, or None.
+
+        ``wiki``: the ``(host, port)`` of the wiki the request is for, ``NO_WIKI``
+        for none; by default the URL's own (see ``HostTable.lookup``).
+        """
         host, port = split_url(url)
-        found = self.table().lookup(host, port, account)
+        found = self.table().lookup(host, port, account, wiki)
         if found is not None:   # the matched key must still hold the value the table has
             key = found.key.original
             old = self._snapshot.get(key, _NO_KEY)
             new = self._source.get(key, _NO_KEY)  # type: ignore[union-attr]
             if new is not old and new != old:
                 self._rebuild(self._source)  # type: ignore[arg-type]
-                found = self.table().lookup(host, port, account)
+                found = self.table().lookup(host, port, account, wiki)
         return found
+
+    def site_match(self, site: Any) -> Match[AnyCredential] | None:
+        """The entry that applies to this site and its account."""
+        return self.match(site_url(site), site.username())
+
+    def oauth_match(self, site: Any) -> Match[AnyCredential] | None:
+        """The site's OAuth entry, or None when it has none (or basic auth)."""
+        match = self.site_match(site)
+        return match if match is not None and match.value.is_oauth else None
 
     def auth_for(self, match: Match[AnyCredential], account: str | None, url: str,
                  site: Any = None) -> Any:
@@ -163,22 +182,19 @@ class Resolver:
     def store_path(self) -> Path:
         """The token store file: set by enable(), else in Pywikibot's base directory."""
         from pywikibot import config
-
-        from pwb_oauth_ext import _settings
-        if 'token_store' in _settings and isinstance(_settings['token_store'], str) \
-                and '://' not in _settings['token_store']:
-            return Path(_settings['token_store'])
+        setting = self.settings.token_store
+        if isinstance(setting, str) and not self.settings.store_is_url:
+            return Path(setting)
         return Path(config.base_dir) / 'pwb-oauth-tokens.json'
 
     def store(self) -> Any:
         """The token store in use: the database of ``enable(token_store=URL)``, else the file."""
-        from pwb_oauth_ext import _settings
         from pwb_oauth_ext.protocol.store import open_store
-        setting = _settings.get('token_store')
-        if setting is None or (isinstance(setting, str) and '://' not in setting):
+        setting = self.settings.token_store
+        if setting is None or (isinstance(setting, str) and not self.settings.store_is_url):
             return open_store(self.store_path())
         import pywikibot
-        return open_store(setting, password=_settings.get('token_store_password'),
+        return open_store(setting, password=self.settings.token_store_password,
                           warn=pywikibot.warning)
 
     def _stored_before_grants(self, grant: tuple[CentralWiki, GrantKey],
@@ -206,9 +222,6 @@ class Resolver:
             self._grant_auth.clear()
 
 
-resolver = Resolver()
-
-
 def _warn_readable_user_config(entries: Any) -> None:
     """Warn once when user-config.py holds inline secrets that others can read."""
     import pywikibot
@@ -220,13 +233,3 @@ def _warn_readable_user_config(entries: Any) -> None:
     if message:
         pywikibot.warning(message)
 
-
-def site_match(site: Any) -> Match[AnyCredential] | None:
-    """The entry that applies to this site and its account."""
-    return resolver.match(site_url(site), site.username())
-
-
-def oauth_match(site: Any) -> Match[AnyCredential] | None:
-    """The site's OAuth entry, or None when it has none (or basic auth)."""
-    match = site_match(site)
-    return match if match is not None and match.value.is_oauth else None

@@ -165,7 +165,7 @@ def _oauth1_stored_auth(cred: Any, inputs: AuthInputs) -> OAuth1Auth:
         raise ConfigError(
             f'authenticate[{key!r}] has no access token and no grant{whose} is stored'
             f' for consumer {consumer_key[:6]}... on {grant.central_wiki}:'
-            f' {inputs.reauthorize_hint}')
+            f' {inputs.reauthorize_hint}', config_key=key)
     stored_key, record = found
     return OAuth1Auth(consumer_key, consumer_secret, record['access_token'],
                       record['access_secret'], grant=stored_key)
