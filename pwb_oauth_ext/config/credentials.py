@@ -140,11 +140,15 @@ class OAuth1(Credential):
 
     def __init__(self, consumer_key: Secret, consumer_secret: Secret,
                  access_token: Secret | None = None, access_secret: Secret | None = None,
-                 *, central_wiki: str | None = None, _where: str = 'OAuth1(...)') -> None:
-        _check_secret(consumer_key, 'consumer_key', _where)
-        _check_secret(consumer_secret, 'consumer_secret', _where)
-        _check_secret(access_token, 'access_token', _where, optional=True)
-        _check_secret(access_secret, 'access_secret', _where, optional=True)
+                 *, central_wiki: str | None = None, _where: str = 'OAuth1(...)',
+                 _names: dict[str, str] | None = None) -> None:
+        names = _names or {}   # how the messages name each argument (a 4-tuple: its items)
+        _check_secret(consumer_key, names.get('consumer_key', 'consumer_key'), _where)
+        _check_secret(consumer_secret, names.get('consumer_secret', 'consumer_secret'), _where)
+        _check_secret(access_token, names.get('access_token', 'access_token'), _where,
+                      optional=True)
+        _check_secret(access_secret, names.get('access_secret', 'access_secret'), _where,
+                      optional=True)
         if (access_token is None) != (access_secret is None):
             raise ConfigError(f'{_where}: give both access_token and access_secret, or'
                               ' neither (then the token stored by pwb-oauth authorize is used)')
@@ -266,6 +270,13 @@ class BasicAuth(Credential):
         return f'BasicAuth(username={self.username!r}, password={_mask(self.password)})'
 
 
+#: How the errors about an OAuth 1.0a 4-tuple name its items.
+_TUPLE_ITEM_NAMES = {
+    'consumer_key': 'item 1 (consumer key)', 'consumer_secret': 'item 2 (consumer secret)',
+    'access_token': 'item 3 (access token)', 'access_secret': 'item 4 (access secret)',
+}
+
+
 def credential_from_config(key: object, value: object) -> AnyCredential:
     """Read one ``authenticate[key]`` value; ConfigError naming the key (never a secret)."""
     where = f'authenticate[{key!r}]'
@@ -277,13 +288,8 @@ def credential_from_config(key: object, value: object) -> AnyCredential:
                 raise ConfigError(
                     f'{where}: an OAuth 1.0a 4-tuple needs all four values; for a token'
                     ' from pwb-oauth authorize write OAuth1(consumer_key, consumer_secret)')
-            try:
-                return OAuth1(*value, _where=f'{where} (OAuth 1.0a 4-tuple)')
-            except ConfigError as exc:
-                raise ConfigError(str(exc).replace('consumer_key', 'item 1 (consumer key)')
-                                  .replace('consumer_secret', 'item 2 (consumer secret)')
-                                  .replace('access_token', 'item 3 (access token)')
-                                  .replace('access_secret', 'item 4 (access secret)')) from None
+            return OAuth1(*value, _where=f'{where} (OAuth 1.0a 4-tuple)',
+                          _names=_TUPLE_ITEM_NAMES)
         if len(value) == 2:
             user, password = value
             if not isinstance(user, str) or not user:
