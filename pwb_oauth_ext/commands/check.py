@@ -12,34 +12,25 @@ import contextlib
 import json
 import os
 import stat
-import sys
 import time
 from typing import Any, TextIO
 
-from pwb_oauth_ext.config.credentials import OAuth1, OAuth2, resolve_secret
+from pwb_oauth_ext.config.credentials import OAuth1, OAuth2
+from pwb_oauth_ext.config.grant_types import AuthorizationCode
+from pwb_oauth_ext.config.references import resolve_secret
 from pwb_oauth_ext.integration import facade
 from pwb_oauth_ext.network.urls import server_of
+from pwb_oauth_ext.protocol.mediawiki import (
+    PROFILE_PATH,
+    REMOVED_RIGHTS,
+    REQUIRED_RIGHTS,
+    USUAL_RIGHTS,
+)
 
-#: Rights a bot usually needs; without 'edit' the check fails. Only those the wiki
-#: has count: MediaWiki 1.43 has no 'writeapi' (and grants no 'purge' under OAuth).
-REQUIRED_RIGHTS = ('edit',)
-USUAL_RIGHTS = ('edit', 'createpage', 'writeapi', 'bot', 'apihighlimits')
-#: Rights removed from MediaWiki core, by the version without them (used when the
-#: wiki does not list its groups' rights).
-REMOVED_RIGHTS = {'writeapi': (1, 43)}
 PUBLIC_CLIENT_WARNING = (
     'a public client (no client_secret) cannot refresh its token on MediaWiki before 1.46'
     ' (1.39 to 1.45 answer invalid_client): when the token expires, run pwb-oauth authorize'
     ' again; unattended bots need a confidential client')
-
-PROTOCOL_NAMES = {
-    'oauth1': 'OAuth 1.0a',
-    'owner_only': 'OAuth 2.0 owner-only',
-    'client_credentials': 'OAuth 2.0 client credentials',
-    'authorization_code': 'OAuth 2.0 authorization code',
-    'basic': 'HTTP basic',
-    'none': 'none',
-}
 
 
 def load_pywikibot() -> None:
@@ -47,17 +38,10 @@ def load_pywikibot() -> None:
     facade.load_pywikibot()
 
 
-def _protocol_of(match: Any) -> str:
-    """'oauth1', an OAuth 2.0 grant name, 'basic' or 'none' for a match of raw config."""
-    from pwb_oauth_ext.config.credentials import BasicAuth, OAuth2, credential_from_config
-    if match is None:
-        return 'none'
-    credential = credential_from_config(match.key.original, match.value)
-    if isinstance(credential, OAuth2):
-        return credential.grant
-    if isinstance(credential, BasicAuth):
-        return 'basic'
-    return 'oauth1'
+def _grant_type_of(match: Any) -> Any:
+    """The grant type (``config.grant_types``) of a match of raw config."""
+    from pwb_oauth_ext.config.credentials import credential_from_config
+    return credential_from_config(match.key.original, match.value).grant_type
 
 
 # --- check -------------------------------------------------------------------
@@ -138,7 +122,7 @@ def _new_report(family_name: str, code: str) -> dict[str, Any]:
     return {
         'site': f'{family_name}:{code}', 'api_url': None, 'configured_user': None,
         'key': None, 'key_reason': None, 'explanation': None,
-        'protocol': 'none', 'protocol_name': PROTOCOL_NAMES['none'], 'public_id': None,
+        'protocol': 'none', 'protocol_name': 'none', 'public_id': None,
         'identity': None, 'groups': [], 'grants': None,
         'rights': {'present': [], 'missing': []},
         'token_expires_at': None, 'token_expiry': None, 'grant': None, 'shared_with': [],
@@ -198,10 +182,10 @@ def _choose_key(report: dict[str, Any], api_url: str) -> Any:
 
 def _read_credential(report: dict[str, Any], match: Any) -> Any:
     """The entry's protocol and public id; an OAuth object without the plugin ends the check."""
-    protocol = _protocol_of(match)
+    grant_type = _grant_type_of(match)
     credential = match.value
-    report['protocol'] = protocol
-    report['protocol_name'] = PROTOCOL_NAMES[protocol]
+    report['protocol'] = grant_type.name
+    report['protocol_name'] = grant_type.title
     report['public_id'] = credential.public_id() or None
     written = facade.resolver.configured_value(match)   # a 4-tuple works without the plugin
     if not facade.installed() and isinstance(written, (OAuth1, OAuth2)):
@@ -209,7 +193,7 @@ def _read_credential(report: dict[str, Any], match: Any) -> Any:
                            '(...), which only works with the plugin enabled: add'
                            ' "_oauth.enable()" after "import pwb_oauth_ext as _oauth" in'
                            ' user-config.py')
-    if protocol == 'authorization_code' and credential.client_secret is None:
+    if isinstance(grant_type, AuthorizationCode) and credential.client_secret is None:
         report['warnings'].append(PUBLIC_CLIENT_WARNING)
     return credential
 
@@ -430,7 +414,7 @@ def describe_connect_error(exc: BaseException, timeout: float) -> str:
 def _oauth2_grants(site: Any) -> list[str] | None:
     """The token's grants from rest.php/oauth2/resource/profile; None when unavailable."""
     try:
-        response = facade.site_get(site, site.scriptpath() + '/rest.php/oauth2/resource/profile')
+        response = facade.site_get(site, site.scriptpath() + PROFILE_PATH)
         if response.status_code != 200:
             return None
         grants = response.json().get('grants')
@@ -483,7 +467,8 @@ def _grant_names(grants: Any) -> list[str] | None:
 
 def _token_expiry(report: dict[str, Any], credential: OAuth2) -> None:
     """When the bearer token expires, from the token store (owner-only: never)."""
-    if credential.grant == 'owner_only':
+    from pwb_oauth_ext.config.grant_types import OwnerOnlyToken
+    if isinstance(credential.grant_type, OwnerOnlyToken):
         report['token_expiry'] = 'does not expire'
         return
     grant = report.get('grant')
@@ -516,12 +501,13 @@ def _file_warnings(warnings: list[str]) -> None:
     candidates = [('user-config.py', facade.user_config_path())]
     with contextlib.suppress(Exception):   # no token file in use: nothing to check
         candidates.append(('token file', facade.resolver.store().path))
+    from pwb_oauth_ext.config.file_modes import others_may_access
     for label, path in candidates:
         try:
             mode = os.stat(path).st_mode
         except OSError:
             continue
-        if sys.platform != 'win32' and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        if others_may_access(mode):
             warnings.append(f'{label} {path} is readable by group or others'
                             f' (mode {stat.S_IMODE(mode):o}); run: chmod 600 {path}')
 

@@ -8,15 +8,6 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
-#: What ``Protocol:`` says, by grant (OAuth 2.0) or kind of entry.
-_PROTOCOL_LINES = {
-    'oauth1': 'OAuth 1.0a',
-    'owner_only': 'OAuth 2.0 owner-only',
-    'client_credentials': 'OAuth 2.0 client credentials',
-    'authorization_code': 'OAuth 2.0 authorization code',
-    'basic': 'HTTP basic',
-}
-
 
 def run_explain(url: str, user: str | None, out: TextIO) -> int:
     """Print the candidate keys for ``url``; 1 when none matches, 2 for a bad config or URL."""
@@ -48,10 +39,6 @@ def run_explain(url: str, user: str | None, out: TextIO) -> int:
 
 
 def _protocol_line(match: Any) -> str:
-    """The protocol of a matched raw ``authenticate`` value, as ``Protocol:`` names it."""
-    from pwb_oauth_ext.config.credentials import BasicAuth, OAuth2, credential_from_config
-    credential = credential_from_config(match.key.original, match.value)
-    if isinstance(credential, OAuth2):
-        return _PROTOCOL_LINES[credential.grant]
-    return _PROTOCOL_LINES['basic' if isinstance(credential, BasicAuth) else 'oauth1']
-
+    """The protocol of a matched raw ``authenticate`` value: its grant type's title."""
+    from pwb_oauth_ext.config.credentials import credential_from_config
+    return credential_from_config(match.key.original, match.value).grant_type.title

@@ -8,8 +8,8 @@ names the config key and the reference, never a value.
 from __future__ import annotations
 
 import os
-import stat
 
+from pwb_oauth_ext.config.file_modes import others_may_access
 from pwb_oauth_ext.errors import ConfigError
 
 TYPE_CHECKING = False
@@ -26,6 +26,13 @@ def has_control_character(text: str) -> bool:
     error names the whole header, secret included, on the console and in logs.
     """
     return any(ord(ch) < 0x20 or 0x7f <= ord(ch) <= 0x9f for ch in text)
+
+
+def resolve_secret(value: Secret, config_key: str) -> str:
+    """The secret's text; references are fetched now (first use)."""
+    if isinstance(value, SecretRef):
+        return value.resolve(config_key)
+    return value
 
 
 class SecretRef:
@@ -98,7 +105,7 @@ class file(SecretRef):  # noqa: N801
             mode = os.stat(self.path).st_mode
         except FileNotFoundError:
             return None
-        if os.name == 'posix' and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        if others_may_access(mode):
             raise ConfigError(
                 f'{self.describe()}: the secret file can be read by other users;'
                 f' fix it with: chmod 600 {self.path}')

@@ -23,6 +23,7 @@ from pwb_oauth_ext.integration.login import (
 from pwb_oauth_ext.integration.resolver import Resolver
 from pwb_oauth_ext.integration.session import SessionAuth, configured_authentication
 from pwb_oauth_ext.integration.sites import LOGGED_OUT
+from pwb_oauth_ext.protocol.mediawiki import is_authorization_refusal
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -232,7 +233,7 @@ class Integration:
 
         @_replaces(original_api_error)
         def internal_api_error(self: Any, code: str, error: dict, result: Any) -> bool:
-            if code.startswith('mwoauth-invalid-authorization'):
+            if is_authorization_refusal(code):
                 resolver.check_entries()
                 return handle_rejection(self, error, OAuthAuthorizationError, resolver)
             return original_api_error(self, code, error, result)

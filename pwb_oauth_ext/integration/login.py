@@ -2,23 +2,19 @@
 from __future__ import annotations
 
 import enum
-import re
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from pwb_oauth_ext.config.credentials import (
-    OAuth2,
-)
+from pwb_oauth_ext.config.grant_types import ClientCredentials
 from pwb_oauth_ext.errors import OAuthExtError
 from pwb_oauth_ext.integration.session import logged_out_lock, logged_out_sites
 from pwb_oauth_ext.integration.sites import LOGGED_OUT, site_url
 from pwb_oauth_ext.network.hosts import Match, split_url
+from pwb_oauth_ext.protocol.mediawiki import WRONG_WIKI, clock_skew, is_nonce_reused, likely_causes
 
 if TYPE_CHECKING:
     from pwb_oauth_ext.config.credentials import AnyCredential
     from pwb_oauth_ext.integration.resolver import Resolver
-
-_EXPIRED_TIMESTAMP = re.compile(r'Expired timestamp, yours (\d+), ours (\d+)')
 
 
 class OAuthLoginMixin:
@@ -74,7 +70,7 @@ class OAuthLoginMixin:
             info = site.userinfo
             if 'anon' in info or not info.get('id'):
                 cred = match.value
-                if isinstance(cred, OAuth2) and cred.grant == 'client_credentials':
+                if isinstance(cred.grant_type, ClientCredentials):
                     raise identity_error(
                         f'OAuth login on {site} failed: the wiki gives the client credentials'
                         f' token of authenticate[{match.key.original!r}] (client'
@@ -166,15 +162,15 @@ def handle_rejection(request: Any, error: dict, authorization_error: type,
 
     if error.get('code') == WRONG_WIKI:
         raise authorization_error(_wrong_wiki_message(site, match, auth, info, resolver))
-    if 'Nonce already used' in info and Retry.NONCE not in tried:
+    if is_nonce_reused(info) and Retry.NONCE not in tried:
         request.__dict__[_RETRIES] = tried | Retry.NONCE
         pywikibot.log(f'OAuth nonce reused on {site}; retrying once with a new nonce')
         return True
-    skew = _EXPIRED_TIMESTAMP.search(info)
+    skew = clock_skew(info)
     if skew and isinstance(auth, OAuth1Auth) and Retry.CLOCK not in tried:
         request.__dict__[_RETRIES] = tried | Retry.CLOCK
-        auth.correct_clock(int(skew[1]), int(skew[2]))
-        pywikibot.warning(f'Clock differs from {site} by {int(skew[2]) - int(skew[1])} s;'
+        auth.correct_clock(*skew)
+        pywikibot.warning(f'Clock differs from {site} by {skew[1] - skew[0]} s;'
                           ' signing with the wiki\'s time from now on. Fix the clock (NTP).')
         return True
     renew = getattr(auth, 'renew_after_rejection', None)
@@ -183,23 +179,6 @@ def handle_rejection(request: Any, error: dict, authorization_error: type,
         if renew():
             return True
     raise authorization_error(_rejection_message(site, match, info))
-
-
-_LIKELY_CAUSES = (
-    ('Invalid signature', 'the consumer secret or access secret is wrong, or the wiki'
-     ' computes signatures for another URL (http/https, host name or proxy)'),
-    ('Invalid consumer', 'the consumer key is wrong, or the consumer is not approved,'
-     ' disabled, or registered for another wiki'),
-    ('No approved grant', 'the access token is wrong or was revoked, or belongs to'
-     ' another consumer'),
-    ('Expired timestamp', 'this computer\'s clock is off by more than 5 minutes'),
-    ('Nonce already used', 'a request was replayed (a proxy retrying it?)'),
-    ('Invalid access token', 'the bearer token expired, was revoked or was damaged;'
-     ' for an authorization-code grant run pwb-oauth authorize for this site again'),
-)
-
-
-WRONG_WIKI = 'mwoauth-invalid-authorization-wrong-wiki'
 
 
 def _wrong_wiki_message(site: Any, match: Match[AnyCredential] | None, auth: Any,
@@ -224,7 +203,7 @@ def _wrong_wiki_message(site: Any, match: Match[AnyCredential] | None, auth: Any
 
 
 def _rejection_message(site: Any, match: Match[AnyCredential] | None, info: str) -> str:
-    causes = [cause for marker, cause in _LIKELY_CAUSES if marker in info]
+    causes = likely_causes(info)
     where = ('no entry' if match is None
              else f'authenticate[{match.key.original!r}]: {match.reason}')
     public_id = match.value.public_id() if match is not None else ''

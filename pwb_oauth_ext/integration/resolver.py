@@ -5,15 +5,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pwb_oauth_ext.config.credentials import (
-    BasicAuth,
-    OAuth1,
-    OAuth2,
-    credential_from_config,
-    resolve_secret,
-)
-from pwb_oauth_ext.errors import ConfigError
-from pwb_oauth_ext.network.hosts import HostTable, Match, split_url
+from pwb_oauth_ext.config.credentials import credential_from_config
+from pwb_oauth_ext.network.hosts import HostTable, Match, split_url, wiki_host
 
 if TYPE_CHECKING:
     from pwb_oauth_ext.config.credentials import AnyCredential
@@ -141,12 +134,8 @@ class Resolver:
         from pwb_oauth_ext.protocol.grants import central_wiki_of
         from pwb_oauth_ext.protocol.store import GrantKey
         cred = match.value
-        if isinstance(cred, OAuth1) and not cred.has_access_token:
-            client_id = resolve_secret(cred.consumer_key, match.key.original)
-        elif isinstance(cred, OAuth2) and cred.grant != 'owner_only':
-            assert cred.client_id is not None
-            client_id = cred.client_id
-        else:
+        client_id = cred.grant_type.stored_grant_client(cred, match.key.original)
+        if client_id is None:
             return None
         central = central_wiki_of(cred, wiki_script_url(site, url),
                                   wikimedia=is_wikimedia_wiki(site, url))
@@ -154,45 +143,20 @@ class Resolver:
 
     def _make_auth(self, match: Match[AnyCredential], account: str | None, url: str,
                    site: Any) -> Any:
-        from pwb_oauth_ext.protocol.auth import HTTPBasicAuth, OAuth1Auth
-        key = match.key.original
+        """A new auth object, or the one of the stored grant the entry shares."""
+        from pwb_oauth_ext.protocol.grants import AuthInputs, make_auth
         cred = match.value
-        if isinstance(cred, BasicAuth):
-            return HTTPBasicAuth(cred.username, resolve_secret(cred.password, key))
         grant = self.grant_in_use(match, account, url, site)
-        if grant is not None and (grant[1], type(cred)) in self._grant_auth:
-            return self._grant_auth[(grant[1], type(cred))]
-        if isinstance(cred, OAuth1):
-            ck = resolve_secret(cred.consumer_key, key)
-            cs = resolve_secret(cred.consumer_secret, key)
-            if cred.has_access_token:
-                assert cred.access_token is not None and cred.access_secret is not None
-                return OAuth1Auth(ck, cs, resolve_secret(cred.access_token, key),
-                                  resolve_secret(cred.access_secret, key))
-            assert grant is not None
-            found = self._stored_grant(grant[1])
-            if found is None:
-                whose = f' of {account}' if account else ''
-                raise ConfigError(
-                    f'authenticate[{key!r}] has no access token and no grant{whose} is stored'
-                    f' for consumer {ck[:6]}... on {grant[1].central_wiki}:'
-                    f' {reauthorize_hint(site, account)}', config_key=key)
-            auth = OAuth1Auth(ck, cs, found[1]['access_token'], found[1]['access_secret'])
-            auth.grant = found[0]
-        elif isinstance(cred, OAuth2):
-            from pwb_oauth_ext.protocol.grants import CentralWiki, make_bearer_auth
-            central = grant[0] if grant is not None else CentralWiki('', '')
-            auth = make_bearer_auth(cred, config_key=key, central=central,
-                                    grant=grant[1] if grant is not None else None,
-                                    store=self.store(),
-                                    transport=pywikibot_transport,
-                                    reauthorize_hint=reauthorize_hint(site, account))
-            if grant is None:
-                return auth
-        else:
-            raise ConfigError(f'authenticate[{key!r}]: unsupported credential {cred!r}',
-                              config_key=key)
-        self._grant_auth[(grant[1], type(cred))] = auth
+        if grant is not None:
+            shared = self._grant_auth.get((grant[1], type(cred)))
+            if shared is not None:
+                return shared
+        auth = make_auth(cred, AuthInputs(
+            config_key=match.key.original, central=grant[0] if grant else None,
+            grant=grant[1] if grant else None, store=self.store() if grant else None,
+            transport=pywikibot_transport, reauthorize_hint=reauthorize_hint(site, account)))
+        if grant is not None:
+            self._grant_auth[(grant[1], type(cred))] = auth
         return auth
 
     def adopt(self, site: Any, match: Match[AnyCredential], name: str,
@@ -240,9 +204,8 @@ class Resolver:
         now Meta, so a token kept for en.wikipedia.org is looked up there
         unless the central wiki has a grant of that client already.
         """
-        from pwb_oauth_ext.protocol.grants import store_host
         central, key = grant
-        own_host = store_host(url)
+        own_host = wiki_host(url)
         if own_host == key.central_wiki:
             return grant
         store = self.store()
@@ -250,10 +213,6 @@ class Resolver:
                 or not store.grants_of(own_host, key.client_id):
             return grant
         return central, key._replace(central_wiki=own_host)
-
-    def _stored_grant(self, key: GrantKey) -> tuple[GrantKey, dict] | None:
-        """The stored grant for the key (the account's, or the only one there is)."""
-        return self.store().find(key)
 
     def forget(self) -> None:
         """Drop cached auth objects (tokens are re-read on next use)."""

@@ -397,6 +397,17 @@ def split_url(url: str) -> tuple[str, int | None]:
     return host, (None if port in DEFAULT_PORTS else port)
 
 
+def wiki_host(url: str) -> str:
+    """``host[:port]`` of a URL as the token store and ``central_wiki=`` name a wiki.
+
+    ``split_url``'s host and port, an IPv6 address in brackets.
+    """
+    host, port = split_url(url)
+    if ':' in host:
+        host = f'[{host}]'
+    return f'{host}:{port}' if port else host
+
+
 @functools.lru_cache(maxsize=256)
 def url_target(url: str) -> tuple[str, str, int | None]:
     """``(scheme, host, port)`` requests connects to for ``url``, host normalised.
