@@ -251,3 +251,22 @@ def test_authorize_dispatches_with_a_site_that_has_no_token_yet(
     # Creating the site did not try to log in with the missing token.
     assert not any(entry[1].endswith('access_token')
                    for entry in wiki.wiki.request_log[before:])
+
+
+def test_check_names_a_refused_token_a_refusal_even_when_its_hint_says_belongs_to(
+        wiki: RunningWiki, oauth1_consumer: OAuth1Consumer,
+        pwb_dir_factory: PwbDirFactory, run_pwb: RunPwb) -> None:
+    """The kind of failure comes from the exception's type, not from words in its message:
+    the hint for 'No approved grant' says the token may belong to another consumer."""
+    wrong_token = 'a' * 32
+    pwb_dir = pwb_dir_factory([
+        f"authenticate[{wiki.host!r}] = ({oauth1_consumer.consumer_key!r},"
+        f" {oauth1_consumer.consumer_secret!r}, {wrong_token!r},"
+        f" {oauth1_consumer.access_secret!r})"])
+    result = run_pwb(None, pwb_dir, *CLI, 'check', '--json')
+    assert result.returncode == 1, result.stdout + result.stderr
+    [site] = json.loads(result.stdout)['sites']
+    [error] = site['errors']
+    assert 'belongs to' in error, error
+    assert error.startswith('login refused:'), error
+    assert_no_secret(result, oauth1_consumer.consumer_secret, oauth1_consumer.access_secret)

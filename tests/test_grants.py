@@ -403,6 +403,14 @@ def test_a_grant_stored_per_host_by_the_release_before_grants_keeps_working(
     assert result_of(run(pwb_dir, SAVE_ON, 'wiki1', 'Old store', 'v1')) == {'wiki1': USER}
     assert sum(provider.token_requests.values()) == before
     assert json.loads(path.read_text())['version'] == 1
+    # check reports the grant the runtime used: the one under the wiki's own host.
+    check = subprocess.run([sys.executable, '-m', 'pwb_oauth_ext.commands.main', 'check',
+                            '-site:wiki1:wiki1'], cwd=str(pwb_dir),
+                           env=pywikibot_environment(pwb_dir), capture_output=True, text=True,
+                           timeout=120, check=False)
+    assert f'  grant:       {USER} on {wiki1.host}, client {client.client_id[:6]}..., expires' \
+        in check.stdout, check.stdout + check.stderr
+    assert sum(provider.token_requests.values()) == before
 
     record = tokens.to_record()
     record['expires_at'] = time.time() - 3600

@@ -60,11 +60,11 @@ def test_token_endpoint_redirect_is_an_error_and_nothing_is_resent(
 
 HANDSHAKE_POST = '''
 import sys, pywikibot
-from pwb_oauth_ext.commands import authorize
+from pwb_oauth_ext.integration import facade
 pywikibot.Site()
 for url in sys.argv[1:]:
     try:
-        authorize.post_empty(url, {'Authorization': 'OAuth oauth_signature="SIGNATURE"'})
+        facade.post_without_auth(url, {'Authorization': 'OAuth oauth_signature="SIGNATURE"'})
         print('SENT')
     except Exception as exc:
         print('ERROR', exc)
@@ -268,11 +268,11 @@ def test_token_with_crlf_from_the_endpoint_is_refused(
 
 INITIATE = '''
 import sys, pywikibot
-from pwb_oauth_ext.commands import authorize
+from pwb_oauth_ext.integration import facade
 from pwb_oauth_ext.protocol import oauth1 as handshake
 pywikibot.Site()
 try:
-    pair = handshake.initiate(authorize.post_empty, sys.argv[1], 'ck', 'cs')
+    pair = handshake.initiate(facade.post_without_auth, sys.argv[1], 'ck', 'cs')
     print('TOKEN', pair.key)
 except Exception as exc:
     print('ERROR', exc)

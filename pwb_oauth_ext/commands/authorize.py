@@ -15,8 +15,10 @@ from typing import Any, Optional, TextIO
 from pwb_oauth_ext.config.credentials import OAuth1, OAuth2
 from pwb_oauth_ext.config.grant_types import ClientCredentials, OAuth1Token, OwnerOnlyToken
 from pwb_oauth_ext.config.references import resolve_secret
-from pwb_oauth_ext.errors import OAuthExtError, OAuthFlowError
+from pwb_oauth_ext.errors import GrantChoiceError, OAuthExtError, OAuthFlowError
+from pwb_oauth_ext.integration import facade
 from pwb_oauth_ext.network.hosts import normalize_account
+from pwb_oauth_ext.network.urls import server_of
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -49,20 +51,14 @@ def check_configuration(family: str, code: str, user: Optional[str]) -> Optional
 
     Runs before the site is created, because creating a site goes online.
     """
-    from pywikibot import config
-    from pywikibot.family import Family
-
-    from pwb_oauth_ext.integration import facade as pywikibot_adapter
     from pwb_oauth_ext.network.hosts import split_url
     try:
-        family_obj = Family.load(family)
-        api_url = family_obj.base_url(code, family_obj.apipath(code))
+        api_url = facade.site_address(family, code).api_url
     except Exception as exc:
         return f'unknown site {family}:{code} ({type(exc).__name__}: {exc}).'
-    account = (user or config.usernames.get(family, {}).get(code)
-               or config.usernames.get(family, {}).get('*'))
+    account = user or facade.configured_account(family, code)
     try:
-        match = pywikibot_adapter.resolver.match(api_url, account)
+        match = facade.resolver.match(api_url, account)
     except OAuthExtError as exc:
         return f'{exc}'
     if match is not None and match.value.is_oauth:
@@ -89,18 +85,10 @@ def run_authorize(site: Any, *, user: Optional[str], paste: bool, show: bool, ou
     Returns the exit status; problems are reported on ``out`` as one clear
     message, never as a traceback, and never with a secret unless ``show``.
     """
-    from pwb_oauth_ext.integration import facade as pywikibot_adapter
-
-    pywikibot_adapter.install()   # get_authentication must not hand our objects to requests
+    facade.install()   # get_authentication must not hand our objects to requests
     try:
         account = user or site.username()
-        match = pywikibot_adapter.resolver.match(pywikibot_adapter.site_url(site), account)
-        if match is None or not match.value.is_oauth:
-            raise _Abort(
-                f'No OAuth entry in config.authenticate applies to {site} '
-                f'({pywikibot_adapter.site_url(site)}, account {account or "unset"}). Add one'
-                ' to user-config.py, e.g. authenticate[\'<host>\'] = OAuth1(consumer_key,'
-                ' consumer_secret) or OAuth2(client_id=...), then run this again.')
+        match = _oauth_entry(site, account)
         cred = match.value
         key = match.key.original
         refusal = _NOTHING_TO_AUTHORIZE.get(type(cred.grant_type))
@@ -129,6 +117,18 @@ def run_authorize(site: Any, *, user: Optional[str], paste: bool, show: bool, ou
 
 # --- helpers -----------------------------------------------------------------
 
+def _oauth_entry(site: Any, account: Optional[str]) -> Any:
+    """The OAuth entry that applies to the site and account; _Abort when there is none."""
+    match = facade.resolver.match(facade.site_url(site), account)
+    if match is None or not match.value.is_oauth:
+        raise _Abort(
+            f'No OAuth entry in config.authenticate applies to {site} '
+            f'({facade.site_url(site)}, account {account or "unset"}). Add one'
+            ' to user-config.py, e.g. authenticate[\'<host>\'] = OAuth1(consumer_key,'
+            ' consumer_secret) or OAuth2(client_id=...), then run this again.')
+    return match
+
+
 def _say(out: TextIO, text: str) -> None:
     out.write(text + '\n')
     out.flush()
@@ -149,64 +149,40 @@ def _read_line(inp: TextIO, out: TextIO, prompt: str) -> str:
     return line.strip()
 
 
-def _fetch(url: str, *, method: str, headers: dict[str, str]) -> Any:
-    """One request through Pywikibot's session, without the site's configured credentials.
-
-    Redirects are off (every such request is signed or carries a token); a 3xx
-    is an error naming the endpoint and where it pointed.
-    """
-    from pywikibot.comms import http
-
-    from pwb_oauth_ext.integration.facade import no_auth
-    from pwb_oauth_ext.network.urls import refuse_redirect
-    with no_auth():
-        response = http.fetch(url, method=method, headers=headers,
-                              default_error_handling=False, allow_redirects=False)
-    if isinstance(response, Exception):
-        raise OAuthFlowError(f'Cannot reach {url.split("?", 1)[0]}: {type(response).__name__}')
-    refuse_redirect(response, url, 'an OAuth request')
-    return response
-
-
-def post_empty(url: str, headers: dict[str, str]) -> Any:
-    """POST with an empty body (as mwoauth does) through Pywikibot's session."""
-    return _fetch(url, method='POST', headers=headers)
-
-
-def wiki_server(site: Any) -> str:
-    """The wiki's scheme and host (what identify's ``iss`` must name)."""
-    from pwb_oauth_ext.integration.facade import site_url
-    return server_of(site_url(site))
-
-
-def server_of(url: str) -> str:
-    """``scheme://host[:port]`` of a URL."""
-    from urllib.parse import urlsplit
-    parts = urlsplit(url)
-    return f'{parts.scheme}://{parts.netloc}'
-
-
 def _grant(site: Any, match: Any, account: Optional[str], force: bool) -> Any:
     """The (central wiki, grant key) to authorize; refuses to replace a stored grant."""
-    from pwb_oauth_ext.integration import facade as pywikibot_adapter
-
-    grant = pywikibot_adapter.resolver.grant_of(match, account,
-                                                pywikibot_adapter.site_url(site), site)
+    grant = facade.resolver.grant_of(match, account, facade.site_url(site), site)
     assert grant is not None
     central, key = grant
     if force:
         return grant
-    stored = [found for found in pywikibot_adapter.resolver.store()
-              .grants_of(key.central_wiki, key.client_id)
-              if account is None or found[0].account == account]
-    if stored:
-        accounts = ', '.join(found[0].account or '(not yet known)' for found in stored)
+    accounts = _stored_accounts(site, account, key.central_wiki)
+    if accounts:
         other = '' if account else ' To add another account, run with -user:NAME.'
         raise _Abort(
-            f'A grant of {accounts} for client {key.client_id[:6]}... on {central.host} is'
-            f' already stored, and {site} uses it (like every wiki whose entry has this'
-            f' consumer and central wiki). To replace it, run again with --force.{other}')
+            f'A grant of {", ".join(accounts)} for client {key.client_id[:6]}... on'
+            f' {central.host} is already stored, and {site} uses it (like every wiki whose'
+            f' entry has this consumer and central wiki). To replace it, run again with'
+            f' --force.{other}')
     return grant
+
+
+def _stored_accounts(site: Any, account: Optional[str], central_wiki: str) -> list[str]:
+    """Who has the stored grant the site uses on its central wiki (the runtime's lookup).
+
+    With an account, only its own grant counts (an unnamed one is adopted by
+    the first account that logs in); without, every account's.
+    """
+    try:
+        grant = facade.stored_grant(site, account)
+    except GrantChoiceError as exc:   # several accounts and none chosen
+        return [name or '(not yet known)' for name in exc.accounts]
+    if grant is None or grant.found is None or grant.key.central_wiki != central_wiki:
+        return []
+    owner = grant.found[0].account
+    if account is not None and owner != account:
+        return []
+    return [owner or '(not yet known)']
 
 
 def _check_account(account: Optional[str], identity: str, site: Any) -> None:
@@ -219,14 +195,13 @@ def _check_account(account: Optional[str], identity: str, site: Any) -> None:
 
 def _store(site: Any, grant: Any, account: str, record: dict) -> str:
     """Store the grant under the account the wiki named; note where it was authorized."""
-    from pwb_oauth_ext.integration import facade as pywikibot_adapter
     from pwb_oauth_ext.network.hosts import wiki_host
     from pwb_oauth_ext.protocol.store import describe_store
 
-    store = pywikibot_adapter.resolver.store()
-    record = {**record, 'authorized_on': wiki_host(pywikibot_adapter.site_url(site))}
+    store = facade.resolver.store()
+    record = {**record, 'authorized_on': wiki_host(facade.site_url(site))}
     store.put(grant[1]._replace(account=account), record)
-    pywikibot_adapter.resolver.forget()
+    facade.resolver.forget()
     return describe_store(store)
 
 
@@ -236,19 +211,20 @@ def _authorize_oauth1(site: Any, cred: OAuth1, key: str, account: Optional[str],
                       *, show: bool, out: TextIO, inp: TextIO, open_browser: bool) -> int:
     from pwb_oauth_ext.protocol import oauth1 as handshake
 
+    post = facade.post_without_auth
     consumer_key = resolve_secret(cred.consumer_key, key)
     consumer_secret = resolve_secret(cred.consumer_secret, key)
     # The handshake, identify included, runs on the central wiki (its JWT's iss).
     index_url = grant[0].script_url + '/index.php'
 
-    request_token = handshake.initiate(post_empty, index_url, consumer_key, consumer_secret)
+    request_token = handshake.initiate(post, index_url, consumer_key, consumer_secret)
     _open(handshake.authorize_url(index_url, request_token.key, consumer_key), open_browser, out)
     answer = _read_line(inp, out, 'After "Allow", paste the verification code or the whole URL'
                                   ' the wiki sent you to, then press Enter:')
     verifier = handshake.parse_verifier(answer, request_token.key)
-    access = handshake.fetch_access_token(post_empty, index_url, consumer_key, consumer_secret,
+    access = handshake.fetch_access_token(post, index_url, consumer_key, consumer_secret,
                                           request_token, verifier)
-    claims = handshake.identify(post_empty, index_url, consumer_key, consumer_secret, access,
+    claims = handshake.identify(post, index_url, consumer_key, consumer_secret, access,
                                 server=server_of(index_url))
     identity = str(claims['username'])
     _check_account(account, identity, site)
@@ -266,55 +242,29 @@ def _authorize_oauth1(site: Any, cred: OAuth1, key: str, account: Optional[str],
 def _authorize_oauth2(site: Any, cred: OAuth2, key: str, account: Optional[str], grant: Any,
                       *, paste: bool, show: bool, out: TextIO, inp: TextIO,
                       open_browser: bool, timeout: float) -> int:
-    from pwb_oauth_ext.integration.facade import pywikibot_transport
-    from pwb_oauth_ext.network.loopback import LoopbackReceiver, is_loopback_redirect
+    """The authorization code grant with PKCE: consent, code exchange, identity, store."""
     from pwb_oauth_ext.protocol import oauth2
     from pwb_oauth_ext.protocol.grants import endpoints_of
 
     assert cred.client_id is not None
-    client_id = cred.client_id
     secret = (resolve_secret(cred.client_secret, key) if cred.client_secret is not None
               else None)
     endpoints = endpoints_of(cred, grant[0].script_url)
     verifier, challenge = oauth2.make_pkce_pair()
     state = oauth2.new_state()
-    redirect_uri = cred.redirect_uri
-    listen = redirect_uri is not None and is_loopback_redirect(redirect_uri) and not paste
-
-    receiver = LoopbackReceiver(redirect_uri) if listen and redirect_uri else None
-    try:
-        url = oauth2.authorization_url(endpoints, client_id, redirect_uri=redirect_uri,
-                                       state=state, code_challenge=challenge)
-        _open(url, open_browser, out)
-        if receiver is not None:
-            _say(out, f'Waiting for the wiki to send the browser to {redirect_uri} ...')
-            redirected = receiver.wait(timeout)
-        else:
-            redirected = _read_line(inp, out, 'After "Allow", paste the whole URL the wiki'
-                                              ' sent you to, then press Enter:')
-    finally:
-        if receiver is not None:
-            receiver.close()
-    if receiver is None and not _looks_like_redirect(redirected):
-        raise _Abort('That is not the address the wiki sent you to: after "Allow", copy the'
-                     " whole URL from the browser's address bar (it contains code= and"
-                     ' state=) and paste it. Nothing was stored.')
+    url = oauth2.authorization_url(endpoints, cred.client_id, redirect_uri=cred.redirect_uri,
+                                   state=state, code_challenge=challenge)
+    redirected = _consent(url, cred.redirect_uri, paste=paste, out=out, inp=inp,
+                          open_browser=open_browser, timeout=timeout)
     code = oauth2.parse_redirect(redirected, state)
-    tokens = oauth2.exchange_code(pywikibot_transport, endpoints, client_id, secret, code=code,
-                                  code_verifier=verifier, redirect_uri=redirect_uri)
-    try:
-        identity: Optional[str] = _profile_username(endpoints.profile_url, tokens.access_token)
-    except OAuthFlowError as exc:
-        if not account:
-            raise
-        _say(out, f'Warning: the new token could not be checked ({exc}).')
-        identity = None
+    tokens = oauth2.exchange_code(facade.pywikibot_transport, endpoints, cred.client_id,
+                                  secret, code=code, code_verifier=verifier,
+                                  redirect_uri=cred.redirect_uri)
+    identity = _new_token_owner(endpoints.profile_url, tokens.access_token, account, out)
     if identity is not None:
         _check_account(account, identity, site)
-        stored_as = identity
-    else:
-        assert account is not None
-        stored_as = account
+    stored_as = identity if identity is not None else account
+    assert stored_as is not None
     path = _store(site, grant, stored_as, tokens.to_record())
     who = identity if identity is not None else f'{stored_as} (not confirmed)'
     _say(out, f'Authorized as {who}; token stored in {path}')
@@ -323,6 +273,46 @@ def _authorize_oauth2(site: Any, cred: OAuth2, key: str, account: Optional[str],
         if tokens.refresh_token:
             _say(out, f'Refresh token: {tokens.refresh_token}')
     return EXIT_OK
+
+
+def _consent(url: str, redirect_uri: Optional[str], *, paste: bool, out: TextIO, inp: TextIO,
+             open_browser: bool, timeout: float) -> str:
+    """Send the user to the consent URL; the URL the wiki redirected the browser to.
+
+    Received on a loopback redirect URI by itself, else pasted by the user.
+    """
+    from pwb_oauth_ext.network.loopback import LoopbackReceiver, is_loopback_redirect
+
+    listen = redirect_uri is not None and is_loopback_redirect(redirect_uri) and not paste
+    receiver = LoopbackReceiver(redirect_uri) if listen and redirect_uri else None
+    try:
+        _open(url, open_browser, out)
+        if receiver is not None:
+            _say(out, f'Waiting for the wiki to send the browser to {redirect_uri} ...')
+            return receiver.wait(timeout)
+        redirected = _read_line(inp, out, 'After "Allow", paste the whole URL the wiki'
+                                          ' sent you to, then press Enter:')
+    finally:
+        if receiver is not None:
+            receiver.close()
+    if not _looks_like_redirect(redirected):
+        raise _Abort('That is not the address the wiki sent you to: after "Allow", copy the'
+                     " whole URL from the browser's address bar (it contains code= and"
+                     ' state=) and paste it. Nothing was stored.')
+    return redirected
+
+
+def _new_token_owner(profile_url: str, access_token: str, account: Optional[str],
+                     out: TextIO) -> Optional[str]:
+    """Who the new token belongs to; None (with a warning) when that cannot be checked
+    and the account was named (it is stored under that name, unconfirmed)."""
+    try:
+        return _profile_username(profile_url, access_token)
+    except OAuthFlowError as exc:
+        if not account:
+            raise
+        _say(out, f'Warning: the new token could not be checked ({exc}).')
+        return None
 
 
 def _looks_like_redirect(text: str) -> bool:
@@ -339,7 +329,7 @@ def _profile_username(profile_url: str, access_token: str) -> str:
     from pwb_oauth_ext.network.urls import require_safe_url
 
     require_safe_url(profile_url, 'the new access token')
-    response = _fetch(profile_url, method='GET', headers={
+    response = facade.fetch_without_auth(profile_url, method='GET', headers={
         'Authorization': f'Bearer {access_token}', 'Accept': 'application/json'})
     try:
         body = json.loads(response.text or '')

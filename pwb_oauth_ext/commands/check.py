@@ -13,9 +13,13 @@ import json
 import os
 import stat
 import time
-from pathlib import Path
 from typing import Any, TextIO
 
+from pwb_oauth_ext.config.credentials import OAuth1, OAuth2
+from pwb_oauth_ext.config.grant_types import AuthorizationCode
+from pwb_oauth_ext.config.references import resolve_secret
+from pwb_oauth_ext.integration import facade
+from pwb_oauth_ext.network.urls import server_of
 from pwb_oauth_ext.protocol.mediawiki import (
     PROFILE_PATH,
     REMOVED_RIGHTS,
@@ -29,15 +33,9 @@ PUBLIC_CLIENT_WARNING = (
     ' again; unattended bots need a confidential client')
 
 
-def load_pywikibot() -> Any:
+def load_pywikibot() -> None:
     """Import Pywikibot (reads user-config.py from PYWIKIBOT_DIR)."""
-    import pywikibot
-    return pywikibot
-
-
-def _user_config_path() -> Path:
-    from pywikibot import config
-    return Path(config.base_dir) / 'user-config.py'
+    facade.load_pywikibot()
 
 
 def _grant_type_of(match: Any) -> Any:
@@ -59,21 +57,9 @@ def run_check(sites: list[tuple[str, str]], *, all_sites: bool, as_json: bool,
 
     0 when every site passes, 3 when a wiki could not be reached, else 1.
     """
-    pywikibot = load_pywikibot()
-    from pywikibot import config
-    # A check reports, it does not wait: no retry loop on a wiki that does not answer.
-    config.max_retries = 0
-    targets = list(sites)
-    if not targets or all_sites:
-        default = (config.family, config.mylang)
-        if default not in targets:
-            targets.append(default)
-    if all_sites:
-        for family, codes in config.usernames.items():
-            for code in codes:
-                if code != '*' and (family, code) not in targets:
-                    targets.append((family, code))
-    reports = [check_site(pywikibot, family, code) for family, code in targets]
+    load_pywikibot()
+    facade.report_without_retries()
+    reports = [check_site(family, code) for family, code in _targets(sites, all_sites)]
     grants = _shared_grants(reports)
     ok = all(report['ok'] for report in reports)
     store = _store_in_use()
@@ -94,11 +80,46 @@ def run_check(sites: list[tuple[str, str]], *, all_sites: bool, as_json: bool,
     return EXIT_UNREACHABLE if any(r['unreachable'] for r in reports) else EXIT_FAILED
 
 
-def check_site(pywikibot: Any, family_name: str, code: str) -> dict[str, Any]:
-    """One site's report as a JSON-ready dict (``ok``, ``errors``, ``warnings``, ...)."""
-    from pywikibot import config
+def _targets(sites: list[tuple[str, str]], all_sites: bool) -> list[tuple[str, str]]:
+    """The sites asked for; the default site when none (or --all), and with --all every
+    site of config.usernames; each once, in that order."""
+    targets = list(sites)
+    extra = [facade.default_site()] if not targets or all_sites else []
+    if all_sites:
+        extra += facade.configured_sites()
+    for site in extra:
+        if site not in targets:
+            targets.append(site)
+    return targets
 
-    report: dict[str, Any] = {
+
+class _SiteCheckEnded(Exception):
+    """A step found what ends a site's check; its error is in the report already."""
+
+
+def check_site(family_name: str, code: str) -> dict[str, Any]:
+    """One site's report as a JSON-ready dict (``ok``, ``errors``, ``warnings``, ...)."""
+    report = _new_report(family_name, code)
+    _setup_warnings(report['warnings'])
+    try:
+        address = _locate(report, family_name, code)
+        match = _choose_key(report, address.api_url)
+        credential = _read_credential(report, match)
+        site = _reach(report, address, family_name, code)
+    except _SiteCheckEnded:
+        return report
+    _read_account(report, site)
+    if isinstance(credential, OAuth2):
+        report['grants'] = _oauth2_grants(site)
+        _token_expiry(report, credential)
+    elif isinstance(credential, OAuth1):
+        report['grants'] = _oauth1_grants(site, credential, match.key.original)
+    report['ok'] = not report['errors']
+    return report
+
+
+def _new_report(family_name: str, code: str) -> dict[str, Any]:
+    return {
         'site': f'{family_name}:{code}', 'api_url': None, 'configured_user': None,
         'key': None, 'key_reason': None, 'explanation': None,
         'protocol': 'none', 'protocol_name': 'none', 'public_id': None,
@@ -107,76 +128,90 @@ def check_site(pywikibot: Any, family_name: str, code: str) -> dict[str, Any]:
         'token_expires_at': None, 'token_expiry': None, 'grant': None, 'shared_with': [],
         'warnings': [], 'errors': [], 'unreachable': False, 'ok': False,
     }
-    errors: list[str] = report['errors']
-    warnings: list[str] = report['warnings']
+
+
+def _end(report: dict[str, Any], error: str, *, unreachable: bool = False) -> _SiteCheckEnded:
+    """Record the error that ends the site's check; the exception to raise for it."""
+    report['errors'].append(error)
+    report['unreachable'] = unreachable
+    return _SiteCheckEnded(error)
+
+
+def _setup_warnings(warnings: list[str]) -> None:
+    """What is risky before any site is looked at: readable files, the plugin not enabled."""
     _file_warnings(warnings)
-    if not _enabled():
+    if not facade.installed():
         warnings.append('pwb_oauth_ext is not enabled in user-config.py'
                         ' (add: import pwb_oauth_ext as _oauth; _oauth.enable())')
-    try:
-        family = pywikibot.family.Family.load(family_name)
-        api_url = family.base_url(code, family.apipath(code))
-    except Exception as exc:
-        errors.append(f'unknown site {family_name}:{code}: {type(exc).__name__}: {exc}')
-        return report
-    report['api_url'] = api_url
-    configured = (config.usernames.get(family_name, {}).get(code)
-                  or config.usernames.get(family_name, {}).get('*'))
-    report['configured_user'] = configured
 
-    from pwb_oauth_ext.network.hosts import HostTable
+
+def _locate(report: dict[str, Any], family_name: str, code: str) -> facade.SiteAddress:
+    """The site's API URL from its family file, and the account configured for it."""
     try:
-        explanation = HostTable(config.authenticate).explain(api_url, configured)
+        address = facade.site_address(family_name, code)
     except Exception as exc:
-        errors.append(f'config.authenticate cannot be read: {exc}')
-        return report
+        raise _end(report, f'unknown site {family_name}:{code}: {type(exc).__name__}: {exc}'
+                   ) from None
+    report['api_url'] = address.api_url
+    report['configured_user'] = facade.configured_account(family_name, code)
+    return address
+
+
+def _choose_key(report: dict[str, Any], api_url: str) -> Any:
+    """The config.authenticate entry the runtime uses for the API URL (its host table)."""
+    try:
+        explanation = facade.resolver.table().explain(api_url, report['configured_user'])
+    except Exception as exc:
+        raise _end(report, f'config.authenticate cannot be read: {exc}') from None
     report['explanation'] = explanation.format()
     match = explanation.winner
     if match is None:
-        errors.append(f'no config.authenticate key matches {api_url}')
-        return report
+        raise _end(report, f'no config.authenticate key matches {api_url}')
     report['key'] = match.key.original
     report['key_reason'] = match.reason
     if match.key.is_catch_all:
-        warnings.append(f"the catch-all key {match.key.original!r} is in use: add a key for"
-                        ' this host so these credentials cannot go to another one')
+        report['warnings'].append(
+            f'the catch-all key {match.key.original!r} is in use: add a key for'
+            ' this host so these credentials cannot go to another one')
     elif any(candidate.key.is_catch_all for candidate in explanation.candidates):
-        warnings.append("config.authenticate has a catch-all key '*': every host without"
-                        ' a key of its own gets those credentials')
-    try:
-        grant_type = _grant_type_of(match)
-    except Exception as exc:
-        errors.append(str(exc))
-        return report
+        report['warnings'].append(
+            "config.authenticate has a catch-all key '*': every host without"
+            ' a key of its own gets those credentials')
+    return match
+
+
+def _read_credential(report: dict[str, Any], match: Any) -> Any:
+    """The entry's protocol and public id; an OAuth object without the plugin ends the check."""
+    grant_type = _grant_type_of(match)
+    credential = match.value
     report['protocol'] = grant_type.name
     report['protocol_name'] = grant_type.title
-    from pwb_oauth_ext.config.credentials import OAuth1, OAuth2, credential_from_config
-    from pwb_oauth_ext.config.grant_types import (
-        AuthorizationCode,
-        OAuth1Token,
-        OAuth2GrantType,
-    )
-    credential = credential_from_config(match.key.original, match.value)
     report['public_id'] = credential.public_id() or None
-    if not _enabled() and isinstance(match.value, (OAuth1, OAuth2)):
-        errors.append(f'authenticate[{match.key.original!r}] is {type(match.value).__name__}'
-                      '(...), which only works with the plugin enabled: add'
-                      ' "_oauth.enable()" after "import pwb_oauth_ext as _oauth" in'
-                      ' user-config.py')
-        return report
-
+    written = facade.resolver.configured_value(match)   # a 4-tuple works without the plugin
+    if not facade.installed() and isinstance(written, (OAuth1, OAuth2)):
+        raise _end(report, f'authenticate[{match.key.original!r}] is {type(written).__name__}'
+                           '(...), which only works with the plugin enabled: add'
+                           ' "_oauth.enable()" after "import pwb_oauth_ext as _oauth" in'
+                           ' user-config.py')
     if isinstance(grant_type, AuthorizationCode) and credential.client_secret is None:
-        warnings.append(PUBLIC_CLIENT_WARNING)
-    problem = unreachable(api_url, config.socket_timeout,
-                          verify=family.verify_SSL_certificate(code))
+        report['warnings'].append(PUBLIC_CLIENT_WARNING)
+    return credential
+
+
+def _reach(report: dict[str, Any], address: facade.SiteAddress, family_name: str,
+           code: str) -> Any:
+    """Connect to the wiki's host, then log in; the logged-in site."""
+    problem = unreachable(address.api_url, facade.socket_timeout(),
+                          verify=address.verify_ssl)
     if problem:
-        report['unreachable'] = True
-        errors.append(problem)
-        return report
-    site = _login(pywikibot, family_name, code, configured, errors, api_url)
-    if site is None:
-        report['unreachable'] = any(error.startswith('cannot reach') for error in errors)
-        return report
+        raise _end(report, problem, unreachable=True)
+    return _login(report, family_name, code)
+
+
+def _read_account(report: dict[str, Any], site: Any) -> None:
+    """Who the wiki says the bot is, its groups and rights, and the grant it uses."""
+    configured = report['configured_user']
+    errors: list[str] = report['errors']
     report['grant'] = _grant_of(site, report['warnings'])
     info = site.userinfo
     report['identity'] = info.get('name')
@@ -192,13 +227,6 @@ def check_site(pywikibot: Any, family_name: str, code: str) -> dict[str, Any]:
     if configured and report['identity'] and configured != report['identity']:
         errors.append(f'the token belongs to {report["identity"]!r} but the configured'
                       f' user is {configured!r}')
-    if isinstance(grant_type, OAuth2GrantType):
-        report['grants'] = _oauth2_grants(site)
-        _token_expiry(report, credential, site, api_url)
-    elif isinstance(grant_type, OAuth1Token):
-        report['grants'] = _oauth1_grants(site, credential, match.key.original, api_url)
-    report['ok'] = not errors
-    return report
 
 
 def _version(site: Any) -> tuple[int, ...] | None:
@@ -230,22 +258,17 @@ def _rights_to_expect(site: Any, rights: set[str]) -> list[str]:
 
 def _grant_of(site: Any, warnings: list[str]) -> dict[str, Any] | None:
     """The stored grant the site uses (central wiki, client, account, expiry), or None."""
-    from pwb_oauth_ext.integration import facade as pywikibot_adapter
-    resolver = pywikibot_adapter.resolver
     try:
-        url = pywikibot_adapter.site_url(site)
-        match = resolver.match(url, site.username())
-        grant = resolver.grant_of(match, site.username(), url, site) if match else None
-        found = resolver.store().find(grant[1]) if grant else None
+        grant = facade.stored_grant(site, site.username())
     except Exception as exc:
         warnings.append(f'token store unreadable: {exc}')
         return None
     if grant is None:
         return None
-    key, record = found if found else (grant[1], {})
+    key, record = grant.found if grant.found else (grant.key, {})
     expires_at = record.get('expires_at')
     return {'central_wiki': key.central_wiki, 'client_id': key.client_id[:6] + '...',
-            'account': key.account, 'stored': found is not None,
+            'account': key.account, 'stored': grant.found is not None,
             'expires_at': float(expires_at) if expires_at is not None else None,
             'key': [key.central_wiki, key.client_id, key.account]}
 
@@ -285,58 +308,42 @@ def format_grants(grants: list[dict[str, Any]]) -> str:
 
 def _store_in_use() -> str:
     """The token store's file path or database URL (password masked)."""
-    from pwb_oauth_ext.integration import facade as pywikibot_adapter
     from pwb_oauth_ext.protocol.store import describe_store
     try:
-        return describe_store(pywikibot_adapter.resolver.store())
+        return describe_store(facade.resolver.store())
     except Exception as exc:   # a bad setting is reported, not raised
         return f'unusable ({exc})'
 
 
-def _enabled() -> bool:
-    from pwb_oauth_ext.integration import facade as pywikibot_adapter
-    return pywikibot_adapter.installed()
-
-
-def _login(pywikibot: Any, family: str, code: str, user: str | None,
-           errors: list[str], api_url: str) -> Any:
-    """Create the site and log in (one userinfo request); None with the reason on failure."""
-    from pwb_oauth_ext.integration import facade as pywikibot_adapter
+def _login(report: dict[str, Any], family: str, code: str) -> Any:
+    """Create the site and log in (one userinfo request); the site, or the reason it failed."""
     try:
-        site = pywikibot.Site(code, family, user=user)
-        site.login()
+        site = facade.logged_in_site(family, code, report['configured_user'])
     except Exception as exc:
         text = str(exc).strip() or type(exc).__name__
-        if _is_network_failure(exc) and not pywikibot_adapter.is_expected_failure(exc):
-            errors.append(f'cannot reach {_host_port(api_url)}: the wiki did not answer'
-                          f' ({type(exc).__name__}: {text}); it may be down or overloaded')
-            return None
-        kind = ('identity mismatch' if pywikibot_adapter.is_identity_mismatch(exc)
-                else 'login refused')
-        errors.append(f'{kind}: {type(exc).__name__}: {text}')
-        return None
+        if facade.is_network_failure(exc):
+            raise _end(report, f'cannot reach {_host_port(report["api_url"])}: the wiki did not'
+                               f' answer ({type(exc).__name__}: {text}); it may be down or'
+                               ' overloaded', unreachable=True) from None
+        kind = 'identity mismatch' if facade.is_identity_mismatch(exc) else 'login refused'
+        raise _end(report, f'{kind}: {type(exc).__name__}: {text}') from None
     if not site.logged_in():
-        errors.append('login refused: the wiki treated the request as anonymous')
-        return None
+        raise _end(report, 'login refused: the wiki treated the request as anonymous')
     return site
-
-
-def _is_network_failure(exc: BaseException) -> bool:
-    """Pywikibot's ways of saying the wiki did not answer (after its retries, if any)."""
-    import requests
-    from pywikibot import exceptions
-    retries_exhausted = getattr(exceptions, 'ApiTimeoutError', None) or exceptions.TimeoutError
-    return isinstance(exc, (retries_exhausted, exceptions.ServerError, ConnectionError,
-                            requests.RequestException))   # ApiTimeoutError: 11.x, before: 10.x
 
 
 # --- reachability ----------------------------------------------------------------
 
-def _host_port(url: str) -> str:
+def _address(url: str) -> tuple[str, int]:
+    """The host and port a URL connects to (the scheme's default port if none)."""
     from urllib.parse import urlsplit
     parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == 'https' else 80)
-    return f'{parts.hostname}:{port}'
+    return parts.hostname or '', parts.port or (443 if parts.scheme == 'https' else 80)
+
+
+def _host_port(url: str) -> str:
+    host, port = _address(url)
+    return f'{host}:{port}'
 
 
 def unreachable(url: str, timeout: Any = 30, *, verify: bool = True) -> str | None:
@@ -349,21 +356,16 @@ def unreachable(url: str, timeout: Any = 30, *, verify: bool = True) -> str | No
     import ssl
     from urllib.parse import urlsplit
 
-    import requests
-    from pywikibot.comms import http
-
-    if http.session.proxies or requests.utils.get_environ_proxies(url):
+    if facade.uses_proxy(url):
         return None
-    parts = urlsplit(url)
-    host = parts.hostname or ''
-    port = parts.port or (443 if parts.scheme == 'https' else 80)
+    host, port = _address(url)
     connect_timeout = float(timeout[0] if isinstance(timeout, (tuple, list)) else timeout)
     try:
         sock = socket.create_connection((host, port), timeout=min(connect_timeout, 30.0))
     except OSError as exc:
         return f'cannot reach {host}:{port}: {describe_connect_error(exc, connect_timeout)}'
     with sock:
-        if parts.scheme != 'https':
+        if urlsplit(url).scheme != 'https':
             return None
         context = ssl.create_default_context(cafile=_ca_bundle())
         if not verify:   # the family turns certificate checks off for this site
@@ -407,56 +409,63 @@ def describe_connect_error(exc: BaseException, timeout: float) -> str:
     return f'{type(exc).__name__}: {getattr(exc, "strerror", None) or exc}'
 
 
+# --- grants and token expiry -------------------------------------------------------
+
 def _oauth2_grants(site: Any) -> list[str] | None:
     """The token's grants from rest.php/oauth2/resource/profile; None when unavailable."""
-    from pywikibot.comms import http
     try:
-        # It carries the bearer token: redirects off, like every request with a secret.
-        response = http.request(site, uri=site.scriptpath() + PROFILE_PATH,
-                                method='GET', allow_redirects=False)
+        response = facade.site_get(site, site.scriptpath() + PROFILE_PATH)
         if response.status_code != 200:
             return None
         grants = response.json().get('grants')
     except Exception:
         return None
-    return [str(grant) for grant in grants] if isinstance(grants, list) else None
+    return _grant_names(grants)
 
 
-def _oauth1_grants(site: Any, credential: Any, key: str, api_url: str) -> list[str] | None:
+def _oauth1_grants(site: Any, credential: OAuth1, key: str) -> list[str] | None:
     """The consumer's grants from Special:OAuth/identify (a verified JWT); None when unavailable."""
-    from pwb_oauth_ext.commands.authorize import post_empty, server_of, wiki_server
-    from pwb_oauth_ext.config.references import resolve_secret
-    from pwb_oauth_ext.integration.facade import resolver, site_url
     from pwb_oauth_ext.protocol import oauth1 as handshake
     try:
-        index_url, server = site.base_url(site.path()), wiki_server(site)
-        consumer_key = resolve_secret(credential.consumer_key, key)
-        consumer_secret = resolve_secret(credential.consumer_secret, key)
-        if credential.has_access_token:
-            access = handshake.TokenPair(resolve_secret(credential.access_token, key),
-                                         resolve_secret(credential.access_secret, key))
-        else:
-            match = resolver.match(site_url(site), site.username())
-            grant = resolver.grant_of(match, site.username(), site_url(site), site)
-            found = resolver.store().find(grant[1]) if grant else None
-            if grant is None or found is None:
-                return None
-            record = found[1]
-            access = handshake.TokenPair(record['access_token'], record['access_secret'])
-            # identify answers on the wiki that made the grant (its JWT names that wiki)
-            index_url = grant[0].script_url + '/index.php'
-            server = server_of(index_url)
-        claims = handshake.identify(post_empty, index_url, consumer_key, consumer_secret,
-                                    access, server=server)
+        access, index_url = _oauth1_access(site, credential, key)
+        if access is None:
+            return None
+        claims = handshake.identify(facade.post_without_auth, index_url,
+                                    resolve_secret(credential.consumer_key, key),
+                                    resolve_secret(credential.consumer_secret, key),
+                                    access, server=server_of(index_url))
     except Exception:
         return None
     grants = claims.get('grants')
     if isinstance(grants, dict):  # PHP arrays with gaps arrive as {"0": .., "2": ..}
         grants = list(grants.values())
+    return _grant_names(grants)
+
+
+def _oauth1_access(site: Any, credential: OAuth1, key: str) -> tuple[Any, str]:
+    """The access token pair of an OAuth 1.0a entry and the index.php to identify it on.
+
+    A stored grant is identified on the wiki that made it (its JWT names that
+    wiki); None for the pair when no grant is stored.
+    """
+    from pwb_oauth_ext.protocol import oauth1 as handshake
+    if credential.has_access_token:
+        return (handshake.TokenPair(resolve_secret(credential.access_token, key),
+                                    resolve_secret(credential.access_secret, key)),
+                site.base_url(site.path()))
+    grant = facade.stored_grant(site, site.username())
+    if grant is None or grant.found is None:
+        return None, ''
+    record = grant.found[1]
+    return (handshake.TokenPair(record['access_token'], record['access_secret']),
+            grant.central.script_url + '/index.php')
+
+
+def _grant_names(grants: Any) -> list[str] | None:
     return [str(grant) for grant in grants] if isinstance(grants, list) else None
 
 
-def _token_expiry(report: dict[str, Any], credential: Any, site: Any, api_url: str) -> None:
+def _token_expiry(report: dict[str, Any], credential: OAuth2) -> None:
     """When the bearer token expires, from the token store (owner-only: never)."""
     from pwb_oauth_ext.config.grant_types import OwnerOnlyToken
     if isinstance(credential.grant_type, OwnerOnlyToken):
@@ -489,10 +498,9 @@ def _duration(seconds: float) -> str:
 
 def _file_warnings(warnings: list[str]) -> None:
     """Warn about secret-bearing files that group or others can read."""
-    from pwb_oauth_ext.integration import facade as pywikibot_adapter
-    candidates = [('user-config.py', _user_config_path())]
+    candidates = [('user-config.py', facade.user_config_path())]
     with contextlib.suppress(Exception):   # no token file in use: nothing to check
-        candidates.append(('token file', pywikibot_adapter.resolver.store().path))
+        candidates.append(('token file', facade.resolver.store().path))
     from pwb_oauth_ext.config.file_modes import others_may_access
     for label, path in candidates:
         try:
@@ -517,12 +525,7 @@ def format_report(report: dict[str, Any]) -> str:
         row('key', f'{report["key"]!r} ({report["key_reason"]})')
     else:
         row('key', 'none')
-    proto = report['protocol_name']
-    if report['public_id'] and '(' in report['public_id']:   # a reference: env('NAME')...
-        proto += f' (key from {report["public_id"]})'
-    elif report['public_id']:
-        proto += f' (id {report["public_id"]}...)'
-    row('protocol', proto)
+    row('protocol', _describe_protocol(report))
     if report['identity']:
         configured = report['configured_user'] or 'not set, taken from the token'
         row('identity', f'{report["identity"]} (configured user: {configured})')
@@ -546,3 +549,13 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append('  how the key was chosen:')
         lines.extend('    ' + line for line in report['explanation'].splitlines())
     return '\n'.join(lines)
+
+
+def _describe_protocol(report: dict[str, Any]) -> str:
+    """The protocol's name and the entry's public id (or the reference it is read from)."""
+    public_id = report['public_id']
+    if public_id and '(' in public_id:   # a reference: env('NAME')...
+        return f'{report["protocol_name"]} (key from {public_id})'
+    if public_id:
+        return f'{report["protocol_name"]} (id {public_id}...)'
+    return report['protocol_name']

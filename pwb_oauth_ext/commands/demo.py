@@ -162,10 +162,9 @@ def _run(modes: tuple[str, ...], out: TextIO, pywikibot_args: Sequence[str] = ()
             say(f'    {line}')
         say('(secrets are read from environment variables, none is in the file)')
 
-        import pywikibot  # only now: Pywikibot reads PYWIKIBOT_DIR once, on import
-
-        from pwb_oauth_ext.integration.facade import handle_global_args
-        unknown = handle_global_args(list(pywikibot_args))
+        from pwb_oauth_ext.integration import facade
+        facade.load_pywikibot()   # only now: Pywikibot reads PYWIKIBOT_DIR once, on import
+        unknown = facade.handle_global_args(list(pywikibot_args))
         if unknown:
             raise DemoFailed(f'unknown option(s) {", ".join(unknown)}')
 
@@ -173,18 +172,17 @@ def _run(modes: tuple[str, ...], out: TextIO, pywikibot_args: Sequence[str] = ()
             bot, header = MODES[mode]
             say()
             say(f'=== {header}: {bot} ===')
-            _run_mode(pywikibot, wiki, bot, mode, say)
+            _run_mode(wiki, bot, mode, say)
         say()
         say(f'Finished in {time.monotonic() - started:.1f} s.')
 
 
-def _run_mode(pywikibot: Any, wiki: Any, bot: str, mode: str,
-              say: Callable[[str], None]) -> None:
+def _run_mode(wiki: Any, bot: str, mode: str, say: Callable[[str], None]) -> None:
     """Site, login, read, edit, logout for one bot, each step checked and printed."""
+    from pwb_oauth_ext.integration import facade
     log = wiki.wiki.request_log
     before = len(log)
-    site = pywikibot.Site(FAMILY, FAMILY, user=bot)
-    site.login()
+    site = facade.logged_in_site(FAMILY, FAMILY, bot)
     seen = log[before:]
     password_logins = [entry for entry in seen if entry[2] in ('login', 'clientlogin')]
     token_requests = [entry for entry in seen if entry[2] == '/oauth2/access_token']
@@ -199,7 +197,7 @@ def _run_mode(pywikibot: Any, wiki: Any, bot: str, mode: str,
               if token_requests else '')
     say(f'   the wiki saw {len(seen)} HTTP request(s){detail}; no password was sent')
 
-    page = pywikibot.Page(site, PAGE_TITLE)
+    page = facade.page(site, PAGE_TITLE)
     say(f'2. read [[{PAGE_TITLE}]]: {page.text!r} (revision {page.latest_revision_id})')
 
     page.text = f'Edited by {bot} through {MODES[mode][1]}.'

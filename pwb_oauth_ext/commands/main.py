@@ -1,8 +1,8 @@
 """The ``pwb-oauth`` command: argument parsing and dispatch only.
 
-The work lives in ``demo.py``, ``check.py`` and ``authorize.py``; this module
-imports them (and Pywikibot) only for the subcommand that needs them, so
-``pwb-oauth --help`` is instant. What Pywikibot users type works as in any
+The work lives in one module per command; this module imports them (and,
+through the integration's facade, Pywikibot) only for the subcommand that
+needs them, so ``pwb-oauth --help`` is instant. What Pywikibot users type works as in any
 Pywikibot script: ``-help`` and ``help`` (also after a command), and the global
 options (``-site:FAMILY:CODE``, ``-family:``, ``-lang:``, ``-user:``, ``-dir:``,
 ``-log``, ``-debug``, ``-verbose`` ...), which go through
@@ -72,7 +72,21 @@ def build_parser() -> argparse.ArgumentParser:
                ' or configuration error; 3 a wiki could not be reached; 130 interrupted.')
     commands = parser.add_subparsers(dest='command', metavar='COMMAND')
     commands.required = True
+    _add_demo(commands)
+    _add_explain(commands)
+    _add_check(commands)
+    _add_authorize(commands)
+    from pwb_oauth_ext.commands.testwiki import add_arguments as testwiki_arguments
+    testwiki_arguments(commands.add_parser(
+        'testwiki', help='serve a local OAuth test wiki and a ready Pywikibot directory',
+        description='Serve a seeded local OAuth test wiki on 127.0.0.1 until Ctrl-C, with a'
+                    ' Pywikibot directory (family file, user-config.py) for it.'))
+    from pwb_oauth_ext.commands.store import add_parser as add_store_parser
+    add_store_parser(commands)
+    return parser
 
+
+def _add_demo(commands: Any) -> None:
     demo = commands.add_parser(
         'demo', help='log in, read, edit and log out with OAuth against a local test wiki',
         description='Start a local test wiki and run real Pywikibot against it with OAuth'
@@ -82,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help='oauth1, oauth2, client-credentials or all (default);'
                            ' several separated by commas')
 
+
+def _add_explain(commands: Any) -> None:
     explain = commands.add_parser(
         'explain', help='which config.authenticate key applies to a URL, and why',
         description='List the config.authenticate keys that apply to URL in precedence'
@@ -89,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument('url')
     explain.add_argument('--user', '-u', help='the account (as -user:NAME)')
 
+
+def _add_check(commands: Any) -> None:
     check = commands.add_parser(
         'check', help='check OAuth login, identity, rights and token files per site',
         description='Log in to each site with its OAuth credentials and report the key'
@@ -102,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help='every site in config.usernames plus the default site')
     check.add_argument('--json', action='store_true', help='machine-readable output')
 
+
+def _add_authorize(commands: Any) -> None:
     authorize = commands.add_parser(
         'authorize', help='obtain and store a token for a bot account (browser consent)',
         description='Run the OAuth consent flow for a site and store the token.')
@@ -118,15 +138,6 @@ def build_parser() -> argparse.ArgumentParser:
                            help='print the consent URL instead of opening a browser')
     authorize.add_argument('--force', action='store_true',
                            help='replace a grant that is already stored')
-
-    from pwb_oauth_ext.commands.testwiki import add_arguments as testwiki_arguments
-    testwiki_arguments(commands.add_parser(
-        'testwiki', help='serve a local OAuth test wiki and a ready Pywikibot directory',
-        description='Serve a seeded local OAuth test wiki on 127.0.0.1 until Ctrl-C, with a'
-                    ' Pywikibot directory (family file, user-config.py) for it.'))
-    from pwb_oauth_ext.commands.store import add_parser as add_store_parser
-    add_store_parser(commands)
-    return parser
 
 
 def parse_site(text: str) -> tuple[str, str]:
@@ -165,10 +176,9 @@ def _handle_global_args(pywikibot_args: list[str]) -> None:
     for arg in pywikibot_args:   # -dir: is read when Pywikibot is imported
         if arg.startswith('-dir:') and 'pywikibot' not in sys.modules:
             os.environ['PYWIKIBOT_DIR'] = os.path.expanduser(arg[len('-dir:'):])
-    from pwb_oauth_ext.commands.check import load_pywikibot
-    load_pywikibot()
-    from pwb_oauth_ext.integration import facade as pywikibot_adapter
-    unknown = pywikibot_adapter.handle_global_args(pywikibot_args)
+    from pwb_oauth_ext.integration import facade
+    facade.load_pywikibot()
+    unknown = facade.handle_global_args(pywikibot_args)
     if unknown:
         raise ValueError(f'unknown option{"s" if len(unknown) > 1 else ""}'
                          f' {", ".join(unknown)} (see pwb-oauth -help, or pwb -help:global'
@@ -179,8 +189,8 @@ def _default_site(text: str | None) -> tuple[str, str]:
     """FAMILY:CODE from -site:, else the configured (or -family:/-lang:) site."""
     if text:
         return parse_site(text)
-    from pywikibot import config
-    return config.family, config.mylang
+    from pwb_oauth_ext.integration import facade
+    return facade.default_site()
 
 
 def _dispatch(args: Any, out: TextIO) -> int:
@@ -209,13 +219,13 @@ def _authorize(args: Any, out: TextIO) -> int:
     family, code = _default_site(args.site)
     from pwb_oauth_ext.commands.authorize import EXIT_USAGE as CONFIG_ERROR
     from pwb_oauth_ext.commands.authorize import check_configuration, run_authorize
-    from pwb_oauth_ext.integration import facade as pywikibot_adapter
+    from pwb_oauth_ext.integration import facade
     problem = check_configuration(family, code, args.user)
     if problem:   # before the site exists: creating it goes online
         print(f'Error: {problem}', file=out)
         return CONFIG_ERROR
-    pywikibot_adapter.install()   # even without enable(): creating the site must not log in
-    site = pywikibot_adapter.site_without_login(family, code, args.user)
+    facade.install()   # even without enable(): creating the site must not log in
+    site = facade.site_without_login(family, code, args.user)
     return run_authorize(site, user=args.user, paste=args.paste, show=args.show, out=out,
                          inp=sys.stdin, open_browser=not args.no_browser, force=args.force)
 

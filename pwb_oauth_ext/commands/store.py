@@ -31,11 +31,10 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace, out: TextIO) -> int:
     import os
 
-    from pwb_oauth_ext.commands.check import load_pywikibot
+    from pwb_oauth_ext.integration import facade
     from pwb_oauth_ext.protocol.store import describe_store, open_store
-    load_pywikibot()
-    from pwb_oauth_ext.integration import facade as pywikibot_adapter
-    source = (open_store(args.source) if args.source else pywikibot_adapter.resolver.store())
+    facade.load_pywikibot()
+    source = (open_store(args.source) if args.source else facade.resolver.store())
     target = open_store(args.to, password=os.environ.get('PWB_OAUTH_STORE_PASSWORD') or None)
     if describe_store(source) == describe_store(target):
         raise ValueError('--to names the store that is in use already; nothing to copy')

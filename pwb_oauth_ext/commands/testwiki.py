@@ -134,36 +134,36 @@ class Family(family.Family):  # noqa: D101
 
 def authenticate_entries(wiki: RunningWiki) -> list[tuple[str, str, str]]:
     """(kind, comment, ``authenticate[...] = ...`` line) for every kind of credential."""
-    key = wiki.host
     c = wiki.clients
-    entries = []
+    entries: list[tuple[str, str, str]] = []
+
+    def add(kind: str, comment: str, value: str) -> None:
+        entries.append((kind, comment, f'authenticate[{wiki.host!r}] = {value}'))
+
     if 'oauth1-owner-only' in c:
         o1 = c['oauth1-owner-only']
-        entries.append(('oauth1-owner-only', 'OAuth 1.0a, owner-only consumer: '
-                        "Pywikibot's own 4-tuple (consumer key/secret, access token/secret)",
-                        f'authenticate[{key!r}] = ({o1.consumer_key!r}, {o1.consumer_secret!r},'
-                        f' {o1.access_token!r}, {o1.access_secret!r})'))
+        add('oauth1-owner-only', 'OAuth 1.0a, owner-only consumer: '
+            "Pywikibot's own 4-tuple (consumer key/secret, access token/secret)",
+            f'({o1.consumer_key!r}, {o1.consumer_secret!r},'
+            f' {o1.access_token!r}, {o1.access_secret!r})')
     if 'oauth2-owner-only' in c:
         o2 = c['oauth2-owner-only']
-        entries.append(('oauth2-owner-only', 'OAuth 2.0, owner-only client: its '
-                        'non-expiring access token',
-                        f'authenticate[{key!r}] = _oauth.OAuth2(access_token='
-                        f'{o2.owner_only_token!r})'))
-        entries.append(('oauth2-client-credentials', 'OAuth 2.0 client credentials (the '
-                        'owner-only client): tokens fetched and renewed by themselves',
-                        f'authenticate[{key!r}] = _oauth.OAuth2(client_id={o2.client_id!r}, '
-                        f'client_secret={o2.client_secret!r}, grant=\'client_credentials\')'))
+        add('oauth2-owner-only', 'OAuth 2.0, owner-only client: its non-expiring access token',
+            f'_oauth.OAuth2(access_token={o2.owner_only_token!r})')
+        add('oauth2-client-credentials', 'OAuth 2.0 client credentials (the owner-only'
+            ' client): tokens fetched and renewed by themselves',
+            f'_oauth.OAuth2(client_id={o2.client_id!r}, client_secret={o2.client_secret!r},'
+            " grant='client_credentials')")
     for kind, label in (('oauth2-confidential', 'confidential'), ('oauth2-public', 'public')):
         if kind in c:
             client = c[kind]
             secret = (f', client_secret={client.client_secret!r}'
                       if client.client_secret else '')
-            entries.append((kind, f'OAuth 2.0 authorization code, {label} client'
-                            f'{" (PKCE, no secret)" if not secret else ""}: run once '
-                            f'`pwb-oauth authorize -dir:DIR -site:{FAMILY}:{FAMILY}`',
-                            f'authenticate[{key!r}] = _oauth.OAuth2(client_id='
-                            f'{client.client_id!r}{secret}, redirect_uri='
-                            f'{client.redirect_uri!r})'))
+            add(kind, f'OAuth 2.0 authorization code, {label} client'
+                f'{" (PKCE, no secret)" if not secret else ""}: run once '
+                f'`pwb-oauth authorize -dir:DIR -site:{FAMILY}:{FAMILY}`',
+                f'_oauth.OAuth2(client_id={client.client_id!r}{secret},'
+                f' redirect_uri={client.redirect_uri!r})')
     return entries
 
 

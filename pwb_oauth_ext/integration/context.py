@@ -42,21 +42,3 @@ def no_auth() -> Any:
 def deferred_login() -> Any:
     """Within ``with deferred_login():`` creating a site does not log in."""
     return _set(login_deferred, True)
-
-
-def pywikibot_transport(url: str, data: dict[str, str], headers: dict[str, str]) -> Any:
-    """POST a token request through Pywikibot's session (User-Agent, SSL, timeouts), no auth.
-
-    Redirects are off: a 307/308 would re-POST the client secret, refresh token or
-    code verifier to wherever it points (the caller turns a 3xx into an error).
-    """
-    from pywikibot.comms import http
-
-    from pwb_oauth_ext.errors import OAuthFlowError
-    with no_auth():
-        response = http.fetch(url, method='POST', data=data, headers=headers,
-                              default_error_handling=False, allow_redirects=False)
-    if isinstance(response, Exception):
-        raise OAuthFlowError(f'Cannot reach the OAuth 2.0 token endpoint {url}:'
-                             f' {type(response).__name__}') from None
-    return response

@@ -13,13 +13,13 @@ if TYPE_CHECKING:
     from pwb_oauth_ext.config.settings import Settings
     from pwb_oauth_ext.protocol.grants import CentralWiki
     from pwb_oauth_ext.protocol.store import GrantKey
-from pwb_oauth_ext.integration.context import pywikibot_transport
 from pwb_oauth_ext.integration.sites import (
     is_wikimedia_wiki,
     reauthorize_hint,
     site_url,
     wiki_script_url,
 )
+from pwb_oauth_ext.integration.transport import pywikibot_transport
 
 _NO_KEY = object()  # stands for "no such key" in snapshot comparisons
 
@@ -146,9 +146,8 @@ class Resolver:
         """A new auth object, or the one of the stored grant the entry shares."""
         from pwb_oauth_ext.protocol.grants import AuthInputs, make_auth
         cred = match.value
-        grant = self.grant_of(match, account, url, site)
+        grant = self.grant_in_use(match, account, url, site)
         if grant is not None:
-            grant = self._stored_before_grants(grant, url)
             shared = self._grant_auth.get((grant[1], type(cred)))
             if shared is not None:
                 return shared
@@ -220,6 +219,18 @@ class Resolver:
         with self._lock:
             self._auth_cache.clear()
             self._grant_auth.clear()
+
+    def grant_in_use(self, match: Match[AnyCredential], account: str | None, url: str,
+                     site: Any = None) -> tuple[CentralWiki, GrantKey] | None:
+        """The central wiki and the key under which the store holds the entry's grant.
+
+        The one lookup for the runtime, ``check`` and ``authorize``: ``grant_of``,
+        or the wiki's own host for a grant stored before grants. Which stored
+        grant the key finds is ``store().find(key)`` (``store.choose_grant``).
+        None for an entry that uses no stored grant.
+        """
+        grant = self.grant_of(match, account, url, site)
+        return None if grant is None else self._stored_before_grants(grant, url)
 
 
 def _warn_readable_user_config(entries: Any) -> None:

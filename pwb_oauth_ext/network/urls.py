@@ -94,3 +94,10 @@ def refuse_redirect(response: Any, endpoint: str, what: str) -> None:
         f'{endpoint} answered {what} with a redirect (HTTP {status}) to'
         f' {target}; redirects are not followed for requests that carry OAuth secrets,'
         ' and nothing was re-sent. Configure the final URL of the endpoint.')
+
+
+def server_of(url: str) -> str:
+    """``scheme://host[:port]`` of a URL (what an identify JWT's ``iss`` names)."""
+    from urllib.parse import urlsplit
+    parts = urlsplit(url)
+    return f'{parts.scheme}://{parts.netloc}'
