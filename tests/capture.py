@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Union
+from urllib.parse import urlsplit
 
 #: answer(request) -> (status, headers, body)
 Answer = Callable[['Captured'], tuple[int, dict[str, str], Union[bytes, str]]]
@@ -50,6 +51,21 @@ def fixed(status: int, body: bytes | str = b'', **headers: str) -> Answer:
 def redirect(location: str, status: int = 307) -> Answer:
     """Always a redirect to ``location``."""
     return fixed(status, b'', Location=location)
+
+
+def redirect_elsewhere(location: str, status: int = 302) -> Answer:
+    """A redirect to ``location`` for every request but one to ``location``'s own path.
+
+    For a redirect to another name of the same server: the request that lands there
+    gets the ordinary answer.
+    """
+    target = urlsplit(location).path
+
+    def answer(request: Captured) -> tuple[int, dict[str, str], Union[bytes, str]]:
+        if request.path == target:
+            return _ok(request)
+        return status, {'Location': location}, b''
+    return answer
 
 
 def free_port(host: str = '127.0.0.1') -> int:
@@ -111,8 +127,13 @@ class CaptureServer:
     def netloc(self) -> str:
         return f'{self.host}:{self.port}'
 
-    def url(self, path: str = '/') -> str:
-        return f'http://{self.netloc}{path}'
+    def url(self, path: str = '/', *, host: str | None = None) -> str:
+        """A URL of this server; ``host`` another name for its address ('localhost')."""
+        return f'http://{host or self.host}:{self.port}{path}'
+
+    def authorizations(self) -> list[str | None]:
+        """The Authorization header of each request received (None when absent)."""
+        return [request.headers.get('Authorization') for request in self.requests]
 
     def received(self, needle: str) -> bool:
         """True when ``needle`` occurs anywhere in what the server received."""

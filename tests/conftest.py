@@ -12,11 +12,11 @@ import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Union
 
 import pytest
 
-from pwb_oauth_ext.testwiki.oauth1_provider import OAuth1Consumer
+from pwb_oauth_ext.testwiki.providers.oauth1.records import OAuth1Consumer
 from pwb_oauth_ext.testwiki.pywikibot_env import run_pywikibot, write_pywikibot_dir
 from pwb_oauth_ext.testwiki.server import RunningWiki, run_test_wiki
 
@@ -44,6 +44,41 @@ def recorded(name: str, mediawiki: str = '1.39') -> dict:
     if not path.exists():
         pytest.skip(f'recorded data {name} not available')
     return json.loads(path.read_text(encoding='utf-8'))
+
+#: What a bot run prints before its JSON result (``print(RESULT + json.dumps(...))``).
+RESULT = 'RESULT '
+
+
+def result_of(run: Union[subprocess.CompletedProcess[str], subprocess.Popen[str]],
+              timeout: float = 300) -> Any:
+    """The result a bot run printed; fails with the run's output if there is none.
+
+    A still running ``Popen`` (text mode, pipes) is waited for first.
+    """
+    if isinstance(run, subprocess.Popen):
+        stdout, stderr = run.communicate(timeout=timeout)
+    else:
+        stdout, stderr = run.stdout, run.stderr
+    for line in stdout.splitlines():
+        if line.startswith(RESULT):
+            return json.loads(line[len(RESULT):])
+    raise AssertionError(f'no result (exit {run.returncode})\nstdout:\n{stdout}\n'
+                         f'stderr:\n{(stderr or "")[-3000:]}')
+
+
+def save_page_bot(summary: str, result: str = 'site.user()') -> str:
+    """Bot code: log in, save ``argv[2]`` as the page ``argv[1]``, print RESULT + ``result``."""
+    return f'''
+import json, sys
+import pywikibot
+site = pywikibot.Site()
+site.login()
+page = pywikibot.Page(site, sys.argv[1])
+page.text = sys.argv[2]
+page.save(summary={summary!r})
+print({RESULT!r} + json.dumps({result}))
+'''
+
 
 #: The lines that turn the plugin on in user-config.py.
 ENABLE_LINES = ('import pwb_oauth_ext as _oauth', '_oauth.enable()')

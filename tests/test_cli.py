@@ -5,7 +5,7 @@ import json
 
 from conftest import PwbDirFactory, RunPwb, authenticate_line
 
-from pwb_oauth_ext.testwiki.oauth1_provider import OAuth1Consumer
+from pwb_oauth_ext.testwiki.providers.oauth1.records import OAuth1Consumer
 from pwb_oauth_ext.testwiki.server import RunningWiki
 
 CLI = ('-m', 'pwb_oauth_ext.commands.main')

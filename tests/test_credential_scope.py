@@ -1,6 +1,6 @@
 """Credentials go only where they belong.
 
-Real Pywikibot in a subprocess fetches from recording HTTP servers on 127.0.0.1 (and
+Real Pywikibot in a subprocess fetches from capture servers (``capture.py``) on 127.0.0.1 (and
 ``localhost``): a host that no entry matches gets no ``Authorization`` header, a bare ``*``
 entry reaches only the wiki's own requests (never ``http.fetch(url)`` without a site, as
 SPARQL, toolforge, upload-by-URL and external links use), and a redirect to another
@@ -9,14 +9,13 @@ http to anything but loopback, before any byte is sent.
 """
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import requests
+from capture import CaptureServer, redirect_elsewhere
+from conftest import oauth1_tuple
 
 from pwb_oauth_ext.errors import OAuthFlowError
 from pwb_oauth_ext.protocol.auth import BearerAuth
@@ -34,79 +33,16 @@ from pwb_oauth_ext.protocol.oauth2 import (
 BEARER = 'header.payload.signature-of-a-secret-token'
 
 
-class Recorder:
-    """An HTTP server on 127.0.0.1 that records each request's path and headers.
-
-    ``redirect_to`` makes it answer 302 to that URL instead of 200, except for a request
-    to that URL itself (a redirect to another name of this server).
-    """
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, dict[str, str]]] = []
-        self.redirect_to: str | None = None
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self) -> None:
-                length = int(self.headers.get('Content-Length') or 0)
-                if length:
-                    self.rfile.read(length)
-                recorder.requests.append((self.path, dict(self.headers.items())))
-                if recorder.redirect_to is not None and self.path != recorder.redirect_path:
-                    self.send_response(302)
-                    self.send_header('Location', recorder.redirect_to)
-                    self.send_header('Content-Length', '0')
-                    self.end_headers()
-                    return
-                body = b'recorded'
-                self.send_response(200)
-                self.send_header('Content-Type', 'text/plain')
-                self.send_header('Content-Length', str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self) -> None:
-                self._answer()
-
-            def do_POST(self) -> None:
-                self._answer()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def redirect_path(self) -> str | None:
-        return urlsplit(self.redirect_to).path if self.redirect_to else None
-
-    def url(self, host: str = '127.0.0.1', path: str = '/x') -> str:
-        return f'http://{host}:{self.port}{path}'
-
-    def authorizations(self) -> list[str | None]:
-        """The Authorization header of each recorded request (None when absent)."""
-        return [headers.get('Authorization') for _path, headers in self.requests]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+@pytest.fixture
+def recorder() -> Iterator[CaptureServer]:
+    with CaptureServer('127.0.0.1') as server:
+        yield server
 
 
 @pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    server = Recorder()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def third() -> Iterator[Recorder]:
-    server = Recorder()
-    yield server
-    server.close()
+def third() -> Iterator[CaptureServer]:
+    with CaptureServer('127.0.0.1') as server:
+        yield server
 
 
 def fetch_code(*urls: str, login: bool = True) -> str:
@@ -120,34 +56,29 @@ def fetch_code(*urls: str, login: bool = True) -> str:
     return '\n'.join(lines) + '\n'
 
 
-def _tuple(consumer) -> str:
-    return repr((consumer.consumer_key, consumer.consumer_secret,
-                 consumer.access_token, consumer.access_secret))
-
-
 # --- through real Pywikibot ---------------------------------------------------------
 
 def test_star_entry_reaches_the_wiki_but_not_a_fetch_without_site(
-        pwb_dir_factory, run_pwb, oauth1_consumer, wiki, recorder: Recorder) -> None:
-    pwb_dir = pwb_dir_factory([f"authenticate['*'] = {_tuple(oauth1_consumer)}"])
-    result = run_pwb(fetch_code(recorder.url(path='/sparql'),
-                                recorder.url('localhost', '/toolforge')), pwb_dir)
+        pwb_dir_factory, run_pwb, oauth1_consumer, wiki, recorder: CaptureServer) -> None:
+    pwb_dir = pwb_dir_factory([f"authenticate['*'] = {oauth1_tuple(oauth1_consumer)}"])
+    result = run_pwb(fetch_code(recorder.url('/sparql'),
+                                recorder.url('/toolforge', host='localhost')), pwb_dir)
     assert result.returncode == 0, result.stderr
     assert 'USER=BotUser' in result.stdout  # the wiki got the credential
     assert result.stdout.count('STATUS 200') == 2
-    assert [path for path, _ in recorder.requests] == ['/sparql', '/toolforge']
+    assert [request.path for request in recorder.requests] == ['/sparql', '/toolforge']
     assert recorder.authorizations() == [None, None]
 
 
 def test_entry_for_the_wiki_is_not_sent_to_another_port_or_host(
-        pwb_dir_factory, run_pwb, oauth1_consumer, wiki, recorder: Recorder) -> None:
+        pwb_dir_factory, run_pwb, oauth1_consumer, wiki, recorder: CaptureServer) -> None:
     pwb_dir = pwb_dir_factory([
-        f'authenticate[{wiki.host!r}] = {_tuple(oauth1_consumer)}',
-        f"authenticate['*.wikipedia.org'] = {_tuple(oauth1_consumer)}",
-        f"authenticate['localhost:{recorder.port + 1}'] = {_tuple(oauth1_consumer)}",
-        f"authenticate['127.0.0.1.example.org'] = {_tuple(oauth1_consumer)}",
+        f'authenticate[{wiki.host!r}] = {oauth1_tuple(oauth1_consumer)}',
+        f"authenticate['*.wikipedia.org'] = {oauth1_tuple(oauth1_consumer)}",
+        f"authenticate['localhost:{recorder.port + 1}'] = {oauth1_tuple(oauth1_consumer)}",
+        f"authenticate['127.0.0.1.example.org'] = {oauth1_tuple(oauth1_consumer)}",
     ])
-    result = run_pwb(fetch_code(recorder.url(), recorder.url('localhost')), pwb_dir)
+    result = run_pwb(fetch_code(recorder.url(), recorder.url(host='localhost')), pwb_dir)
     assert result.returncode == 0, result.stderr
     assert 'USER=BotUser' in result.stdout
     # A key with a port matches that port only; look-alike names match nothing.
@@ -155,10 +86,10 @@ def test_entry_for_the_wiki_is_not_sent_to_another_port_or_host(
 
 
 def test_matching_entry_is_sent_to_its_host(pwb_dir_factory, run_pwb, oauth1_consumer,
-                                            recorder: Recorder) -> None:
+                                            recorder: CaptureServer) -> None:
     """The positive control of the tests around it: a matching entry does arrive."""
     pwb_dir = pwb_dir_factory([
-        f"authenticate['127.0.0.1:{recorder.port}'] = {_tuple(oauth1_consumer)}"])
+        f"authenticate['127.0.0.1:{recorder.port}'] = {oauth1_tuple(oauth1_consumer)}"])
     result = run_pwb(fetch_code(recorder.url(), login=False), pwb_dir)
     assert result.returncode == 0, result.stderr
     (authorization,) = recorder.authorizations()
@@ -169,46 +100,46 @@ def test_matching_entry_is_sent_to_its_host(pwb_dir_factory, run_pwb, oauth1_con
 @pytest.mark.parametrize('third_host', ['localhost', '127.0.0.1'])
 @pytest.mark.parametrize('kind', ['oauth1', 'bearer'])
 def test_redirect_to_another_host_drops_authorization(
-        pwb_dir_factory, run_pwb, oauth1_consumer, recorder: Recorder, third: Recorder,
+        pwb_dir_factory, run_pwb, oauth1_consumer, recorder: CaptureServer, third: CaptureServer,
         third_host: str, kind: str) -> None:
     if kind == 'oauth1':
-        value = _tuple(oauth1_consumer)
+        value = oauth1_tuple(oauth1_consumer)
     else:
         value = f'_oauth.OAuth2(access_token={BEARER!r})'
     pwb_dir = pwb_dir_factory([f"authenticate['127.0.0.1:{recorder.port}'] = {value}"])
-    recorder.redirect_to = third.url(third_host, '/landed')
-    result = run_pwb(fetch_code(recorder.url(path='/start'), login=False), pwb_dir)
+    recorder.answer = redirect_elsewhere(third.url('/landed', host=third_host))
+    result = run_pwb(fetch_code(recorder.url('/start'), login=False), pwb_dir)
     assert result.returncode == 0, result.stderr
     assert 'STATUS 200' in result.stdout
     (sent,) = recorder.authorizations()
     assert sent is not None  # the first hop had it...
-    assert [path for path, _ in third.requests] == ['/landed']
+    assert [request.path for request in third.requests] == ['/landed']
     assert third.authorizations() == [None]  # ...the other host does not
-    for _path, headers in third.requests:
-        assert BEARER not in repr(headers)
-        assert oauth1_consumer.consumer_key not in repr(headers)
+    for request in third.requests:
+        assert BEARER not in repr(request.headers)
+        assert oauth1_consumer.consumer_key not in repr(request.headers)
 
 
 @pytest.mark.parametrize('kind', ['oauth1', 'bearer'])
 def test_redirect_to_another_host_on_the_same_port_drops_authorization(
-        pwb_dir_factory, run_pwb, oauth1_consumer, recorder: Recorder, kind: str) -> None:
+        pwb_dir_factory, run_pwb, oauth1_consumer, recorder: CaptureServer, kind: str) -> None:
     """127.0.0.1:P redirects to localhost:P: another host, not another port."""
     if kind == 'oauth1':
-        value = _tuple(oauth1_consumer)
+        value = oauth1_tuple(oauth1_consumer)
     else:
         value = f'_oauth.OAuth2(access_token={BEARER!r})'
     pwb_dir = pwb_dir_factory([f"authenticate['127.0.0.1:{recorder.port}'] = {value}"])
-    recorder.redirect_to = recorder.url('localhost', '/landed')
-    result = run_pwb(fetch_code(recorder.url(path='/start'), login=False), pwb_dir)
+    recorder.answer = redirect_elsewhere(recorder.url('/landed', host='localhost'))
+    result = run_pwb(fetch_code(recorder.url('/start'), login=False), pwb_dir)
     assert result.returncode == 0, result.stderr
-    by_host = [(headers.get('Host', '').split(':')[0], path, headers.get('Authorization'))
-               for path, headers in recorder.requests]
+    by_host = [(request.headers.get('Host', '').split(':')[0], request.path,
+                request.headers.get('Authorization')) for request in recorder.requests]
     assert by_host[0][:2] == ('127.0.0.1', '/start') and by_host[0][2]  # the first hop had it
     to_localhost = [entry for entry in by_host if entry[0] == 'localhost']
     assert to_localhost in ([], [('localhost', '/landed', None)])  # never the other host
-    for _path, headers in recorder.requests[1:]:
-        assert BEARER not in repr(headers)
-        assert oauth1_consumer.consumer_key not in repr(headers)
+    for request in recorder.requests[1:]:
+        assert BEARER not in repr(request.headers)
+        assert oauth1_consumer.consumer_key not in repr(request.headers)
 
 
 # --- no traffic for secrets over plain http ------------------------------------------

@@ -7,7 +7,6 @@ Fleets are real Pywikibot processes, each with its own PYWIKIBOT_DIR.
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PYWIKIBOT_PYTHON
+from conftest import PYWIKIBOT_PYTHON, result_of, save_page_bot
 
 from pwb_oauth_ext.commands.store import migrate
 from pwb_oauth_ext.errors import ConfigError, TokenStoreError
@@ -33,18 +32,8 @@ from pwb_oauth_ext.testwiki.server import RunningWiki
 
 USER = 'BotUser'
 CALLBACK = 'http://127.0.0.1:9/callback'
-RESULT = 'RESULT '
 
-SAVE = '''
-import json, sys
-import pywikibot
-site = pywikibot.Site()
-site.login()
-page = pywikibot.Page(site, sys.argv[1])
-page.text = sys.argv[2]
-page.save(summary='fleet test')
-print('RESULT ' + json.dumps(site.user()))
-'''
+SAVE = save_page_bot('fleet test')
 
 
 def _server(kind: type) -> Iterator[Any]:
@@ -361,14 +350,6 @@ def start_bot(pwb_dir: Path, url: str, title: str, text: str,
                             stderr=subprocess.PIPE, text=True, encoding='utf-8')
 
 
-def saved_as(bot: subprocess.Popen) -> Any:
-    stdout, stderr = bot.communicate(timeout=300)
-    for line in stdout.splitlines():
-        if line.startswith(RESULT):
-            return json.loads(line[len(RESULT):])
-    raise AssertionError(f'no result (exit {bot.returncode})\n{stdout}\n{stderr[-3000:]}')
-
-
 def test_16_bots_sharing_only_the_database_refresh_once_and_all_save(
         wiki: RunningWiki, server: Any, pwb_dir_factory: Any) -> None:
     url = server.new_database()
@@ -377,7 +358,7 @@ def test_16_bots_sharing_only_the_database_refresh_once_and_all_save(
     before = wiki.app.oauth2.token_requests['refresh_token']
     bots = [start_bot(pwb_dir, url, f'Fleet {server.kind} {n}', f'bot {n}')
             for n, pwb_dir in enumerate(dirs)]
-    assert [saved_as(bot) for bot in bots] == [USER] * 16
+    assert [result_of(bot) for bot in bots] == [USER] * 16
     assert wiki.app.oauth2.token_requests['refresh_token'] == before + 1
     assert wiki.wiki.pages[f'Fleet {server.kind} 15'].revisions[-1].user == USER
     assert DatabaseStore(url).get(key)['expires_at'] > time.time()
@@ -388,7 +369,7 @@ class HeldRefresh:
 
     def __init__(self, wiki: RunningWiki) -> None:
         self.provider = wiki.app.oauth2
-        self.original = self.provider._access_token
+        self.original = self.provider.rest.access_token
         self.rotated = threading.Event()
         self.release = threading.Event()
         self.holding = True
@@ -402,12 +383,12 @@ class HeldRefresh:
         return response
 
     def __enter__(self) -> HeldRefresh:
-        self.provider._access_token = self
+        self.provider.rest.access_token = self
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.release.set()
-        self.provider._access_token = self.original
+        self.provider.rest.access_token = self.original
 
 
 def lock_waiters(server: Any, url: str) -> int:
@@ -447,7 +428,7 @@ def test_kill_9_of_the_bot_refreshing_leaves_the_others_working_and_the_grant_al
                 time.sleep(0.2)
             holder.send_signal(signal.SIGKILL)
             holder.communicate(timeout=60)
-        assert [saved_as(bot) for bot in others] == [USER] * len(others)
+        assert [result_of(bot) for bot in others] == [USER] * len(others)
         assert provider.token_requests['refresh_token'] == before + 2
     finally:
         provider.refresh_grace_seconds = old_grace
@@ -457,7 +438,7 @@ def test_kill_9_of_the_bot_refreshing_leaves_the_others_working_and_the_grant_al
         record = tx.get(key)
         record['expires_at'] = time.time() - 3600
         tx.put(key, record)
-    assert saved_as(start_bot(dirs[0], url, 'After the kill', 'ok')) == USER
+    assert result_of(start_bot(dirs[0], url, 'After the kill', 'ok')) == USER
     assert provider.token_requests['refresh_token'] == before + 3
 
 

@@ -106,6 +106,18 @@ report(enabled=enabled, user=user, disabled=patch_state())
     assert [entry[2] for entry in wiki.wiki.request_log[before:]].count('query') == 1
 
 
+#: Bot code: log in, then log out; ``logout`` is 'no error' or the API error's code.
+LOGIN_THEN_LOGOUT = '''
+site = pywikibot.Site()
+site.login()
+try:
+    site.logout()
+    logout = 'no error'
+except APIError as exc:
+    logout = exc.code
+'''
+
+
 def test_after_disable_pywikibot_handles_a_four_tuple_itself(
         wiki, oauth1_consumer, pwb_dir_factory, run_pwb):
     """Pywikibot's own OAuth: it logs in, and its logout gets MediaWiki's cannotlogout."""
@@ -115,13 +127,7 @@ import pywikibot
 import pwb_oauth_ext
 from pywikibot.exceptions import APIError
 pwb_oauth_ext.disable()
-site = pywikibot.Site()
-site.login()
-try:
-    site.logout()
-    logout = 'no error'
-except APIError as exc:
-    logout = exc.code
+''' + LOGIN_THEN_LOGOUT + '''
 report(state=patch_state(), user=site.user(), logout=logout)
 ''', pwb_dir)
     assert report(result) == {'state': PYWIKIBOT_OWN, 'user': 'BotUser',
@@ -136,13 +142,7 @@ def test_installed_but_not_enabled_changes_nothing(
 import sys
 import pywikibot
 from pywikibot.exceptions import APIError
-site = pywikibot.Site()
-site.login()
-try:
-    site.logout()
-    logout = 'no error'
-except APIError as exc:
-    logout = exc.code
+''' + LOGIN_THEN_LOGOUT + '''
 report(state=patch_state(), user=site.user(), logout=logout,
        plugin_loaded='pwb_oauth_ext' in sys.modules)
 ''', pwb_dir)

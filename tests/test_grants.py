@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PYWIKIBOT_PYTHON
+from conftest import PYWIKIBOT_PYTHON, result_of
 
 from pwb_oauth_ext.config.credentials import OAuth2
 from pwb_oauth_ext.errors import GrantChoiceError, OAuthFlowError
@@ -28,7 +28,6 @@ from pwb_oauth_ext.testwiki.pywikibot_env import pywikibot_environment, write_py
 
 STORE_FILE = 'pwb-oauth-tokens.json'
 USER = 'FarmBot'
-RESULT = 'RESULT '
 
 SAVE_ON = '''
 import json, sys
@@ -168,14 +167,6 @@ def run(pwb_dir: Path, code: str, *args: str) -> subprocess.CompletedProcess[str
                           encoding='utf-8', timeout=180, check=False)
 
 
-def result_of(proc: subprocess.CompletedProcess[str]) -> dict:
-    for line in proc.stdout.splitlines():
-        if line.startswith(RESULT):
-            return json.loads(line[len(RESULT):])
-    raise AssertionError(f'no result (exit {proc.returncode})\nstdout:\n{proc.stdout}\n'
-                         f'stderr:\n{proc.stderr[-3000:]}')
-
-
 def authorize(pwb_dir: Path, farm: RunningFarm, url_pattern: str, *options: str,
               user: str = USER) -> tuple[int, str]:
     """Run ``pwb-oauth authorize -site:wiki1:wiki1 --paste``, approving as ``user``."""
@@ -241,9 +232,7 @@ def test_oauth2_one_authorize_without_user_serves_every_wiki_and_refreshes_once(
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              encoding='utf-8') for n in range(8)]
     for n, bot in enumerate(bots):
-        stdout, stderr = bot.communicate(timeout=180)
-        proc = subprocess.CompletedProcess(bot.args, bot.returncode, stdout, stderr)
-        assert result_of(proc) == {f'wiki{1 + n % 2}': USER}
+        assert result_of(bot, timeout=180) == {f'wiki{1 + n % 2}': USER}
     assert provider.token_requests['refresh_token'] == refreshes + 1
 
 

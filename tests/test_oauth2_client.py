@@ -482,11 +482,12 @@ def test_loopback_receiver_refuses_a_non_loopback_uri() -> None:
 
 @pytest.fixture
 def wiki() -> Any:
-    import pwb_oauth_ext.testwiki.oauth2_provider  # noqa: F401 - a broken install fails here
+    # a broken install fails here:
+    from pwb_oauth_ext.testwiki.providers.oauth2.provider import OAuth2Provider
     from pwb_oauth_ext.testwiki.server import run_test_wiki
 
     with run_test_wiki() as running:
-        assert running.app.oauth2 is not None, 'the test wiki lost its OAuth 2.0 provider'
+        assert isinstance(running.app.oauth2, OAuth2Provider), 'no OAuth 2.0 provider'
         running.app.add_bot('BotUser')
         running.app.wiki.add_user('HandshakeUser')
         yield running

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 from conftest import ENABLE_LINES, PwbDirFactory, RunPwb, authenticate_line
 
-from pwb_oauth_ext.testwiki.oauth1_provider import OAuth1Consumer
+from pwb_oauth_ext.testwiki.providers.oauth1.records import OAuth1Consumer
 from pwb_oauth_ext.testwiki.pywikibot_env import write_pywikibot_dir
 from pwb_oauth_ext.testwiki.server import RunningWiki
 

@@ -17,7 +17,7 @@ import pytest
 from conftest import authenticate_line
 
 from pwb_oauth_ext.testwiki.model import InvalidAuthorization
-from pwb_oauth_ext.testwiki.oauth1_provider import OAuth1Consumer
+from pwb_oauth_ext.testwiki.providers.oauth1.records import OAuth1Consumer
 from pwb_oauth_ext.testwiki.server import RunningWiki
 
 #: Prints one JSON line (prefixed) that the tests read back.

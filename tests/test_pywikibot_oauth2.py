@@ -8,7 +8,6 @@ OAuth 2.0 provider (token requests, revocations) directly.
 """
 from __future__ import annotations
 
-import json
 import stat
 import subprocess
 import textwrap
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from conftest import PYWIKIBOT_PYTHON
+from conftest import PYWIKIBOT_PYTHON, RESULT, result_of, save_page_bot
 
 from pwb_oauth_ext.protocol.oauth2 import TokenSet
 from pwb_oauth_ext.protocol.store import TokenStore
@@ -28,20 +27,11 @@ from pwb_oauth_ext.testwiki.server import RunningWiki
 
 STORE_FILE = 'pwb-oauth-tokens.json'
 CALLBACK = 'http://127.0.0.1:8765/oauth2/callback'
-RESULT = 'RESULT '
 
 #: Prints what the bot saw as one JSON line; failures propagate as Pywikibot shows them.
-SAVE_ONE_PAGE = '''
-import json, sys
-import pywikibot
-site = pywikibot.Site()
-site.login()
-page = pywikibot.Page(site, sys.argv[1])
-page.text = sys.argv[2]
-page.save(summary='OAuth 2.0 test')
-print('RESULT ' + json.dumps({'user': site.user(),
-                               'text': pywikibot.Page(site, sys.argv[1]).get(force=True)}))
-'''
+SAVE_ONE_PAGE = save_page_bot(
+    'OAuth 2.0 test',
+    "{'user': site.user(), 'text': pywikibot.Page(site, sys.argv[1]).get(force=True)}")
 
 
 @pytest.fixture
@@ -58,15 +48,6 @@ def seen(wiki: RunningWiki) -> Iterator[Callable[[], list[tuple[str, str, str]]]
 
     with wiki.app.watch() as exchanges:
         yield lambda: [described(x.request) for x in exchanges]
-
-
-def result_of(proc: subprocess.CompletedProcess[str]) -> dict:
-    """The RESULT line the bot printed; fails with the bot's output if there is none."""
-    for line in proc.stdout.splitlines():
-        if line.startswith(RESULT):
-            return json.loads(line[len(RESULT):])
-    raise AssertionError(f'no result (exit {proc.returncode})\nstdout:\n{proc.stdout}\n'
-                         f'stderr:\n{proc.stderr}')
 
 
 def output_of(proc: subprocess.CompletedProcess[str]) -> str:

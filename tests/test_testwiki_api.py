@@ -11,7 +11,7 @@ import requests
 from conftest import recorded
 from requests_oauthlib import OAuth1
 
-from pwb_oauth_ext.testwiki.oauth1_provider import OAuth1Consumer
+from pwb_oauth_ext.testwiki.providers.oauth1.records import OAuth1Consumer
 from pwb_oauth_ext.testwiki.pywikibot_env import run_pywikibot, write_pywikibot_dir
 from pwb_oauth_ext.testwiki.server import RunningWiki, run_test_wiki
 
@@ -159,7 +159,7 @@ def test_missing_page_is_reported_missing(test_wiki: RunningWiki) -> None:
     assert 'missing' in response['query']['pages'][pageid]
 
 
-def test_bearer_without_oauth2_provider_or_bad_token_is_invalid(test_wiki: RunningWiki) -> None:
+def test_bad_bearer_token_is_invalid(test_wiki: RunningWiki) -> None:
     response = requests.post(test_wiki.api_url, data={'action': 'query', 'meta': 'userinfo',
                                                       'format': 'json'},
                              headers={'Authorization': 'Bearer not-a-jwt'})
@@ -265,8 +265,9 @@ def test_pywikibot_with_wrong_secret_gets_no_user(test_wiki: RunningWiki, bot: O
 
 
 def test_bearer_token_from_the_oauth2_provider_on_api_php(test_wiki: RunningWiki) -> None:
-    import pwb_oauth_ext.testwiki.oauth2_provider  # noqa: F401 - a broken install fails here
-    assert test_wiki.app.oauth2 is not None, 'the test wiki lost its OAuth 2.0 provider'
+    # a broken install fails here:
+    from pwb_oauth_ext.testwiki.providers.oauth2.provider import OAuth2Provider
+    assert isinstance(test_wiki.app.oauth2, OAuth2Provider), 'no OAuth 2.0 provider'
     test_wiki.app.add_bot('BotUser')
     client = test_wiki.app.oauth2.register_client('BotUser', owner_only=True)
     token = requests.post(test_wiki.url + '/rest.php/oauth2/access_token', data={

@@ -15,7 +15,8 @@ from conftest import recorded
 from oauthlib.oauth1 import Client
 from requests_oauthlib import OAuth1
 
-from pwb_oauth_ext.testwiki.oauth1_provider import SESSION_COOKIE, OAuth1Consumer
+from pwb_oauth_ext.testwiki.model import SESSION_COOKIE
+from pwb_oauth_ext.testwiki.providers.oauth1.records import OAuth1Consumer
 from pwb_oauth_ext.testwiki.server import RunningWiki, run_test_wiki
 
 CALLBACK = 'http://127.0.0.1:8765/oauth1/callback'
@@ -403,6 +404,16 @@ def test_token_for_unapproved_request_token(wiki: RunningWiki,
                      wiki.app.wiki.mediawiki)['exchanges'][1]
     token = {k: v[0] for k, v in parse_qs(initiate(wiki, handshake_consumer).text).items()}
     response = token_request(wiki, handshake_consumer, token, 'e' * 32)
+    assert response.text == shape['response']['body']
+
+
+def test_token_for_an_unknown_request_token(wiki: RunningWiki,
+                                            handshake_consumer: OAuth1Consumer) -> None:
+    """MediaWiki's bad-token refusal, before the signature (which could not match)."""
+    shape = recorded('oauth1-token-error-unauthorized-request-token.json',
+                     wiki.app.wiki.mediawiki)['exchanges'][1]
+    unknown = {'oauth_token': 'f' * 32, 'oauth_token_secret': 'f' * 32}
+    response = token_request(wiki, handshake_consumer, unknown, 'e' * 32)
     assert response.text == shape['response']['body']
 
 

@@ -24,11 +24,9 @@ from conftest import RECORDED
 
 from pwb_oauth_ext.testwiki._http import WikiRequest, WikiResponse
 from pwb_oauth_ext.testwiki.model import InvalidAuthorization, Wiki
-from pwb_oauth_ext.testwiki.oauth2_provider import (
-    MEDIAWIKI_ERRORS,
-    OAuth2Client,
-    OAuth2Provider,
-)
+from pwb_oauth_ext.testwiki.providers.oauth2.mediawiki_errors import MEDIAWIKI_ERRORS
+from pwb_oauth_ext.testwiki.providers.oauth2.provider import OAuth2Provider
+from pwb_oauth_ext.testwiki.providers.oauth2.records import OAuth2Client
 
 SERVER = 'http://127.0.0.1:8080'   # the captures' server: Locations compare literally
 #: The recorded wikis: 1.39 at the top of the recordings, 1.43 in mw-1.43/.

@@ -139,8 +139,8 @@ def _setup_wiki(wiki: Any, modes: tuple[str, ...]) -> dict[str, str]:
 
 
 def _run(modes: tuple[str, ...], out: TextIO, pywikibot_args: Sequence[str] = ()) -> None:
-    # The OAuth 2.0 provider needs the [testwiki] extra; the wiki would start without it.
-    from pwb_oauth_ext.testwiki import oauth2_provider  # noqa: F401
+    # The OAuth 2.0 provider needs the [testwiki] extra: fail before anything is written.
+    from pwb_oauth_ext.testwiki.providers.oauth2 import provider  # noqa: F401
     from pwb_oauth_ext.testwiki.server import run_test_wiki
 
     def say(text: str = '') -> None:

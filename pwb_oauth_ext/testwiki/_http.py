@@ -16,6 +16,18 @@ HTTP_REASONS = {
     401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found',
     405: 'Method Not Allowed', 500: 'Internal Server Error',
 }
+#: The cache headers MediaWiki sends with its OAuth pages and answers.
+VARY_HEADER = ('Vary', 'Accept-Encoding, Cookie, Authorization')
+NO_CACHE_HEADERS = [
+    ('Expires', 'Thu, 01 Jan 1970 00:00:00 GMT'),
+    ('Cache-Control', 'no-cache, no-store, max-age=0, must-revalidate'),
+    ('Pragma', 'no-cache'),
+]
+PRIVATE_PAGE_HEADERS = [
+    VARY_HEADER,
+    ('Expires', 'Thu, 01 Jan 1970 00:00:00 GMT'),
+    ('Cache-Control', 'private, must-revalidate, max-age=0'),
+]
 
 
 @dataclass

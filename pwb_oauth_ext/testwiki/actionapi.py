@@ -8,7 +8,7 @@ and page actions live in ``pagesapi``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Protocol
 
 from pwb_oauth_ext.testwiki._http import WikiRequest, WikiResponse
 from pwb_oauth_ext.testwiki.apidata import expand_modules, paraminfo_module, recorded
@@ -24,7 +24,6 @@ OAUTH_CANNOT_LOGOUT = ('Logging out is not possible when using '
                        'MediaWiki\\Extension\\OAuth\\SessionProvider sessions.')
 _API_HEADERS = [('Content-Disposition', 'inline; filename=api-result.json'),
                 ('Cache-Control', 'private, must-revalidate, max-age=0')]
-_EDIT_COOKIES = ('cpPosIndex', 'UseDC', 'UseCDNCache')
 
 
 class ApiError(Exception):
@@ -54,17 +53,25 @@ class Caller:
         return self.user.rights
 
 
+class SignedRequests(Protocol):
+    """What api.php needs of the OAuth 1.0a provider."""
+
+    def authenticate(self, req: WikiRequest) -> tuple[WikiUser, list[str], Any]: ...
+
+
+class BearerTokens(Protocol):
+    """What api.php needs of the OAuth 2.0 provider."""
+
+    def authenticate_bearer(self, token: str) -> tuple[WikiUser, list[str]]: ...
+
+
 class ActionApi:
-    """Dispatches api.php requests; authentication is delegated to the providers.
+    """Dispatches api.php requests; authentication is delegated to the providers."""
 
-    ``oauth1`` needs ``authenticate(req) -> (user, grants, consumer)``; ``oauth2``
-    (optional) needs ``authenticate_bearer(token) -> (user, grants)``.
-    """
-
-    def __init__(self, wiki: Wiki, oauth1: Any, oauth2_getter: Callable[[], Any]) -> None:
+    def __init__(self, wiki: Wiki, oauth1: SignedRequests, oauth2: BearerTokens) -> None:
         self.wiki = wiki
         self.oauth1 = oauth1
-        self._oauth2 = oauth2_getter
+        self.oauth2 = oauth2
         self.pages = PagesApi(wiki)
 
     # -- entry point ------------------------------------------------------
@@ -110,10 +117,7 @@ class ActionApi:
             user, grants, _consumer = self.oauth1.authenticate(req)
             return Caller(user, oauth=True, grants=grants)
         if authorization.startswith('Bearer'):
-            oauth2 = self._oauth2()
-            if oauth2 is None:
-                raise InvalidAuthorization('Invalid access token')
-            user, grants = oauth2.authenticate_bearer(authorization[len('Bearer'):].strip())
+            user, grants = self.oauth2.authenticate_bearer(authorization[len('Bearer'):].strip())
             return Caller(user, oauth=True, grants=list(grants))
         session = req.cookies.get(session_cookie_name)
         user = self.wiki.user_for_session(session)

@@ -1,7 +1,7 @@
 """The test wiki as one WSGI callable: routing, logging, cookie login.
 
-``TestWikiApp`` composes the ``Wiki`` state, the OAuth 1.0a provider, the
-OAuth 2.0 provider (when its module is present) and the Action API.
+``TestWikiApp`` composes the ``Wiki`` state, the OAuth 1.0a and OAuth 2.0
+providers and the Action API.
 """
 from __future__ import annotations
 
@@ -10,14 +10,24 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 from urllib.parse import quote
 
 from pwb_oauth_ext.testwiki import versions
 from pwb_oauth_ext.testwiki._http import WikiRequest, WikiResponse
 from pwb_oauth_ext.testwiki.actionapi import ActionApi
-from pwb_oauth_ext.testwiki.model import DEFAULT_MEDIAWIKI_VERSION, Wiki, WikiUser
-from pwb_oauth_ext.testwiki.oauth1_provider import SESSION_COOKIE, OAuth1Consumer, OAuth1Provider
+from pwb_oauth_ext.testwiki.model import (
+    DEFAULT_MEDIAWIKI_VERSION,
+    SESSION_COOKIE,
+    Wiki,
+    WikiUser,
+)
+from pwb_oauth_ext.testwiki.providers import load_oauth2
+from pwb_oauth_ext.testwiki.providers.oauth1.provider import OAuth1Provider
+from pwb_oauth_ext.testwiki.providers.oauth1.records import OAuth1Consumer
+
+if TYPE_CHECKING:
+    from pwb_oauth_ext.testwiki.providers.oauth2.provider import OAuth2Provider
 
 StartResponse = Callable[..., Any]
 
@@ -28,18 +38,6 @@ class Exchange(NamedTuple):
     request: WikiRequest
     response: WikiResponse
     seconds: float
-
-
-def _load_oauth2(wiki: Wiki, options: dict[str, float]) -> Any:
-    """The OAuth 2.0 provider: it signs tokens with RSA, so it needs the [testwiki] extra."""
-    try:
-        from pwb_oauth_ext.testwiki.oauth2_provider import OAuth2Provider
-    except ImportError as exc:
-        missing = (exc.name or 'cryptography').split('.')[0]
-        raise ImportError(
-            f'The local test wiki needs the module {missing!r}, which comes with the'
-            " [testwiki] extra: pip install 'pwb_oauth_ext[testwiki]'", name=missing) from exc
-    return OAuth2Provider(wiki, **options)
 
 
 class TestWikiApp:
@@ -56,12 +54,17 @@ class TestWikiApp:
                  mediawiki: str = DEFAULT_MEDIAWIKI_VERSION) -> None:
         self.wiki = Wiki(server_url, sitename=sitename, clock=clock, mediawiki=mediawiki)
         self.oauth1 = OAuth1Provider(self.wiki)
-        self.oauth2 = _load_oauth2(self.wiki, {
-            'access_token_ttl': access_token_ttl, 'refresh_token_ttl': refresh_token_ttl,
-            'refresh_grace_seconds': refresh_grace_seconds})
-        self.api = ActionApi(self.wiki, self.oauth1, lambda: self.oauth2)
+        self.oauth2: OAuth2Provider = load_oauth2(
+            self.wiki, access_token_ttl=access_token_ttl, refresh_token_ttl=refresh_token_ttl,
+            refresh_grace_seconds=refresh_grace_seconds)
+        self.api = ActionApi(self.wiki, self.oauth1, self.oauth2)
         self._watchers: list[list[Exchange]] = []
         self._watch_lock = threading.Lock()
+
+    def use_providers(self, oauth1: OAuth1Provider, oauth2: Any) -> None:
+        """Serve through other providers (a farm wiki's views of the central wiki's)."""
+        self.oauth1 = self.api.oauth1 = oauth1
+        self.oauth2 = self.api.oauth2 = oauth2
 
     # -- conveniences for tests ---------------------------------------------
     def add_bot(self, name: str = 'BotUser', groups: list[str] | None = None,
@@ -148,7 +151,7 @@ class TestWikiApp:
             return self.api.handle(req, SESSION_COOKIE)
         if req.path.startswith('/rest.php'):
             self._log(req, req.path[len('/rest.php'):])
-            if self.oauth2 is not None and self.oauth2.handles(req):
+            if self.oauth2.handles(req):
                 resp = self.oauth2.handle(req)
             else:
                 resp = WikiResponse.json({'httpCode': 404, 'httpReason': 'Not Found'},
@@ -159,7 +162,7 @@ class TestWikiApp:
         if req.path == '/index.php' or req.path.startswith('/index.php/'):
             title = OAuth1Provider.special_title(req)
             self._log(req, title)
-            if self.oauth2 is not None and self.oauth2.handles(req):
+            if self.oauth2.handles(req):
                 return self.oauth2.handle(req)
             if self.oauth1.handles(req):
                 return self.oauth1.handle(req)

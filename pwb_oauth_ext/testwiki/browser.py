@@ -13,7 +13,7 @@ from urllib.parse import urljoin
 
 import requests
 
-from pwb_oauth_ext.testwiki.oauth1_provider import SESSION_COOKIE
+from pwb_oauth_ext.testwiki.model import SESSION_COOKIE
 
 _REDIRECTS = (301, 302, 303, 307, 308)
 

@@ -20,10 +20,10 @@ from typing import Any
 from pwb_oauth_ext.testwiki.actionapi import ApiError
 from pwb_oauth_ext.testwiki.app import TestWikiApp
 from pwb_oauth_ext.testwiki.model import InvalidAuthorization
-from pwb_oauth_ext.testwiki.oauth1_provider import OAuth1Consumer, OAuth1Provider
+from pwb_oauth_ext.testwiki.providers.oauth1.provider import OAuth1Provider
+from pwb_oauth_ext.testwiki.providers.oauth1.records import OAuth1Consumer
 from pwb_oauth_ext.testwiki.server import RunningWiki, _KeepAliveHandler, _ThreadingWSGIServer
 
-CENTRAL_WIKI_ID = 'centralwiki'
 ALL_WIKIS = '*'
 WRONG_WIKI = 'mwoauth-invalid-authorization-wrong-wiki'
 
@@ -97,10 +97,7 @@ class WikiFarm:
         app.wiki.users = central.users
         app.wiki.sessions = central.sessions
         app.wiki.lock = central.lock
-        app.oauth1 = _FarmOAuth1(self, app, wiki_id)
-        app.api.oauth1 = app.oauth1
-        if self.central.oauth2 is not None:
-            app.oauth2 = _FarmOAuth2(self, wiki_id)
+        app.use_providers(_FarmOAuth1(self, app, wiki_id), _FarmOAuth2(self, wiki_id))
         self.wikis[wiki_id] = app
         return app
 

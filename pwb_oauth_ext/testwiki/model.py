@@ -28,6 +28,8 @@ SYSOP_RIGHTS = ['delete', 'undelete', 'deletedhistory', 'protect', 'suppressredi
 #: MediaWiki versions the test wiki can answer as; 1.43 LTS unless asked otherwise.
 MEDIAWIKI_VERSIONS = ('1.39', '1.43')
 DEFAULT_MEDIAWIKI_VERSION = '1.43'
+#: The browser session cookie (``Wiki.browser_login``, Special:UserLogin, consent pages).
+SESSION_COOKIE = 'testwiki_session'
 #: Rights MediaWiki 1.43 no longer lists (writeapi left core; purge is not reported).
 RIGHTS_GONE_IN_1_43 = frozenset({'writeapi', 'purge'})
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Callable
 
 from pwb_oauth_ext.testwiki.apidata import recorded
-from pwb_oauth_ext.testwiki.model import Wiki, WikiPage
+from pwb_oauth_ext.testwiki.model import Revision, Wiki, WikiPage
 
 if TYPE_CHECKING:
     from pwb_oauth_ext.testwiki.actionapi import Caller
@@ -392,58 +392,49 @@ class PagesApi:
 
     def _revisions(self, page: WikiPage, rv: dict[str, str], fv2: bool) -> list[dict[str, Any]]:
         rvprop = _split(rv.get('prop', 'ids|timestamp|flags|comment|user'))
-        revisions = list(reversed(page.revisions))   # newest first, as rvdir=older
-        if rv.get('dir') == 'newer':
-            revisions.reverse()
-        if rv.get('startid'):
-            revisions = [r for r in revisions if (r.revid <= int(rv['startid'])
-                         if rv.get('dir') != 'newer' else r.revid >= int(rv['startid']))]
-        if rv.get('endid'):
-            revisions = [r for r in revisions if (r.revid >= int(rv['endid'])
-                         if rv.get('dir') != 'newer' else r.revid <= int(rv['endid']))]
-        limit = rv.get('limit')
-        revisions = revisions[:(MAX_LIMIT if limit == 'max' else int(limit))] if limit \
-            else revisions[:1]
-        result = []
-        for rev in revisions:
-            index = page.revisions.index(rev)
-            parent = page.revisions[index - 1].revid if index else 0
-            data = rev.text.encode('utf-8')
-            out: dict[str, Any] = {}
-            if 'ids' in rvprop:
-                out.update({'revid': rev.revid, 'parentid': parent})
-            if 'flags' in rvprop and rev.minor:
-                out['minor'] = _flag(fv2)
-            if 'user' in rvprop:
-                out['user'] = rev.user
-            if 'userid' in rvprop:
-                user = self.wiki.users.get(rev.user)
-                out['userid'] = user.id if user else 0
-            if 'timestamp' in rvprop:
-                out['timestamp'] = rev.timestamp
-            if 'size' in rvprop:
-                out['size'] = len(data)
-            if 'sha1' in rvprop:
-                out['sha1'] = hashlib.sha1(data).hexdigest()
-            if 'roles' in rvprop:
-                out['roles'] = ['main']
-            if 'comment' in rvprop:
-                out['comment'] = rev.comment
-            if 'parsedcomment' in rvprop:
-                out['parsedcomment'] = rev.comment
-            if 'tags' in rvprop:
-                out['tags'] = []
-            if 'content' in rvprop or 'contentmodel' in rvprop:
-                slot: dict[str, Any] = {'contentmodel': 'wikitext',
-                                        'contentformat': 'text/x-wiki'}
-                if 'content' in rvprop:
-                    slot['content' if fv2 else '*'] = rev.text
-                if rv.get('slots'):
-                    out['slots'] = {'main': slot}
-                else:
-                    out.update(slot)
-            result.append(out)
-        return result
+        return [self._revision_entry(page, rev, rvprop, bool(rv.get('slots')), fv2)
+                for rev in _selected_revisions(page, rv)]
+
+    def _revision_entry(self, page: WikiPage, rev: Revision, rvprop: list[str], slots: bool,
+                        fv2: bool) -> dict[str, Any]:
+        """One revision with the properties ``rvprop`` asks for."""
+        index = page.revisions.index(rev)
+        parent = page.revisions[index - 1].revid if index else 0
+        data = rev.text.encode('utf-8')
+        out: dict[str, Any] = {}
+        if 'ids' in rvprop:
+            out.update({'revid': rev.revid, 'parentid': parent})
+        if 'flags' in rvprop and rev.minor:
+            out['minor'] = _flag(fv2)
+        if 'user' in rvprop:
+            out['user'] = rev.user
+        if 'userid' in rvprop:
+            user = self.wiki.users.get(rev.user)
+            out['userid'] = user.id if user else 0
+        if 'timestamp' in rvprop:
+            out['timestamp'] = rev.timestamp
+        if 'size' in rvprop:
+            out['size'] = len(data)
+        if 'sha1' in rvprop:
+            out['sha1'] = hashlib.sha1(data).hexdigest()
+        if 'roles' in rvprop:
+            out['roles'] = ['main']
+        if 'comment' in rvprop:
+            out['comment'] = rev.comment
+        if 'parsedcomment' in rvprop:
+            out['parsedcomment'] = rev.comment
+        if 'tags' in rvprop:
+            out['tags'] = []
+        if 'content' in rvprop or 'contentmodel' in rvprop:
+            slot: dict[str, Any] = {'contentmodel': 'wikitext',
+                                    'contentformat': 'text/x-wiki'}
+            if 'content' in rvprop:
+                slot['content' if fv2 else '*'] = rev.text
+            if slots:
+                out['slots'] = {'main': slot}
+            else:
+                out.update(slot)
+        return out
 
     # -- list modules ----------------------------------------------------------
     def _item(self, page: WikiPage) -> dict[str, Any]:
@@ -740,22 +731,7 @@ class PagesApi:
         with self.wiki.lock:
             existing = self.wiki.pages.get(title)
             old = existing.revisions[-1] if existing and existing.revisions else None
-            if old is None and 'nocreate' in params:
-                raise ApiFailure('missingtitle', "The page you specified doesn't exist.")
-            if old is None and 'createonly' not in params and not existing and \
-                    params.get('starttimestamp') and 'recreate' not in params and \
-                    self._deleted_since(title, params['starttimestamp']):
-                raise ApiFailure('pagedeleted', 'The page has been deleted since you fetched '
-                                 'its timestamp.')
-            if old is not None and 'createonly' in params:
-                raise ApiFailure('articleexists', 'The article you tried to create has been '
-                                 'created already.')
-            if old is None and 'createpage' not in (caller.rights if caller.user else
-                                                     ['createpage']):
-                raise ApiFailure('permissiondenied', 'The action you have requested is '
-                                 'limited to users in the group: Users.')
-            if existing is not None and self._conflicts(existing, params, author):
-                raise ApiFailure('editconflict', 'Edit conflict.')
+            self._refuse_edit(title, existing, old, params, caller, author)
             text = self._new_text(params, old.text if old else '')
             if params.get('md5') and hashlib.md5(
                     params.get('text', '').encode('utf-8')).hexdigest() != params['md5']:
@@ -776,6 +752,26 @@ class PagesApi:
             result.update({'oldrevid': old.revid if old else 0, 'newrevid': rev.revid,
                            'newtimestamp': rev.timestamp})
         return result
+
+    def _refuse_edit(self, title: str, existing: WikiPage | None, old: Revision | None,
+                     params: dict[str, str], caller: Caller, author: str) -> None:
+        """MediaWiki's refusals of an edit, in its order (raises ApiFailure)."""
+        if old is None and 'nocreate' in params:
+            raise ApiFailure('missingtitle', "The page you specified doesn't exist.")
+        if old is None and 'createonly' not in params and not existing and \
+                params.get('starttimestamp') and 'recreate' not in params and \
+                self._deleted_since(title, params['starttimestamp']):
+            raise ApiFailure('pagedeleted', 'The page has been deleted since you fetched '
+                             'its timestamp.')
+        if old is not None and 'createonly' in params:
+            raise ApiFailure('articleexists', 'The article you tried to create has been '
+                             'created already.')
+        if old is None and 'createpage' not in (caller.rights if caller.user else
+                                                 ['createpage']):
+            raise ApiFailure('permissiondenied', 'The action you have requested is '
+                             'limited to users in the group: Users.')
+        if existing is not None and self._conflicts(existing, params, author):
+            raise ApiFailure('editconflict', 'Edit conflict.')
 
     def _title_for_pageid(self, pageid: str) -> str:
         for page in self.wiki.pages.values():
@@ -926,3 +922,20 @@ def _limit(value: str | None, caller: Caller) -> int:
     except ValueError:
         raise ApiFailure('badinteger', f'Invalid value "{value}" for integer parameter '
                          '"limit".') from None
+
+
+def _selected_revisions(page: WikiPage, rv: dict[str, str]) -> list[Revision]:
+    """The revisions rvdir, rvstartid, rvendid and rvlimit pick, in their order."""
+    revisions = list(reversed(page.revisions))   # newest first, as rvdir=older
+    if rv.get('dir') == 'newer':
+        revisions.reverse()
+    if rv.get('startid'):
+        revisions = [r for r in revisions if (r.revid <= int(rv['startid'])
+                     if rv.get('dir') != 'newer' else r.revid >= int(rv['startid']))]
+    if rv.get('endid'):
+        revisions = [r for r in revisions if (r.revid >= int(rv['endid'])
+                     if rv.get('dir') != 'newer' else r.revid <= int(rv['endid']))]
+    limit = rv.get('limit')
+    revisions = revisions[:(MAX_LIMIT if limit == 'max' else int(limit))] if limit \
+        else revisions[:1]
+    return revisions

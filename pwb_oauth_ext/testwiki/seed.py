@@ -83,19 +83,13 @@ def seed(app: TestWikiApp, *, pages: Mapping[str, str] | bool = True,
         if kind == 'oauth1-owner-only':
             client: Any = app.register_oauth1_consumer(owner, owner_only=True)
         elif kind == 'oauth2-owner-only':
-            client = _oauth2(app).register_client(owner, owner_only=True, name='OwnerOnly')
+            client = app.oauth2.register_client(owner, owner_only=True, name='OwnerOnly')
         else:
-            client = _oauth2(app).register_client(
+            client = app.oauth2.register_client(
                 owner, confidential=kind == 'oauth2-confidential', redirect_uri=callback,
                 name='Confidential' if kind == 'oauth2-confidential' else 'Public')
         result.clients[kind] = client
     return result
-
-
-def _oauth2(app: TestWikiApp) -> Any:
-    if app.oauth2 is None:
-        raise ValueError('OAuth 2.0 clients need the testwiki extra (cryptography)')
-    return app.oauth2
 
 
 def _password() -> str:
