@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 __version__ = '0.1.0'
-#: Set by enable() before the adapter exists; read by the adapter.
-_settings: dict[str, Any] = {}
 __all__ = [
     'ConfigError', 'OAuth1', 'OAuth2', 'OAuthAuthorizationError', 'OAuthExtError',
     'OAuthFlowError', 'OAuthIdentityError', 'TokenStoreError', 'disable', 'enable',
@@ -44,19 +42,17 @@ def enable(*, token_store: str | os.PathLike[str] | Any = None,
     may be a secret reference (``env()``, ``file()``, ``keyring()``).
     """
     from pwb_oauth_ext.config.references import SecretRef
+    from pwb_oauth_ext.config.settings import Settings
     from pwb_oauth_ext.integration import hook as _hook
-    if token_store is not None:
-        if isinstance(token_store, SecretRef):
-            _settings['token_store'] = token_store
-        elif isinstance(token_store, str) and '://' in token_store:
-            from pwb_oauth_ext.protocol.database_store import StoreURL
-            StoreURL(token_store)   # a bad URL fails here, naming the setting
-            _settings['token_store'] = token_store
-        else:
-            _settings['token_store'] = os.path.expanduser(os.fspath(token_store))
-    if token_store_password is not None:
-        _settings['token_store_password'] = token_store_password
-    _hook.arm()
+    if token_store is None or isinstance(token_store, SecretRef):
+        store = token_store
+    elif isinstance(token_store, str) and '://' in token_store:
+        from pwb_oauth_ext.protocol.database_store import StoreURL
+        StoreURL(token_store)   # a bad URL fails here, naming the setting
+        store = token_store
+    else:
+        store = os.path.expanduser(os.fspath(token_store))
+    _hook.arm(Settings(store, token_store_password))
 
 
 def disable() -> None:
@@ -70,16 +66,31 @@ def disable() -> None:
         adapter.uninstall()
 
 
-def explain(url: str, user: str | None = None, entries: Any = None) -> Any:
+def explain(url: str, user: str | None = None, entries: Any = None, *,
+            site: Any = None) -> Any:
     """Which ``authenticate`` key applies to ``url`` (and account ``user``), and why.
 
-    ``entries`` defaults to Pywikibot's ``config.authenticate``. No network.
+    ``entries`` defaults to Pywikibot's ``config.authenticate``. ``site`` is
+    the wiki the request is for, as the runtime sees it: a Pywikibot site, its
+    URL or ``host[:port]``; ``False`` for a request without a site (site-less
+    ``http.fetch``: SPARQL, external links); None, the default, for the wiki at
+    ``url`` itself. A ``*`` key applies only to the wiki's own host and port.
+    No network.
     """
-    from pwb_oauth_ext.network.hosts import HostTable
+    from pwb_oauth_ext.network.hosts import NO_WIKI, HostTable, split_url
     if entries is None:
         from pywikibot import config
         entries = config.authenticate
-    return HostTable(entries).explain(url, user)
+    if site is None:
+        wiki = None
+    elif site is False:
+        wiki = NO_WIKI
+    elif isinstance(site, str):
+        wiki = split_url(site if '//' in site else f'http://{site}/')
+    else:
+        from pwb_oauth_ext.integration.sites import site_url
+        wiki = split_url(site_url(site))
+    return HostTable(entries).explain(url, user, wiki)
 
 
 def __getattr__(name: str) -> Any:

@@ -5,9 +5,24 @@ these are for bad configuration and local problems.
 """
 from __future__ import annotations
 
+#: How a message names the site's ``usernames`` entry when it does not know the site.
+USERNAMES_PLACEHOLDER = 'usernames[FAMILY][CODE]'
+
 
 class OAuthExtError(Exception):
-    """Base class of every error this package raises itself."""
+    """Base class of every error this package raises itself.
+
+    ``config_key`` is the ``authenticate`` key the message already names (None:
+    it names none, and whoever knows the entry says which).
+    """
+
+    def __init__(self, *args: object, config_key: str | None = None) -> None:
+        super().__init__(*args)
+        self.config_key = config_key
+
+    def message(self, usernames_key: str = USERNAMES_PLACEHOLDER) -> str:
+        """The text, naming the site's ``usernames`` entry as ``usernames_key`` where it does."""
+        return str(self)
 
 
 class ConfigError(OAuthExtError, ValueError):
@@ -52,8 +67,8 @@ class TokenEndpointError(OAuthFlowError):
 
     def __init__(self, message: str, *, error: str | None = None,
                  description: str | None = None, hint: str | None = None,
-                 status: int | None = None) -> None:
-        super().__init__(message)
+                 status: int | None = None, config_key: str | None = None) -> None:
+        super().__init__(message, config_key=config_key)
         self.error = error
         self.description = description
         self.hint = hint
@@ -61,16 +76,23 @@ class TokenEndpointError(OAuthFlowError):
 
 
 class GrantChoiceError(OAuthExtError):
-    """Several accounts have a stored grant for one consumer and no site user chose one."""
+    """Several accounts have a stored grant for one consumer and no site user chose one.
+
+    ``message(usernames_key)`` names the site's own ``usernames[...]`` entry when
+    the caller knows the site; ``str()`` says ``usernames[FAMILY][CODE]``.
+    """
 
     def __init__(self, central_wiki: str, client_id: str, accounts: list[str]) -> None:
         self.central_wiki = central_wiki
         self.client_id = client_id
         self.accounts = accounts
-        names = ', '.join(repr(name) for name in accounts)
-        first = accounts[0]
-        super().__init__(
-            f'The token store holds grants of {len(accounts)} accounts for client'
-            f' {client_id[:6]}... on {central_wiki}: {names}. Choose the account:'
-            f" set usernames[FAMILY][CODE] = {first!r} in user-config.py, run the script"
-            f" with -user:{first}, or create the site with pywikibot.Site(..., user={first!r}).")
+        super().__init__(self.message())
+
+    def message(self, usernames_key: str = USERNAMES_PLACEHOLDER) -> str:
+        names = ', '.join(repr(name) for name in self.accounts)
+        first = self.accounts[0]
+        return (f'The token store holds grants of {len(self.accounts)} accounts for client'
+                f' {self.client_id[:6]}... on {self.central_wiki}: {names}. Choose the account:'
+                f' set {usernames_key} = {first!r} in user-config.py, run the script'
+                f' with -user:{first}, or create the site with'
+                f' pywikibot.Site(..., user={first!r}).')

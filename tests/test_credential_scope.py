@@ -19,12 +19,11 @@ from conftest import oauth1_tuple
 
 from pwb_oauth_ext.errors import OAuthFlowError
 from pwb_oauth_ext.protocol.auth import BearerAuth
+from pwb_oauth_ext.protocol.mediawiki import OAuth2Endpoints, endpoints_for
 from pwb_oauth_ext.protocol.oauth2 import (
     BearerTokenSource,
-    OAuth2Endpoints,
     TokenSet,
     authorization_url,
-    endpoints_for,
     exchange_code,
     fetch_client_credentials,
     refresh,

@@ -15,8 +15,8 @@ from pwb_oauth_ext.config.credentials import (
     OAuth1,
     OAuth2,
     credential_from_config,
-    resolve_secret,
 )
+from pwb_oauth_ext.config.references import resolve_secret
 from pwb_oauth_ext.errors import ConfigError
 
 KEY = 'bots.example.org:8080'
@@ -257,3 +257,11 @@ def test_a_four_tuple_with_none_is_not_a_stored_token_request() -> None:
     """Only OAuth1(ck, cs) asks for the stored token; a tuple with holes is a config error."""
     with pytest.raises(ConfigError, match=r"authenticate\['w.example'\].*OAuth1\(consumer_key"):
         credential_from_config('w.example', ('ck', 'hidden-secret', None, None))
+
+
+def test_a_tuple_error_names_items_without_rewriting_the_key() -> None:
+    """The items are named by field, not by rewriting the message: the key stays as written."""
+    key = 'access_token.consumer_key.example.org'
+    with pytest.raises(ConfigError) as info:
+        credential_from_config(key, (CK, '', AT, AS))
+    assert str(info.value).startswith(f'authenticate[{key!r}] (OAuth 1.0a 4-tuple): item 2')

@@ -319,9 +319,9 @@ SITE_A_CONTEXT_TO_WIKI_B = '''
 import json, sys
 import pywikibot
 from pywikibot.comms import http
-from pwb_oauth_ext.integration.context import in_flight
+from pwb_oauth_ext.integration.context import site_in_flight
 site_a = pywikibot.Site('wiki1', 'wiki1')
-in_flight.site = site_a       # a request made while site A is in flight
+site_in_flight.set(site_a)    # a request made while site A is in flight
 response = http.fetch(sys.argv[1] + '?action=query&meta=userinfo&format=json')
 print('RESULT ' + json.dumps(response.json()['query']['userinfo']['name']))
 '''

@@ -26,8 +26,8 @@ from pwb_oauth_ext.errors import (
     TokenStoreError,
 )
 from pwb_oauth_ext.network.hosts import HostTable, parse_key
+from pwb_oauth_ext.protocol.mediawiki import endpoints_for
 from pwb_oauth_ext.protocol.oauth2 import (
-    endpoints_for,
     exchange_code,
     fetch_client_credentials,
     refresh,

@@ -14,7 +14,7 @@ import pytest
 from pwb_oauth_ext.errors import ConfigError
 from pwb_oauth_ext.network.hosts import (
     HostTable,
-    explain,
+    KeyKind,
     normalize_account,
     parse_key,
     split_url,
@@ -60,10 +60,10 @@ def test_keys_are_normalised(key, canonical):
 def test_parsed_key_fields():
     key = parse_key('Bot_B@*.Wikipedia.org:8080')
     assert (key.account, key.kind, key.host, key.port) == (
-        'Bot B', 'wildcard', 'wikipedia.org', 8080)
-    assert parse_key('*').kind == 'any'
+        'Bot B', KeyKind.WILDCARD, 'wikipedia.org', 8080)
+    assert parse_key('*').kind is KeyKind.ANY
     assert parse_key('*').host == ''
-    assert parse_key('en.wikipedia.org').kind == 'exact'
+    assert parse_key('en.wikipedia.org').kind is KeyKind.EXACT
 
 
 @pytest.mark.parametrize(('name', 'normalised'), [
@@ -418,7 +418,7 @@ EXPLAIN_ENTRIES = {
 
 
 def test_explain_lists_relevant_candidates_in_precedence_order():
-    explanation = explain(EXPLAIN_ENTRIES, 'https://en.wikipedia.org/w/api.php', 'botB')
+    explanation = HostTable(EXPLAIN_ENTRIES).explain('https://en.wikipedia.org/w/api.php', 'botB')
     assert (explanation.host, explanation.port, explanation.account) == (
         'en.wikipedia.org', None, 'BotB')
     assert [(str(c.key), c.matched) for c in explanation.candidates] == [
@@ -435,12 +435,12 @@ def test_explain_lists_relevant_candidates_in_precedence_order():
 
 
 def test_explain_says_why_a_candidate_was_skipped():
-    explanation = explain(EXPLAIN_ENTRIES, 'https://de.wikipedia.org/', 'BotC')
+    explanation = HostTable(EXPLAIN_ENTRIES).explain('https://de.wikipedia.org/', 'BotC')
     reasons = {str(c.key): c.reason for c in explanation.candidates}
     assert reasons['BotB@*.wikipedia.org'] == 'account BotB differs (not BotC)'
     assert str(explanation.winner.key) == 'de.wikipedia.org'
 
-    explanation = explain(EXPLAIN_ENTRIES, 'https://wikipedia.org/')
+    explanation = HostTable(EXPLAIN_ENTRIES).explain('https://wikipedia.org/')
     reasons = {str(c.key): c.reason for c in explanation.candidates}
     assert reasons['*.wikipedia.org'] == (
         "'*.wikipedia.org' matches subdomains only, not wikipedia.org itself; "
@@ -450,7 +450,7 @@ def test_explain_says_why_a_candidate_was_skipped():
 
 
 def test_explain_format_is_readable_and_free_of_values():
-    explanation = explain(EXPLAIN_ENTRIES, 'http://en.wikipedia.org:8080/w/api.php')
+    explanation = HostTable(EXPLAIN_ENTRIES).explain('http://en.wikipedia.org:8080/w/api.php')
     text = explanation.format()
     assert text.splitlines()[0] == (
         'http://en.wikipedia.org:8080/w/api.php: host en.wikipedia.org, port 8080, '
@@ -468,19 +468,19 @@ def test_explain_format_is_readable_and_free_of_values():
 @pytest.mark.parametrize('url', [
     'https://evilwikipedia.org/', 'https://wikipedia.org.evil.net/', 'http://127.0.0.1/'])
 def test_explain_leaves_out_keys_for_other_hosts(url):
-    explanation = explain({'*.wikipedia.org': 1, 'en.wikipedia.org': 2}, url)
+    explanation = HostTable({'*.wikipedia.org': 1, 'en.wikipedia.org': 2}).explain(url)
     assert explanation.candidates == []
     assert explanation.winner is None
 
 
 def test_explain_without_winner():
-    text = explain({'*.wikipedia.org': 1}, 'https://example.com/').format()
+    text = HostTable({'*.wikipedia.org': 1}).explain('https://example.com/').format()
     assert 'no config.authenticate key applies to this host' in text
     assert 'no credentials: requests to this host are anonymous' in text
 
 
 def test_explain_ipv6_host():
-    explanation = explain({'[::1]:8080': 1, '*.org': 2}, 'http://[::1]:8080/')
+    explanation = HostTable({'[::1]:8080': 1, '*.org': 2}).explain('http://[::1]:8080/')
     assert [str(c.key) for c in explanation.candidates] == ['[::1]:8080']
     assert explanation.format().splitlines()[0] == (
         'http://[::1]:8080/: host [::1], port 8080, no account')
@@ -640,4 +640,4 @@ def test_records_are_immutable_values():
         match.value = 'other'
     assert SECRET not in repr(match)
     assert repr(key) == ("HostKey(original='BotB@*.wikipedia.org', account='BotB', "
-                         "kind='wildcard', host='wikipedia.org', port=None)")
+                         "kind=KeyKind.WILDCARD, host='wikipedia.org', port=None)")

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from urllib3.util import parse_url
 
 from pwb_oauth_ext.errors import ConfigError
-from pwb_oauth_ext.network.hosts import HostTable, normalize_host, parse_key, split_url
+from pwb_oauth_ext.network.hosts import HostTable, KeyKind, normalize_host, parse_key, split_url
 
 # A small label alphabet so that generated keys and hosts often overlap, plus labels
 # that look alike without sharing a label boundary ('wiki' / 'xwiki' / 'wiki-x').
@@ -80,9 +80,9 @@ def draw_request_host(data, table_entries) -> str:
     if not table_entries or data.draw(st.integers(0, 3)) == 0:
         return data.draw(request_host)
     key = parse_key(data.draw(st.sampled_from(sorted(table_entries))))
-    if key.kind == 'exact':
+    if key.kind is KeyKind.EXACT:
         return key.host
-    if key.kind == 'wildcard':
+    if key.kind is KeyKind.WILDCARD:
         prefix = data.draw(dns_name)
         # The suffix itself, a subdomain, and a look-alike glued on without a dot.
         return data.draw(st.sampled_from([key.host, f'{prefix}.{key.host}',
@@ -110,10 +110,10 @@ def reference_winner(table_entries, host, request_port, user):
             continue
         if key.port is not None and key.port != request_port:
             continue
-        if key.kind == 'exact':
+        if key.kind is KeyKind.EXACT:
             specificity = (0, 0)
             applies = key.host == host
-        elif key.kind == 'wildcard':
+        elif key.kind is KeyKind.WILDCARD:
             specificity = (1, -len(key.host.split('.')))
             applies = not is_ip and host.endswith('.' + key.host)
         else:

@@ -376,7 +376,7 @@ def test_reprs_hold_no_secret(tmp_path: Path) -> None:
         BasicAuth('user', SECRET_A),
         OAuth1Auth('consumerkey', SECRET_A, 'accesstoken', SECRET_B),
         HTTPBasicAuth('user', SECRET_A),
-        bearer, source, tokens, store, SessionAuth(),
+        bearer, source, tokens, store, SessionAuth(None),
     ]
     with store.transaction() as tx:
         objects.append(tx)

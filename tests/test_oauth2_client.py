@@ -34,11 +34,11 @@ from pwb_oauth_ext.network.loopback import (
     wait_for_redirect,
 )
 from pwb_oauth_ext.protocol.auth import BearerAuth
+from pwb_oauth_ext.protocol.mediawiki import endpoints_for
 from pwb_oauth_ext.protocol.oauth2 import (
     BearerTokenSource,
     TokenSet,
     authorization_url,
-    endpoints_for,
     exchange_code,
     fetch_client_credentials,
     make_obtain,

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 import pwb_oauth_ext as _oauth
-from pwb_oauth_ext.config.credentials import BasicAuth, OAuth1, OAuth2, resolve_secret
+from pwb_oauth_ext.config.credentials import BasicAuth, OAuth1, OAuth2
+from pwb_oauth_ext.config.references import resolve_secret
 from pwb_oauth_ext.config.user_config import (
     inline_secret_keys,
     readable_by_others,

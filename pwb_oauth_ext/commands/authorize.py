@@ -12,7 +12,9 @@ import webbrowser
 from contextlib import suppress
 from typing import Any, Optional, TextIO
 
-from pwb_oauth_ext.config.credentials import OAuth1, OAuth2, resolve_secret
+from pwb_oauth_ext.config.credentials import OAuth1, OAuth2
+from pwb_oauth_ext.config.grant_types import ClientCredentials, OAuth1Token, OwnerOnlyToken
+from pwb_oauth_ext.config.references import resolve_secret
 from pwb_oauth_ext.errors import OAuthExtError, OAuthFlowError
 from pwb_oauth_ext.network.hosts import normalize_account
 
@@ -28,6 +30,18 @@ class _Abort(Exception):
     def __init__(self, message: str, status: int = EXIT_FAILED) -> None:
         super().__init__(message)
         self.status = status
+
+
+#: Grant types whose token needs no authorization, with why (after "authenticate[key] ").
+_NOTHING_TO_AUTHORIZE = {
+    OAuth1Token: 'already has an access token (an owner-only consumer, or a token configured'
+                 ' by hand): there is nothing to authorize. Remove the access token from the'
+                 ' entry to authorize another account with this consumer.',
+    OwnerOnlyToken: 'is an owner-only OAuth 2.0 token: it needs no authorization, Pywikibot'
+                    ' uses it as it is.',
+    ClientCredentials: 'uses the client_credentials grant: Pywikibot gets its tokens by'
+                       ' itself, there is nothing to authorize.',
+}
 
 
 def check_configuration(family: str, code: str, user: Optional[str]) -> Optional[str]:
@@ -89,24 +103,14 @@ def run_authorize(site: Any, *, user: Optional[str], paste: bool, show: bool, ou
                 ' consumer_secret) or OAuth2(client_id=...), then run this again.')
         cred = match.value
         key = match.key.original
+        refusal = _NOTHING_TO_AUTHORIZE.get(type(cred.grant_type))
+        if refusal is not None:
+            raise _Abort(f'authenticate[{key!r}] {refusal}')
         if isinstance(cred, OAuth1):
-            if cred.has_access_token:
-                raise _Abort(
-                    f'authenticate[{key!r}] already has an access token (an owner-only'
-                    ' consumer, or a token configured by hand): there is nothing to authorize.'
-                    ' Remove the access token from the entry to authorize another account'
-                    ' with this consumer.')
             grant = _grant(site, match, account, force)
             return _authorize_oauth1(site, cred, key, account, grant, show=show, out=out,
                                      inp=inp, open_browser=open_browser)
         if isinstance(cred, OAuth2):
-            if cred.grant == 'owner_only':
-                raise _Abort(f'authenticate[{key!r}] is an owner-only OAuth 2.0 token: it'
-                             ' needs no authorization, Pywikibot uses it as it is.')
-            if cred.grant == 'client_credentials':
-                raise _Abort(f'authenticate[{key!r}] uses the client_credentials grant:'
-                             ' Pywikibot gets its tokens by itself, there is nothing to'
-                             ' authorize.')
             grant = _grant(site, match, account, force)
             return _authorize_oauth2(site, cred, key, account, grant, paste=paste, show=show,
                                      out=out, inp=inp, open_browser=open_browser,
@@ -216,11 +220,11 @@ def _check_account(account: Optional[str], identity: str, site: Any) -> None:
 def _store(site: Any, grant: Any, account: str, record: dict) -> str:
     """Store the grant under the account the wiki named; note where it was authorized."""
     from pwb_oauth_ext.integration import facade as pywikibot_adapter
-    from pwb_oauth_ext.protocol.grants import store_host
+    from pwb_oauth_ext.network.hosts import wiki_host
     from pwb_oauth_ext.protocol.store import describe_store
 
     store = pywikibot_adapter.resolver.store()
-    record = {**record, 'authorized_on': store_host(pywikibot_adapter.site_url(site))}
+    record = {**record, 'authorized_on': wiki_host(pywikibot_adapter.site_url(site))}
     store.put(grant[1]._replace(account=account), record)
     pywikibot_adapter.resolver.forget()
     return describe_store(store)

@@ -1,7 +1,6 @@
-"""``pwb-oauth explain`` and ``pwb-oauth check``: what the configuration does, verified.
+"""``pwb-oauth check``: what the configuration does, verified (``explain`` is commands/explain.py).
 
-``explain`` needs no network: it shows which ``config.authenticate`` key a URL
-gets. ``check`` logs in to each site once (one userinfo request) and reports
+``check`` logs in to each site once (one userinfo request) and reports
 what a bot operator needs to know before a run: which key and protocol, who the
 wiki says the bot is, whether it may edit, when its token expires, and what in
 the setup is risky. No secret is ever printed: only key names, consumer key
@@ -13,31 +12,21 @@ import contextlib
 import json
 import os
 import stat
-import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
-#: Rights a bot usually needs; without 'edit' the check fails. Only those the wiki
-#: has count: MediaWiki 1.43 has no 'writeapi' (and grants no 'purge' under OAuth).
-REQUIRED_RIGHTS = ('edit',)
-USUAL_RIGHTS = ('edit', 'createpage', 'writeapi', 'bot', 'apihighlimits')
-#: Rights removed from MediaWiki core, by the version without them (used when the
-#: wiki does not list its groups' rights).
-REMOVED_RIGHTS = {'writeapi': (1, 43)}
+from pwb_oauth_ext.protocol.mediawiki import (
+    PROFILE_PATH,
+    REMOVED_RIGHTS,
+    REQUIRED_RIGHTS,
+    USUAL_RIGHTS,
+)
+
 PUBLIC_CLIENT_WARNING = (
     'a public client (no client_secret) cannot refresh its token on MediaWiki before 1.46'
     ' (1.39 to 1.45 answer invalid_client): when the token expires, run pwb-oauth authorize'
     ' again; unattended bots need a confidential client')
-
-PROTOCOL_NAMES = {
-    'oauth1': 'OAuth 1.0a',
-    'owner_only': 'OAuth 2.0 owner-only',
-    'client_credentials': 'OAuth 2.0 client credentials',
-    'authorization_code': 'OAuth 2.0 authorization code',
-    'basic': 'HTTP basic',
-    'none': 'none',
-}
 
 
 def load_pywikibot() -> Any:
@@ -46,49 +35,15 @@ def load_pywikibot() -> Any:
     return pywikibot
 
 
-# --- explain -----------------------------------------------------------------
-
-def run_explain(url: str, user: str | None, out: TextIO) -> int:
-    """Print the candidate keys for ``url``; 1 when none matches."""
-    from pwb_oauth_ext.errors import ConfigError
-    from pwb_oauth_ext.network.hosts import HostTable
-    load_pywikibot()
-    from pywikibot import config
-    try:
-        explanation = HostTable(config.authenticate).explain(url, user)
-    except (ConfigError, ValueError) as exc:
-        print(f'pwb-oauth explain: {exc}', file=out)
-        return 2
-    print(explanation.format(), file=out)
-    if explanation.winner is None:
-        config_file = _user_config_path()
-        source = (f'Keys read from {config_file}.' if config_file.exists() else
-                  f'There is no user-config.py in {config_file.parent}, so config.authenticate'
-                  ' is empty (set PYWIKIBOT_DIR or -dir: to the directory that has it).')
-        print(f'No config.authenticate key matches {url}'
-              f'{" for account " + explanation.account if explanation.account else ""};'
-              f' Pywikibot would send no credentials there. {source}', file=out)
-        return 1
-    print(f'Protocol: {PROTOCOL_NAMES[_protocol_of(explanation.winner)]}', file=out)
-    return 0
-
-
 def _user_config_path() -> Path:
     from pywikibot import config
     return Path(config.base_dir) / 'user-config.py'
 
 
-def _protocol_of(match: Any) -> str:
-    """'oauth1', an OAuth 2.0 grant name, 'basic' or 'none' for a match of raw config."""
-    from pwb_oauth_ext.config.credentials import BasicAuth, OAuth2, credential_from_config
-    if match is None:
-        return 'none'
-    credential = credential_from_config(match.key.original, match.value)
-    if isinstance(credential, OAuth2):
-        return credential.grant
-    if isinstance(credential, BasicAuth):
-        return 'basic'
-    return 'oauth1'
+def _grant_type_of(match: Any) -> Any:
+    """The grant type (``config.grant_types``) of a match of raw config."""
+    from pwb_oauth_ext.config.credentials import credential_from_config
+    return credential_from_config(match.key.original, match.value).grant_type
 
 
 # --- check -------------------------------------------------------------------
@@ -146,7 +101,7 @@ def check_site(pywikibot: Any, family_name: str, code: str) -> dict[str, Any]:
     report: dict[str, Any] = {
         'site': f'{family_name}:{code}', 'api_url': None, 'configured_user': None,
         'key': None, 'key_reason': None, 'explanation': None,
-        'protocol': 'none', 'protocol_name': PROTOCOL_NAMES['none'], 'public_id': None,
+        'protocol': 'none', 'protocol_name': 'none', 'public_id': None,
         'identity': None, 'groups': [], 'grants': None,
         'rights': {'present': [], 'missing': []},
         'token_expires_at': None, 'token_expiry': None, 'grant': None, 'shared_with': [],
@@ -182,20 +137,25 @@ def check_site(pywikibot: Any, family_name: str, code: str) -> dict[str, Any]:
         return report
     report['key'] = match.key.original
     report['key_reason'] = match.reason
-    if match.key.kind == 'any':
+    if match.key.is_catch_all:
         warnings.append(f"the catch-all key {match.key.original!r} is in use: add a key for"
                         ' this host so these credentials cannot go to another one')
-    elif any(candidate.key.kind == 'any' for candidate in explanation.candidates):
+    elif any(candidate.key.is_catch_all for candidate in explanation.candidates):
         warnings.append("config.authenticate has a catch-all key '*': every host without"
                         ' a key of its own gets those credentials')
     try:
-        protocol = _protocol_of(match)
+        grant_type = _grant_type_of(match)
     except Exception as exc:
         errors.append(str(exc))
         return report
-    report['protocol'] = protocol
-    report['protocol_name'] = PROTOCOL_NAMES[protocol]
+    report['protocol'] = grant_type.name
+    report['protocol_name'] = grant_type.title
     from pwb_oauth_ext.config.credentials import OAuth1, OAuth2, credential_from_config
+    from pwb_oauth_ext.config.grant_types import (
+        AuthorizationCode,
+        OAuth1Token,
+        OAuth2GrantType,
+    )
     credential = credential_from_config(match.key.original, match.value)
     report['public_id'] = credential.public_id() or None
     if not _enabled() and isinstance(match.value, (OAuth1, OAuth2)):
@@ -205,7 +165,7 @@ def check_site(pywikibot: Any, family_name: str, code: str) -> dict[str, Any]:
                       ' user-config.py')
         return report
 
-    if protocol == 'authorization_code' and credential.client_secret is None:
+    if isinstance(grant_type, AuthorizationCode) and credential.client_secret is None:
         warnings.append(PUBLIC_CLIENT_WARNING)
     problem = unreachable(api_url, config.socket_timeout,
                           verify=family.verify_SSL_certificate(code))
@@ -232,10 +192,10 @@ def check_site(pywikibot: Any, family_name: str, code: str) -> dict[str, Any]:
     if configured and report['identity'] and configured != report['identity']:
         errors.append(f'the token belongs to {report["identity"]!r} but the configured'
                       f' user is {configured!r}')
-    if protocol in ('owner_only', 'client_credentials', 'authorization_code'):
+    if isinstance(grant_type, OAuth2GrantType):
         report['grants'] = _oauth2_grants(site)
         _token_expiry(report, credential, site, api_url)
-    elif credential.protocol == 'oauth1':
+    elif isinstance(grant_type, OAuth1Token):
         report['grants'] = _oauth1_grants(site, credential, match.key.original, api_url)
     report['ok'] = not errors
     return report
@@ -351,7 +311,8 @@ def _login(pywikibot: Any, family: str, code: str, user: str | None,
             errors.append(f'cannot reach {_host_port(api_url)}: the wiki did not answer'
                           f' ({type(exc).__name__}: {text}); it may be down or overloaded')
             return None
-        kind = 'identity mismatch' if 'belongs to' in text else 'login refused'
+        kind = ('identity mismatch' if pywikibot_adapter.is_identity_mismatch(exc)
+                else 'login refused')
         errors.append(f'{kind}: {type(exc).__name__}: {text}')
         return None
     if not site.logged_in():
@@ -451,7 +412,7 @@ def _oauth2_grants(site: Any) -> list[str] | None:
     from pywikibot.comms import http
     try:
         # It carries the bearer token: redirects off, like every request with a secret.
-        response = http.request(site, uri=site.scriptpath() + '/rest.php/oauth2/resource/profile',
+        response = http.request(site, uri=site.scriptpath() + PROFILE_PATH,
                                 method='GET', allow_redirects=False)
         if response.status_code != 200:
             return None
@@ -464,7 +425,7 @@ def _oauth2_grants(site: Any) -> list[str] | None:
 def _oauth1_grants(site: Any, credential: Any, key: str, api_url: str) -> list[str] | None:
     """The consumer's grants from Special:OAuth/identify (a verified JWT); None when unavailable."""
     from pwb_oauth_ext.commands.authorize import post_empty, server_of, wiki_server
-    from pwb_oauth_ext.config.credentials import resolve_secret
+    from pwb_oauth_ext.config.references import resolve_secret
     from pwb_oauth_ext.integration.facade import resolver, site_url
     from pwb_oauth_ext.protocol import oauth1 as handshake
     try:
@@ -497,7 +458,8 @@ def _oauth1_grants(site: Any, credential: Any, key: str, api_url: str) -> list[s
 
 def _token_expiry(report: dict[str, Any], credential: Any, site: Any, api_url: str) -> None:
     """When the bearer token expires, from the token store (owner-only: never)."""
-    if credential.grant == 'owner_only':
+    from pwb_oauth_ext.config.grant_types import OwnerOnlyToken
+    if isinstance(credential.grant_type, OwnerOnlyToken):
         report['token_expiry'] = 'does not expire'
         return
     grant = report.get('grant')
@@ -531,12 +493,13 @@ def _file_warnings(warnings: list[str]) -> None:
     candidates = [('user-config.py', _user_config_path())]
     with contextlib.suppress(Exception):   # no token file in use: nothing to check
         candidates.append(('token file', pywikibot_adapter.resolver.store().path))
+    from pwb_oauth_ext.config.file_modes import others_may_access
     for label, path in candidates:
         try:
             mode = os.stat(path).st_mode
         except OSError:
             continue
-        if sys.platform != 'win32' and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        if others_may_access(mode):
             warnings.append(f'{label} {path} is readable by group or others'
                             f' (mode {stat.S_IMODE(mode):o}); run: chmod 600 {path}')
 

@@ -188,7 +188,7 @@ def _dispatch(args: Any, out: TextIO) -> int:
         from pwb_oauth_ext.commands.demo import parse_modes, run_demo
         return run_demo(parse_modes(args.mode), out, pywikibot_args=args.pywikibot_args)
     if args.command == 'explain':
-        from pwb_oauth_ext.commands.check import run_explain
+        from pwb_oauth_ext.commands.explain import run_explain
         return run_explain(args.url, args.user, out)
     if args.command == 'check':
         from pwb_oauth_ext.commands.check import run_check

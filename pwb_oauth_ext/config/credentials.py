@@ -6,6 +6,14 @@ use by the adapter. ``repr()`` never shows a secret.
 """
 from __future__ import annotations
 
+from pwb_oauth_ext.config.grant_types import (
+    OAUTH2_GRANT_TYPES,
+    GrantType,
+    HttpBasic,
+    OAuth1StoredToken,
+    OAuth1Token,
+    OAuth2GrantType,
+)
 from pwb_oauth_ext.config.references import SecretRef, has_control_character
 from pwb_oauth_ext.errors import ConfigError, NotEnabledError
 
@@ -17,11 +25,9 @@ if TYPE_CHECKING:  # annotations only: keep the import cheap
 
     AnyCredential = Union['OAuth1', 'OAuth2', 'BasicAuth']
 
-OAUTH2_GRANTS = ('owner_only', 'client_credentials', 'authorization_code')
 
-
-def parse_central_wiki(value: object, where: str) -> tuple[str, str | None]:
-    """``central_wiki=`` as (``host[:port]``, script URL or None).
+def parse_central_wiki(value: object, where: str) -> tuple[str | None, str | None]:
+    """``central_wiki=`` as (``host[:port]``, script URL or None); (None, None) when not given.
 
     ``'meta.wikimedia.org'`` or ``'127.0.0.1:8080'`` name the wiki; a URL
     (``'https://wiki.example.org/w'``) also gives its scheme and script path,
@@ -29,7 +35,9 @@ def parse_central_wiki(value: object, where: str) -> tuple[str, str | None]:
     """
     from urllib.parse import urlsplit
 
-    from pwb_oauth_ext.network.hosts import split_url
+    from pwb_oauth_ext.network.hosts import wiki_host
+    if value is None:
+        return None, None
     if not isinstance(value, str) or not value.strip() or value != value.strip():
         raise ConfigError(f"{where}: central_wiki must be 'host[:port]' (e.g."
                           " 'meta.wikimedia.org') or the wiki's script URL")
@@ -41,12 +49,9 @@ def parse_central_wiki(value: object, where: str) -> tuple[str, str | None]:
         raise ConfigError(f"{where}: central_wiki {value!r} must be 'host[:port]';"
                           " write a URL (https://host/w) to give a script path")
     try:
-        host, port = split_url(f'http://{parts.netloc}' if parts.netloc else value)
+        hostport = wiki_host(f'http://{parts.netloc}' if parts.netloc else value)
     except ValueError as exc:
         raise ConfigError(f'{where}: central_wiki {value!r} is not a host: {exc}') from None
-    if ':' in host:
-        host = f'[{host}]'
-    hostport = f'{host}:{port}' if port else host
     script_url = value.rstrip('/') if is_url else None
     return hostport, script_url
 
@@ -86,13 +91,6 @@ def _check_redirect_uri(uri: object, where: str) -> None:
                           ' the client (e.g. http://127.0.0.1:8765/callback)')
 
 
-def resolve_secret(value: Secret, config_key: str) -> str:
-    """The secret's text; references are fetched now (first use)."""
-    if isinstance(value, SecretRef):
-        return value.resolve(config_key)
-    return value
-
-
 def _mask(value: Secret | None) -> str:
     if value is None:
         return 'None'
@@ -102,9 +100,10 @@ def _mask(value: Secret | None) -> str:
 
 
 class Credential:
-    """Base class: what protocol a config entry speaks."""
+    """Base class of a config entry; its ``grant_type`` says how it gets a token."""
 
-    protocol = ''
+    #: How the entry gets its token (what ``check``, the resolver and the commands ask).
+    grant_type: GrantType
     #: Pywikibot treats a credential as OAuth when its value has length 4.
     is_oauth = True
 
@@ -139,15 +138,17 @@ class OAuth1(Credential):
     is taken from the token store.
     """
 
-    protocol = 'oauth1'
-
     def __init__(self, consumer_key: Secret, consumer_secret: Secret,
                  access_token: Secret | None = None, access_secret: Secret | None = None,
-                 *, central_wiki: str | None = None, _where: str = 'OAuth1(...)') -> None:
-        _check_secret(consumer_key, 'consumer_key', _where)
-        _check_secret(consumer_secret, 'consumer_secret', _where)
-        _check_secret(access_token, 'access_token', _where, optional=True)
-        _check_secret(access_secret, 'access_secret', _where, optional=True)
+                 *, central_wiki: str | None = None, _where: str = 'OAuth1(...)',
+                 _names: dict[str, str] | None = None) -> None:
+        names = _names or {}   # how the messages name each argument (a 4-tuple: its items)
+        _check_secret(consumer_key, names.get('consumer_key', 'consumer_key'), _where)
+        _check_secret(consumer_secret, names.get('consumer_secret', 'consumer_secret'), _where)
+        _check_secret(access_token, names.get('access_token', 'access_token'), _where,
+                      optional=True)
+        _check_secret(access_secret, names.get('access_secret', 'access_secret'), _where,
+                      optional=True)
         if (access_token is None) != (access_secret is None):
             raise ConfigError(f'{_where}: give both access_token and access_secret, or'
                               ' neither (then the token stored by pwb-oauth authorize is used)')
@@ -155,10 +156,9 @@ class OAuth1(Credential):
         self.consumer_secret = consumer_secret
         self.access_token = access_token
         self.access_secret = access_secret
+        self.grant_type = OAuth1Token() if access_token is not None else OAuth1StoredToken()
         #: The wiki that issues the grant (handshake, identify): host[:port] and URL.
-        self.central_wiki, self.central_url = (
-            parse_central_wiki(central_wiki, _where) if central_wiki is not None
-            else (None, None))
+        self.central_wiki, self.central_url = parse_central_wiki(central_wiki, _where)
 
     @property
     def has_access_token(self) -> bool:
@@ -188,8 +188,6 @@ class OAuth2(Credential):
     wiki the entry matched).
     """
 
-    protocol = 'oauth2'
-
     def __init__(self, access_token: Secret | None = None, *, client_id: str | None = None,
                  client_secret: Secret | None = None, grant: str | None = None,
                  redirect_uri: str | None = None, authorize_url: str | None = None,
@@ -207,36 +205,25 @@ class OAuth2(Credential):
             raise ConfigError(f'{_where}: give access_token=... (an owner-only client\'s token)'
                               ' or client_id=... (client credentials or authorization code),'
                               ' not both')
-        if grant is None:
-            if access_token is not None:
-                grant = 'owner_only'
-            elif client_id is not None:
-                grant = 'authorization_code'
-            else:
-                raise ConfigError(f'{_where}: give access_token=... (owner-only client)'
-                                  ' or client_id=... (client credentials or authorization code)')
-        if grant not in OAUTH2_GRANTS:
-            raise ConfigError(f'{_where}: grant must be one of {", ".join(OAUTH2_GRANTS)},'
-                              f' not {grant!r}')
-        if grant == 'owner_only' and access_token is None:
-            raise ConfigError(f'{_where}: an owner-only client needs access_token=...')
-        if grant == 'client_credentials' and (client_id is None or client_secret is None):
-            raise ConfigError(f'{_where}: the client_credentials grant needs client_id'
-                              ' and client_secret')
-        if grant == 'authorization_code' and client_id is None:
-            raise ConfigError(f'{_where}: the authorization_code grant needs client_id')
+        self.grant_type = _oauth2_grant_type(grant, access_token, client_id, _where)
+        given = {'access_token': access_token, 'client_id': client_id,
+                 'client_secret': client_secret}
+        if any(given[field] is None for field in self.grant_type.required_fields):
+            raise ConfigError(f'{_where}: {self.grant_type.missing_message}')
         self.access_token = access_token
         self.client_id = client_id
         self.client_secret = client_secret
-        self.grant = grant
         self.redirect_uri = redirect_uri
         self.authorize_url = authorize_url
         self.token_url = token_url
         self.profile_url = profile_url
         #: The wiki that issues and renews the grant: host[:port] and URL.
-        self.central_wiki, self.central_url = (
-            parse_central_wiki(central_wiki, _where) if central_wiki is not None
-            else (None, None))
+        self.central_wiki, self.central_url = parse_central_wiki(central_wiki, _where)
+
+    @property
+    def grant(self) -> str:
+        """The grant's name as ``grant=`` takes it ('owner_only', ...)."""
+        return self.grant_type.name
 
     def public_id(self) -> str:
         return (self.client_id or '')[:6]
@@ -252,11 +239,28 @@ class OAuth2(Credential):
         return f'OAuth2({", ".join(parts)})'
 
 
+def _oauth2_grant_type(grant: object, access_token: object, client_id: object,
+                       where: str) -> OAuth2GrantType:
+    """``grant=`` as its class; without it, what the given fields imply."""
+    if grant is None:
+        if access_token is not None:
+            grant = 'owner_only'
+        elif client_id is not None:
+            grant = 'authorization_code'
+        else:
+            raise ConfigError(f'{where}: give access_token=... (owner-only client)'
+                              ' or client_id=... (client credentials or authorization code)')
+    if not isinstance(grant, str) or grant not in OAUTH2_GRANT_TYPES:
+        raise ConfigError(f'{where}: grant must be one of {", ".join(OAUTH2_GRANT_TYPES)},'
+                          f' not {grant!r}')
+    return OAUTH2_GRANT_TYPES[grant]
+
+
 class BasicAuth(Credential):
     """HTTP basic authentication (Pywikibot's 2-tuple), passed on unchanged."""
 
-    protocol = 'basic'
     is_oauth = False
+    grant_type = HttpBasic()
 
     def __init__(self, username: str, password: Secret) -> None:
         self.username = username
@@ -264,6 +268,13 @@ class BasicAuth(Credential):
 
     def __repr__(self) -> str:
         return f'BasicAuth(username={self.username!r}, password={_mask(self.password)})'
+
+
+#: How the errors about an OAuth 1.0a 4-tuple name its items.
+_TUPLE_ITEM_NAMES = {
+    'consumer_key': 'item 1 (consumer key)', 'consumer_secret': 'item 2 (consumer secret)',
+    'access_token': 'item 3 (access token)', 'access_secret': 'item 4 (access secret)',
+}
 
 
 def credential_from_config(key: object, value: object) -> AnyCredential:
@@ -277,13 +288,8 @@ def credential_from_config(key: object, value: object) -> AnyCredential:
                 raise ConfigError(
                     f'{where}: an OAuth 1.0a 4-tuple needs all four values; for a token'
                     ' from pwb-oauth authorize write OAuth1(consumer_key, consumer_secret)')
-            try:
-                return OAuth1(*value, _where=f'{where} (OAuth 1.0a 4-tuple)')
-            except ConfigError as exc:
-                raise ConfigError(str(exc).replace('consumer_key', 'item 1 (consumer key)')
-                                  .replace('consumer_secret', 'item 2 (consumer secret)')
-                                  .replace('access_token', 'item 3 (access token)')
-                                  .replace('access_secret', 'item 4 (access secret)')) from None
+            return OAuth1(*value, _where=f'{where} (OAuth 1.0a 4-tuple)',
+                          _names=_TUPLE_ITEM_NAMES)
         if len(value) == 2:
             user, password = value
             if not isinstance(user, str) or not user:

@@ -8,8 +8,8 @@ names the config key and the reference, never a value.
 from __future__ import annotations
 
 import os
-import stat
 
+from pwb_oauth_ext.config.file_modes import others_may_access
 from pwb_oauth_ext.errors import ConfigError
 
 TYPE_CHECKING = False
@@ -28,6 +28,13 @@ def has_control_character(text: str) -> bool:
     return any(ord(ch) < 0x20 or 0x7f <= ord(ch) <= 0x9f for ch in text)
 
 
+def resolve_secret(value: Secret, config_key: str) -> str:
+    """The secret's text; references are fetched now (first use)."""
+    if isinstance(value, SecretRef):
+        return value.resolve(config_key)
+    return value
+
+
 class SecretRef:
     """Where a secret lives; ``resolve()`` fetches it."""
 
@@ -44,17 +51,18 @@ class SecretRef:
         try:
             value = self.fetch()
         except ConfigError as exc:
-            raise ConfigError(f'authenticate[{config_key!r}]: {exc}') from None
+            raise ConfigError(f'authenticate[{config_key!r}]: {exc}',
+                              config_key=config_key) from None
         if value is None or not value.strip():
             raise ConfigError(
                 f'authenticate[{config_key!r}]: {self.describe()} gives no secret'
-                f' ({self.missing_hint()})')
+                f' ({self.missing_hint()})', config_key=config_key)
         value = value.strip()
         if has_control_character(value):
             raise ConfigError(
                 f'authenticate[{config_key!r}]: {self.describe()} gives a value with a'
                 ' control character (a second line?); a secret is one line of text. Fix'
-                ' the source of the reference.')
+                ' the source of the reference.', config_key=config_key)
         return value
 
     def missing_hint(self) -> str:
@@ -97,7 +105,7 @@ class file(SecretRef):  # noqa: N801
             mode = os.stat(self.path).st_mode
         except FileNotFoundError:
             return None
-        if os.name == 'posix' and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        if others_may_access(mode):
             raise ConfigError(
                 f'{self.describe()}: the secret file can be read by other users;'
                 f' fix it with: chmod 600 {self.path}')

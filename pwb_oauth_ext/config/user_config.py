@@ -8,14 +8,12 @@ Stdlib only and free of Pywikibot: they judge a path and a mapping, nothing else
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Mapping
 from typing import Any
 
-from pwb_oauth_ext.config.credentials import BasicAuth, OAuth1, OAuth2
+from pwb_oauth_ext.config.credentials import Credential
+from pwb_oauth_ext.config.file_modes import OTHERS_READ, others_may_access
 from pwb_oauth_ext.config.references import SecretRef
-
-_OTHERS_READ = stat.S_IRGRP | stat.S_IROTH
 
 
 def readable_by_others(path: str | os.PathLike[str]) -> bool:
@@ -24,13 +22,11 @@ def readable_by_others(path: str | os.PathLike[str]) -> bool:
     False for a missing file and on Windows, where modes do not tell (the
     profile ACLs do).
     """
-    if os.name != 'posix':
-        return False
     try:
         mode = os.stat(path).st_mode
     except OSError:
         return False
-    return bool(mode & _OTHERS_READ)
+    return others_may_access(mode, OTHERS_READ)
 
 
 def _is_inline(value: Any) -> bool:
@@ -46,12 +42,8 @@ def _secret_fields(value: Any) -> list[Any]:
     secret, access secret, bearer token, client secret and basic-auth
     password count.
     """
-    if isinstance(value, OAuth1):
-        return [value.consumer_secret, value.access_secret]
-    if isinstance(value, OAuth2):
-        return [value.access_token, value.client_secret]
-    if isinstance(value, BasicAuth):
-        return [value.password]
+    if isinstance(value, Credential):
+        return value.grant_type.secrets_of(value)
     if isinstance(value, (tuple, list)):
         if len(value) == 4:
             return [value[1], value[3]]

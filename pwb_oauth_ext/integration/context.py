@@ -1,14 +1,47 @@
 """What the request in flight is for: its site, and whether our auth stays off.
 
-Set by the patched ``http.request``/``http.fetch`` and by ``no_auth()``; read by ``SessionAuth``."""
+Set by the patched ``http.request``/``http.fetch``, by ``no_auth()`` and by
+``deferred_login()``; read by ``SessionAuth`` and the patched login. Context
+variables, each reset to what it was before (not to a default), so the context
+managers nest; a new thread starts with the defaults, as a thread-local did.
+"""
 from __future__ import annotations
 
-import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
 
-if TYPE_CHECKING:
-    pass
+#: The site whose request is in flight (None: a request without a site).
+site_in_flight: ContextVar[Any] = ContextVar('pwb_oauth_site_in_flight', default=None)
+#: True inside ``no_auth()``: nothing of ours is attached.
+auth_off: ContextVar[bool] = ContextVar('pwb_oauth_auth_off', default=False)
+#: True inside ``deferred_login()``: ``Site()`` creation does not log in.
+login_deferred: ContextVar[bool] = ContextVar('pwb_oauth_login_deferred', default=False)
 
+
+@contextmanager
+def _set(variable: ContextVar[Any], value: Any) -> Iterator[None]:
+    token = variable.set(value)
+    try:
+        yield
+    finally:
+        variable.reset(token)
+
+
+def for_site(site: Any) -> Any:
+    """Within ``with for_site(site):`` requests are the site's (its account's entry)."""
+    return _set(site_in_flight, site)
+
+
+def no_auth() -> Any:
+    """Within ``with no_auth():`` nothing of ours is attached (token endpoint requests)."""
+    return _set(auth_off, True)
+
+
+def deferred_login() -> Any:
+    """Within ``with deferred_login():`` creating a site does not log in."""
+    return _set(login_deferred, True)
 
 
 def pywikibot_transport(url: str, data: dict[str, str], headers: dict[str, str]) -> Any:
@@ -27,19 +60,3 @@ def pywikibot_transport(url: str, data: dict[str, str], headers: dict[str, str])
         raise OAuthFlowError(f'Cannot reach the OAuth 2.0 token endpoint {url}:'
                              f' {type(response).__name__}') from None
     return response
-
-
-in_flight = threading.local()  # .site in flight; .no_auth; .defer_login
-
-
-class NoAuth:
-    """Within ``with no_auth():`` nothing of ours is attached (token endpoint requests)."""
-
-    def __enter__(self) -> None:
-        in_flight.no_auth = True
-
-    def __exit__(self, *exc_info: Any) -> None:
-        in_flight.no_auth = False
-
-
-no_auth = NoAuth

@@ -15,7 +15,22 @@ class OAuthAuthorizationError(NoUsernameError):
 
 
 class OAuthIdentityError(NoUsernameError):
-    """The OAuth token belongs to another account than the one configured."""
+    """The OAuth login found no user, or another account than the one configured.
+
+    For a mismatch, ``wiki_user`` is the account the wiki names for the token
+    and ``configured_user`` the site's; both None when the wiki named no user.
+    """
+
+    def __init__(self, message: str, *, wiki_user: str | None = None,
+                 configured_user: str | None = None) -> None:
+        super().__init__(message)
+        self.wiki_user = wiki_user
+        self.configured_user = configured_user
+
+    @property
+    def is_mismatch(self) -> bool:
+        """True when the token belongs to another account than the configured one."""
+        return self.wiki_user is not None and self.configured_user is not None
 
 
 class OAuthCredentialError(NoUsernameError, FatalServerError):

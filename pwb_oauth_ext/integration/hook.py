@@ -13,11 +13,19 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: keep the import cheap
     from typing import Any
 
+    from pwb_oauth_ext.config.settings import Settings
+
 WATCHED_MODULE = 'pywikibot.site._apisite'
 
 
 class _InstallAfterImport:
-    """A meta path finder that only decorates the watched module's loader."""
+    """A meta path finder that only decorates the watched module's loader.
+
+    It holds the settings of ``enable()`` until the integration is installed with them.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
         if fullname != WATCHED_MODULE:
@@ -36,19 +44,23 @@ class _InstallAfterImport:
             exec_module(module)
             disarm()
             from pwb_oauth_ext.integration import install as pywikibot_adapter
-            pywikibot_adapter.install()
+            pywikibot_adapter.install(self.settings)
         spec.loader.exec_module = exec_then_install  # type: ignore[method-assign]
         return spec
 
 
-def arm() -> None:
+def arm(settings: Settings) -> None:
     """Install now if Pywikibot's site module is loaded, else right after it loads."""
     module = sys.modules.get(WATCHED_MODULE)
     if module is not None and hasattr(module, 'APISite'):
         from pwb_oauth_ext.integration import install as pywikibot_adapter
-        pywikibot_adapter.install()
-    elif not any(isinstance(f, _InstallAfterImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _InstallAfterImport())
+        pywikibot_adapter.install(settings)
+        return
+    finder = next((f for f in sys.meta_path if isinstance(f, _InstallAfterImport)), None)
+    if finder is None:
+        sys.meta_path.insert(0, _InstallAfterImport(settings))
+    else:   # enable() called again before Pywikibot's site module loaded
+        finder.settings = finder.settings.updated(settings)
 
 
 def disarm() -> None:

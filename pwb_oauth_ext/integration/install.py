@@ -1,5 +1,9 @@
-"""Installing and removing the patches (each listed with its reason in the README table
-"What the plugin changes in Pywikibot")."""
+"""The ``Integration``: the one object that owns the patches, the settings and the resolver.
+
+Each patch point, and why it is one, is listed in the README table "What the
+plugin changes in Pywikibot". ``install()`` creates the integration (once) and
+applies its patches (once); ``uninstall()`` puts Pywikibot's own names back.
+"""
 from __future__ import annotations
 
 import functools
@@ -7,162 +11,264 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
+from pwb_oauth_ext.config.settings import Settings
 from pwb_oauth_ext.errors import OAuthExtError
-
-if TYPE_CHECKING:
-    pass
-from pwb_oauth_ext.integration.context import in_flight
+from pwb_oauth_ext.integration.context import deferred_login, for_site, login_deferred, no_auth
 from pwb_oauth_ext.integration.login import (
     OAuthLoginMixin,
     handle_rejection,
     login_manager_class,
     oauth_logout,
 )
-from pwb_oauth_ext.integration.resolver import oauth_match, resolver
+from pwb_oauth_ext.integration.resolver import Resolver
 from pwb_oauth_ext.integration.session import SessionAuth, configured_authentication
 from pwb_oauth_ext.integration.sites import LOGGED_OUT
+from pwb_oauth_ext.protocol.mediawiki import is_authorization_refusal
 
-_originals: dict[str, tuple[Any, str, Any]] = {}
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
-
-def _label(owner: Any, name: str) -> str:
-    return f'{getattr(owner, "__name__", type(owner).__name__)}.{name}'
-
-
-def _patch(owner: Any, name: str, replacement: Any) -> None:
-    label = _label(owner, name)
-    if label not in _originals:
-        _originals[label] = (owner, name, getattr(owner, name))
-    setattr(owner, name, replacement)
+#: Loggers that log signed headers, signature base strings and tokens at DEBUG.
+SECRET_LOGGERS = ('oauthlib', 'requests_oauthlib')
 
 
-def _original(owner: Any, name: str) -> Any:
-    """Pywikibot's own ``owner.name``, even after we replaced it."""
-    saved = _originals.get(_label(owner, name))
-    return saved[2] if saved is not None else getattr(owner, name)
+class Patch:
+    """One replaced name: ``owner.name`` was ``original`` before we set it."""
+
+    __slots__ = ('name', 'original', 'owner')
+
+    def __init__(self, owner: Any, name: str, original: Any) -> None:
+        self.owner, self.name, self.original = owner, name, original
+
+    def restore(self) -> None:
+        setattr(self.owner, self.name, self.original)
 
 
-def _replaces(original: Any) -> Any:
-    """``functools.wraps``: help() and inspect.signature() show Pywikibot's function."""
-    def decorate(replacement: Any) -> Any:
-        return functools.wraps(original)(replacement)
-    return decorate
+class BelowInfoFilter(logging.Filter):
+    """Drops the DEBUG records of oauthlib and requests-oauthlib (signed headers, tokens).
 
-
-def install() -> None:
-    """Patch Pywikibot now. Idempotent.
-
-    Every patch point, and why it is one, is in the README table "What the
-    plugin changes in Pywikibot".
+    A filter on those loggers, as requests-oauthlib attaches its own: the levels
+    a bot or Pywikibot's ``-debug`` sets stay as they are, and uninstall removes it.
     """
-    import inspect
 
-    from pywikibot import login as pywikibot_login
-    from pywikibot.comms import http
-    from pywikibot.data import api
-    from pywikibot.site import _apisite
-    from pywikibot.tools import normalize_username
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.INFO
 
-    from pwb_oauth_ext.integration.errors import OAuthAuthorizationError
 
-    api_site = _apisite.APISite
-    original_request = _original(http, 'request')
-    original_fetch = _original(http, 'fetch')
-    original_get_authentication = _original(http, 'get_authentication')
-    original_is_oauth = _original(api_site, 'is_oauth_token_available')
-    original_login = _original(api_site, 'login')
-    original_logout = _original(api_site, 'logout')
-    original_api_error = _original(api.Request, '_internal_api_error')
-    manager_class = login_manager_class(_original(pywikibot_login, 'ClientLoginManager'))
-    fetch_code = inspect.unwrap(original_fetch).__code__
+def _replaces(original: Any) -> Callable[[Any], Any]:
+    """``functools.wraps``: help() and inspect.signature() show Pywikibot's function."""
+    return functools.wraps(original)
 
-    @_replaces(original_request)
-    def request(site: Any, uri: str | None = None, headers: dict | None = None,
-                **kwargs: Any) -> Any:
-        previous = getattr(in_flight, 'site', None)
-        in_flight.site = site
-        try:
-            return original_request(site, uri=uri, headers=headers, **kwargs)
-        finally:
-            in_flight.site = previous
 
-    @_replaces(original_fetch)
-    def fetch(*args: Any, **kwargs: Any) -> Any:
-        # Pywikibot 11.9: an explicit auth=None turns configured authentication
-        # off for this request, so the session-level auth must not add ours.
-        # An explicit auth object wins over the session's by requests' own rules.
-        # Pywikibot 10.x raises TypeError for any auth= before sending anything.
-        if 'auth' not in kwargs or kwargs['auth'] is not None:
-            return original_fetch(*args, **kwargs)
-        previous = getattr(in_flight, 'no_auth', False)
-        in_flight.no_auth = True
-        try:
-            return original_fetch(*args, **kwargs)
-        finally:
-            in_flight.no_auth = previous
+class Integration:
+    """Pywikibot with the plugin: the patches, the settings of ``enable()``, the resolver."""
 
-    @_replaces(original_get_authentication)
-    def get_authentication(uri: str) -> Any:
-        # Pywikibot's fetch asks for the request it is about to send: the session
-        # auth attaches (and signs) instead, so answering would sign twice. The
-        # caller is known by its code, which also catches `from ... import fetch`.
-        if sys._getframe(1).f_code is fetch_code:
-            return None
-        return configured_authentication(uri, original_get_authentication)
+    def __init__(self, settings: Settings) -> None:
+        self.resolver = Resolver(settings)
+        self._patches: list[Patch] = []
+        self._log_filter = BelowInfoFilter()
+        self._filtered: list[logging.Logger] = []
 
-    @_replaces(original_is_oauth)
-    def is_oauth_token_available(self: Any) -> bool:
-        if getattr(self, '_oauth_disabled', False) or getattr(self, LOGGED_OUT, False):
-            return False
-        return oauth_match(self) is not None
+    @property
+    def settings(self) -> Settings:
+        return self.resolver.settings
 
-    @_replaces(original_login)
-    def login(self: Any, autocreate: bool = False, user: str | None = None, *,
-              cookie_only: bool = False) -> None:
-        # Pywikibot's login() consults its login manager only without OAuth and
-        # without cookie_only (Site() creation): route OAuth sites to it here, so
-        # Site() already checks the identity and never edits as another account.
-        if cookie_only and getattr(in_flight, 'defer_login', False):
+    def configure(self, settings: Settings) -> None:
+        """Take the options of another ``enable(...)`` call (those it gives win)."""
+        self.resolver.settings = self.resolver.settings.updated(settings)
+
+    @property
+    def installed(self) -> bool:
+        return bool(self._patches)
+
+    def original(self, owner: Any, name: str) -> Any:
+        """Pywikibot's own ``owner.name``, even after we replaced it."""
+        for patch in self._patches:
+            if patch.owner is owner and patch.name == name:
+                return patch.original
+        return getattr(owner, name)
+
+    def _patch(self, owner: Any, name: str, replacement: Any) -> None:
+        self._patches.append(Patch(owner, name, getattr(owner, name)))
+        setattr(owner, name, replacement)
+
+    def install(self) -> None:
+        """Apply every patch; a second call does nothing."""
+        if self.installed:
             return
-        if user:
-            self._username = normalize_username(user)
-        resolver.check_entries()
-        if oauth_match(self) is None:
-            return original_login(self, autocreate, user, cookie_only=cookie_only)
-        cls = pywikibot_login.ClientLoginManager
-        if not (isinstance(cls, type) and issubclass(cls, OAuthLoginMixin)):
-            cls = manager_class
-        cls(site=self, user=self.username()).login(retry=True, autocreate=autocreate)
+        from pywikibot import login as pywikibot_login
+        from pywikibot.comms import http
+        from pywikibot.data import api
+        from pywikibot.site import _apisite
+        self._hide_secret_logs()
+        self._patch_request(http)
+        self._patch_fetch(http)
+        self._patch_get_authentication(http)
+        self._patch(http.session, 'auth', SessionAuth(self.resolver))
+        api_site = _apisite.APISite
+        manager_class = login_manager_class(pywikibot_login.ClientLoginManager, self.resolver)
+        self._patch_is_oauth_token_available(api_site)
+        self._patch_login(api_site, pywikibot_login, manager_class)
+        self._patch_logout(api_site)
+        self._patch_api_error(api.Request)
+        self._patch(pywikibot_login, 'ClientLoginManager', manager_class)
+        self._patch(sys, 'excepthook', short_error_hook(sys.excepthook))
 
-    @_replaces(original_logout)
-    def logout(self: Any) -> None:
-        if getattr(self, LOGGED_OUT, False) or oauth_match(self) is None:
-            return original_logout(self)
-        oauth_logout(self)
+    def uninstall(self) -> None:
+        """Put Pywikibot's own names back and drop the log filter; idempotent."""
+        while self._patches:
+            self._patches.pop().restore()
+        for logger in self._filtered:
+            logger.removeFilter(self._log_filter)
+        self._filtered.clear()
+        self.resolver.forget()
 
-    @_replaces(original_api_error)
-    def internal_api_error(self: Any, code: str, error: dict, result: Any) -> bool:
-        if code.startswith('mwoauth-invalid-authorization'):
+    def _hide_secret_logs(self) -> None:
+        """Attach the filter to oauthlib's and requests-oauthlib's loggers and their children.
+
+        A logger's filter sees only the records logged on it, not its children's,
+        so every child logger gets it. Pywikibot imports requests-oauthlib (and so
+        oauthlib's OAuth 1.0a and 2.0 modules) before its site module: they exist now.
+        """
+        import requests_oauthlib  # noqa: F401  (creates the loggers if Pywikibot did not)
+        manager = logging.Logger.manager
+        names = [name for name in list(manager.loggerDict)
+                 if name.split('.', 1)[0] in SECRET_LOGGERS]
+        for name in sorted(set(names) | set(SECRET_LOGGERS)):
+            logger = logging.getLogger(name)
+            logger.addFilter(self._log_filter)
+            self._filtered.append(logger)
+
+    def _patch_request(self, http: Any) -> None:
+        original_request = self.original(http, 'request')
+
+        @_replaces(original_request)
+        def request(site: Any, uri: str | None = None, headers: dict | None = None,
+                    **kwargs: Any) -> Any:
+            with for_site(site):
+                return original_request(site, uri=uri, headers=headers, **kwargs)
+        self._patch(http, 'request', request)
+
+    def _patch_fetch(self, http: Any) -> None:
+        original_fetch = self.original(http, 'fetch')
+
+        @_replaces(original_fetch)
+        def fetch(*args: Any, **kwargs: Any) -> Any:
+            # Pywikibot 11.9: an explicit auth=None turns configured authentication
+            # off for this request, so the session-level auth must not add ours.
+            # An explicit auth object wins over the session's by requests' own rules.
+            # Pywikibot 10.x raises TypeError for any auth= before sending anything.
+            if 'auth' not in kwargs or kwargs['auth'] is not None:
+                return original_fetch(*args, **kwargs)
+            with no_auth():
+                return original_fetch(*args, **kwargs)
+        self._patch(http, 'fetch', fetch)
+
+    def _patch_get_authentication(self, http: Any) -> None:
+        import inspect
+        original_get_authentication = self.original(http, 'get_authentication')
+        fetch_code = inspect.unwrap(self.original(http, 'fetch')).__code__
+        resolver = self.resolver
+
+        @_replaces(original_get_authentication)
+        def get_authentication(uri: str) -> Any:
+            # Pywikibot's fetch asks for the request it is about to send: the session
+            # auth attaches (and signs) instead, so answering would sign twice. The
+            # caller is known by its code, which also catches `from ... import fetch`.
+            if sys._getframe(1).f_code is fetch_code:
+                return None
+            return configured_authentication(uri, original_get_authentication, resolver)
+        self._patch(http, 'get_authentication', get_authentication)
+
+    def _patch_is_oauth_token_available(self, api_site: type) -> None:
+        original_is_oauth = self.original(api_site, 'is_oauth_token_available')
+        resolver = self.resolver
+
+        @_replaces(original_is_oauth)
+        def is_oauth_token_available(self: Any) -> bool:
+            if getattr(self, LOGGED_OUT, False):
+                return False
+            return resolver.oauth_match(self) is not None
+        self._patch(api_site, 'is_oauth_token_available', is_oauth_token_available)
+
+    def _patch_login(self, api_site: type, pywikibot_login: Any, manager_class: type) -> None:
+        from pywikibot.tools import normalize_username
+        original_login = self.original(api_site, 'login')
+        resolver = self.resolver
+
+        @_replaces(original_login)
+        def login(self: Any, autocreate: bool = False, user: str | None = None, *,
+                  cookie_only: bool = False) -> None:
+            # Pywikibot's login() consults its login manager only without OAuth and
+            # without cookie_only (Site() creation): route OAuth sites to it here, so
+            # Site() already checks the identity and never edits as another account.
+            if cookie_only and login_deferred.get():
+                return
+            if user:
+                self._username = normalize_username(user)
             resolver.check_entries()
-            return handle_rejection(self, error, OAuthAuthorizationError)
-        return original_api_error(self, code, error, result)
+            if resolver.oauth_match(self) is None:
+                return original_login(self, autocreate, user, cookie_only=cookie_only)
+            cls = pywikibot_login.ClientLoginManager
+            if not (isinstance(cls, type) and issubclass(cls, OAuthLoginMixin)):
+                cls = manager_class
+            cls(site=self, user=self.username()).login(retry=True, autocreate=autocreate)
+        self._patch(api_site, 'login', login)
 
-    # requests-oauthlib and oauthlib log signed headers, signature base strings
-    # and tokens at DEBUG: keep them out of any log a bot may configure.
-    for name in ('oauthlib', 'requests_oauthlib'):
-        logging.getLogger(name).setLevel(logging.INFO)
+    def _patch_logout(self, api_site: type) -> None:
+        original_logout = self.original(api_site, 'logout')
+        resolver = self.resolver
 
-    _patch(http, 'request', request)
-    _patch(http, 'fetch', fetch)
-    _patch(http, 'get_authentication', get_authentication)
-    _patch(http.session, 'auth', SessionAuth())
-    _patch(api_site, 'is_oauth_token_available', is_oauth_token_available)
-    _patch(api_site, 'login', login)
-    _patch(api_site, 'logout', logout)
-    _patch(api.Request, '_internal_api_error', internal_api_error)
-    _patch(pywikibot_login, 'ClientLoginManager', manager_class)
-    _patch(sys, 'excepthook', short_error_hook(_originals.get(
-        'sys.excepthook', (None, None, sys.excepthook))[2]))
+        @_replaces(original_logout)
+        def logout(self: Any) -> None:
+            if getattr(self, LOGGED_OUT, False) or resolver.oauth_match(self) is None:
+                return original_logout(self)
+            oauth_logout(self)
+        self._patch(api_site, 'logout', logout)
+
+    def _patch_api_error(self, request_class: type) -> None:
+        from pwb_oauth_ext.integration.errors import OAuthAuthorizationError
+        original_api_error = self.original(request_class, '_internal_api_error')
+        resolver = self.resolver
+
+        @_replaces(original_api_error)
+        def internal_api_error(self: Any, code: str, error: dict, result: Any) -> bool:
+            if is_authorization_refusal(code):
+                resolver.check_entries()
+                return handle_rejection(self, error, OAuthAuthorizationError, resolver)
+            return original_api_error(self, code, error, result)
+        self._patch(request_class, '_internal_api_error', internal_api_error)
+
+
+_integration: Integration | None = None
+
+
+def integration() -> Integration:
+    """The process's integration, created (not installed) on first use."""
+    global _integration
+    if _integration is None:
+        _integration = Integration(Settings())
+    return _integration
+
+
+def install(settings: Settings | None = None) -> Integration:
+    """Patch Pywikibot now (idempotent), with the settings of ``enable()`` if given."""
+    current = integration()
+    if settings is not None:
+        current.configure(settings)
+    current.install()
+    return current
+
+
+def uninstall() -> None:
+    """Put Pywikibot's own functions back."""
+    if _integration is not None:
+        _integration.uninstall()
+
+
+def installed() -> bool:
+    """True while Pywikibot runs with our patches."""
+    return _integration is not None and _integration.installed
 
 
 def is_expected_failure(exc: BaseException) -> bool:
@@ -201,11 +307,6 @@ def short_error_hook(previous: Any) -> Any:
     return excepthook
 
 
-def installed() -> bool:
-    """True while Pywikibot runs with our patches."""
-    return bool(_originals)
-
-
 def site_without_login(family: str, code: str, user: str | None) -> Any:
     """``pywikibot.Site(code, family, user=user)`` without its implicit login.
 
@@ -213,11 +314,8 @@ def site_without_login(family: str, code: str, user: str | None) -> Any:
     stored yet that fails: exactly the situation ``pwb-oauth authorize`` fixes.
     """
     import pywikibot
-    in_flight.defer_login = True
-    try:
+    with deferred_login():
         return pywikibot.Site(code, family, user=user)
-    finally:
-        in_flight.defer_login = False
 
 
 def handle_global_args(args: list[str]) -> list[str]:
@@ -235,11 +333,3 @@ def handle_global_args(args: list[str]) -> list[str]:
         return pywikibot.handle_args(args, do_help=False)
     finally:
         pywikibot.Site, pywikibot.argvu = create_site, argvu
-
-
-def uninstall() -> None:
-    """Put Pywikibot's own functions back."""
-    for owner, name, original in _originals.values():
-        setattr(owner, name, original)
-    _originals.clear()
-    resolver.forget()

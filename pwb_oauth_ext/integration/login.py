@@ -1,23 +1,20 @@
 """OAuth-only login and logout, and what to do when the wiki refuses a token."""
 from __future__ import annotations
 
-import re
+import enum
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from pwb_oauth_ext.config.credentials import (
-    OAuth2,
-)
+from pwb_oauth_ext.config.grant_types import ClientCredentials
 from pwb_oauth_ext.errors import OAuthExtError
+from pwb_oauth_ext.integration.session import logged_out_lock, logged_out_sites
+from pwb_oauth_ext.integration.sites import LOGGED_OUT, site_url
 from pwb_oauth_ext.network.hosts import Match, split_url
+from pwb_oauth_ext.protocol.mediawiki import WRONG_WIKI, clock_skew, is_nonce_reused, likely_causes
 
 if TYPE_CHECKING:
     from pwb_oauth_ext.config.credentials import AnyCredential
-from pwb_oauth_ext.integration.resolver import oauth_match, resolver
-from pwb_oauth_ext.integration.session import logged_out_lock, logged_out_sites
-from pwb_oauth_ext.integration.sites import LOGGED_OUT, site_url
-
-_EXPIRED_TIMESTAMP = re.compile(r'Expired timestamp, yours (\d+), ours (\d+)')
+    from pwb_oauth_ext.integration.resolver import Resolver
 
 
 class OAuthLoginMixin:
@@ -33,12 +30,14 @@ class OAuthLoginMixin:
 
     site: Any
     username: str | None
+    #: The integration's resolver (set on the class by ``login_manager_class``).
+    resolver: Resolver
 
     def __init__(self, password: str | None = None, site: Any = None,
                  user: str | None = None) -> None:
         import pywikibot
         site = site or pywikibot.Site()
-        match = resolver.match(site_url(site), user or site.username())
+        match = self.resolver.match(site_url(site), user or site.username())
         self.oauth_entry = match if match is not None and match.value.is_oauth else None
         if self.oauth_entry is None:
             super().__init__(password, site, user)  # type: ignore[call-arg]
@@ -71,7 +70,7 @@ class OAuthLoginMixin:
             info = site.userinfo
             if 'anon' in info or not info.get('id'):
                 cred = match.value
-                if isinstance(cred, OAuth2) and cred.grant == 'client_credentials':
+                if isinstance(cred.grant_type, ClientCredentials):
                     raise identity_error(
                         f'OAuth login on {site} failed: the wiki gives the client credentials'
                         f' token of authenticate[{match.key.original!r}] (client'
@@ -87,10 +86,10 @@ class OAuthLoginMixin:
             name = info['name']
             configured = site.username()
             if configured is None:
-                resolver.adopt(site, match, name, None)
+                self.resolver.adopt(site, match, name, None)
                 site._username = name
             elif configured == name:
-                resolver.adopt(site, match, name, configured)
+                self.resolver.adopt(site, match, name, configured)
             else:
                 raise identity_error(
                     f'OAuth login on {site}: the token of authenticate[{match.key.original!r}]'
@@ -98,24 +97,17 @@ class OAuthLoginMixin:
                     f' {configured!r}. Set'
                     f" usernames[{site.family.name!r}][{site.code!r}] = {name!r}, or add an"
                     f" entry authenticate['{configured}@{match.key.host or '*'}'] with"
-                    f" {configured}'s own token.")
+                    f" {configured}'s own token.", wiki_user=name, configured_user=configured)
         except BaseException:
             site._loginstatus = LoginStatus.NOT_LOGGED_IN
             raise
         site._loginstatus = LoginStatus.AS_USER
 
 
-_login_manager_classes: dict[type, type] = {}
-
-
-def login_manager_class(base: type) -> type:
+def login_manager_class(base: type, resolver: Resolver) -> type:
     """``OAuthClientLoginManager``: our mixin before Pywikibot's ClientLoginManager ``base``."""
-    cls = _login_manager_classes.get(base)
-    if cls is None:
-        cls = type('OAuthClientLoginManager', (OAuthLoginMixin, base), {
-            '__module__': __name__, '__doc__': OAuthLoginMixin.__doc__})
-        _login_manager_classes[base] = cls
-    return cls
+    return type('OAuthClientLoginManager', (OAuthLoginMixin, base), {
+        '__module__': __name__, '__doc__': OAuthLoginMixin.__doc__, 'resolver': resolver})
 
 
 def oauth_logout(site: Any) -> None:
@@ -142,7 +134,20 @@ def oauth_logout(site: Any) -> None:
                   ' it for good; site.login() uses them again).')
 
 
-def handle_rejection(request: Any, error: dict, authorization_error: type) -> bool:
+class Retry(enum.Flag):
+    """The one retry each kind of rejection gets per API request (kept on the request)."""
+
+    NONE = 0
+    NONCE = enum.auto()   # a reused nonce: sign again
+    CLOCK = enum.auto()   # a clock skew: sign with the wiki's time
+    RENEW = enum.auto()   # a refused token: renew it
+
+
+_RETRIES = '_pwb_oauth_retries'
+
+
+def handle_rejection(request: Any, error: dict, authorization_error: type,
+                     resolver: Resolver) -> bool:
     """Retry once after a replayed nonce, a clock skew or a renewable token; else raise."""
     import pywikibot
 
@@ -150,51 +155,34 @@ def handle_rejection(request: Any, error: dict, authorization_error: type) -> bo
 
     info = str(error.get('info', ''))
     site = request.site
-    tried: set[str] = request.__dict__.setdefault('_pwb_oauth_retries', set())
-    match = oauth_match(site)
+    tried: Retry = request.__dict__.get(_RETRIES, Retry.NONE)
+    match = resolver.oauth_match(site)
     url = site_url(site)
     auth = resolver.auth_for(match, site.username(), url, site) if match else None
 
     if error.get('code') == WRONG_WIKI:
-        raise authorization_error(_wrong_wiki_message(site, match, auth, info))
-    if 'Nonce already used' in info and 'nonce' not in tried:
-        tried.add('nonce')
+        raise authorization_error(_wrong_wiki_message(site, match, auth, info, resolver))
+    if is_nonce_reused(info) and Retry.NONCE not in tried:
+        request.__dict__[_RETRIES] = tried | Retry.NONCE
         pywikibot.log(f'OAuth nonce reused on {site}; retrying once with a new nonce')
         return True
-    skew = _EXPIRED_TIMESTAMP.search(info)
-    if skew and isinstance(auth, OAuth1Auth) and 'clock' not in tried:
-        tried.add('clock')
-        auth.correct_clock(int(skew[1]), int(skew[2]))
-        pywikibot.warning(f'Clock differs from {site} by {int(skew[2]) - int(skew[1])} s;'
+    skew = clock_skew(info)
+    if skew and isinstance(auth, OAuth1Auth) and Retry.CLOCK not in tried:
+        request.__dict__[_RETRIES] = tried | Retry.CLOCK
+        auth.correct_clock(*skew)
+        pywikibot.warning(f'Clock differs from {site} by {skew[1] - skew[0]} s;'
                           ' signing with the wiki\'s time from now on. Fix the clock (NTP).')
         return True
     renew = getattr(auth, 'renew_after_rejection', None)
-    if renew is not None and 'renew' not in tried:
-        tried.add('renew')
+    if renew is not None and Retry.RENEW not in tried:
+        request.__dict__[_RETRIES] = tried | Retry.RENEW
         if renew():
             return True
     raise authorization_error(_rejection_message(site, match, info))
 
 
-_LIKELY_CAUSES = (
-    ('Invalid signature', 'the consumer secret or access secret is wrong, or the wiki'
-     ' computes signatures for another URL (http/https, host name or proxy)'),
-    ('Invalid consumer', 'the consumer key is wrong, or the consumer is not approved,'
-     ' disabled, or registered for another wiki'),
-    ('No approved grant', 'the access token is wrong or was revoked, or belongs to'
-     ' another consumer'),
-    ('Expired timestamp', 'this computer\'s clock is off by more than 5 minutes'),
-    ('Nonce already used', 'a request was replayed (a proxy retrying it?)'),
-    ('Invalid access token', 'the bearer token expired, was revoked or was damaged;'
-     ' for an authorization-code grant run pwb-oauth authorize for this site again'),
-)
-
-
-WRONG_WIKI = 'mwoauth-invalid-authorization-wrong-wiki'
-
-
 def _wrong_wiki_message(site: Any, match: Match[AnyCredential] | None, auth: Any,
-                        info: str) -> str:
+                        info: str, resolver: Resolver) -> str:
     """The consumer is registered for one wiki and this is another: say which and what to do."""
     text = _rejection_message(site, match, info)
     grant = getattr(auth, 'grant', None) or getattr(getattr(auth, 'source', None), 'grant', None)
@@ -215,7 +203,7 @@ def _wrong_wiki_message(site: Any, match: Match[AnyCredential] | None, auth: Any
 
 
 def _rejection_message(site: Any, match: Match[AnyCredential] | None, info: str) -> str:
-    causes = [cause for marker, cause in _LIKELY_CAUSES if marker in info]
+    causes = likely_causes(info)
     where = ('no entry' if match is None
              else f'authenticate[{match.key.original!r}]: {match.reason}')
     public_id = match.value.public_id() if match is not None else ''

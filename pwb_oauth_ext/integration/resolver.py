@@ -5,18 +5,12 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pwb_oauth_ext.config.credentials import (
-    BasicAuth,
-    OAuth1,
-    OAuth2,
-    credential_from_config,
-    resolve_secret,
-)
-from pwb_oauth_ext.errors import ConfigError
-from pwb_oauth_ext.network.hosts import HostTable, Match, split_url
+from pwb_oauth_ext.config.credentials import credential_from_config
+from pwb_oauth_ext.network.hosts import HostTable, Match, split_url, wiki_host
 
 if TYPE_CHECKING:
     from pwb_oauth_ext.config.credentials import AnyCredential
+    from pwb_oauth_ext.config.settings import Settings
     from pwb_oauth_ext.protocol.grants import CentralWiki
     from pwb_oauth_ext.protocol.store import GrantKey
 from pwb_oauth_ext.integration.context import pywikibot_transport
@@ -31,9 +25,13 @@ _NO_KEY = object()  # stands for "no such key" in snapshot comparisons
 
 
 class Resolver:
-    """Turns ``config.authenticate`` into a host table and auth objects, lazily."""
+    """Turns ``config.authenticate`` into a host table and auth objects, lazily.
 
-    def __init__(self) -> None:
+    Owned by the ``Integration``, which hands it the settings of ``enable()``.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self._lock = threading.Lock()
         self._table: HostTable[AnyCredential] | None = None
         self._source: dict | None = None   # config.authenticate itself, never a copy
@@ -85,18 +83,32 @@ class Resolver:
         """The ``authenticate`` value, as written, of a key ``match`` returned."""
         return self._snapshot.get(match.key.original)
 
-    def match(self, url: str, account: str | None) -> Match[AnyCredential] | None:
-        """The winning entry for a URL and account, or None."""
+    def match(self, url: str, account: str | None,
+              wiki: tuple[str, int | None] | None = None) -> Match[AnyCredential] | None:
+        """The winning entry for a URL and account, or None.
+
+        ``wiki``: the ``(host, port)`` of the wiki the request is for, ``NO_WIKI``
+        for none; by default the URL's own (see ``HostTable.lookup``).
+        """
         host, port = split_url(url)
-        found = self.table().lookup(host, port, account)
+        found = self.table().lookup(host, port, account, wiki)
         if found is not None:   # the matched key must still hold the value the table has
             key = found.key.original
             old = self._snapshot.get(key, _NO_KEY)
             new = self._source.get(key, _NO_KEY)  # type: ignore[union-attr]
             if new is not old and new != old:
                 self._rebuild(self._source)  # type: ignore[arg-type]
-                found = self.table().lookup(host, port, account)
+                found = self.table().lookup(host, port, account, wiki)
         return found
+
+    def site_match(self, site: Any) -> Match[AnyCredential] | None:
+        """The entry that applies to this site and its account."""
+        return self.match(site_url(site), site.username())
+
+    def oauth_match(self, site: Any) -> Match[AnyCredential] | None:
+        """The site's OAuth entry, or None when it has none (or basic auth)."""
+        match = self.site_match(site)
+        return match if match is not None and match.value.is_oauth else None
 
     def auth_for(self, match: Match[AnyCredential], account: str | None, url: str,
                  site: Any = None) -> Any:
@@ -122,12 +134,8 @@ class Resolver:
         from pwb_oauth_ext.protocol.grants import central_wiki_of
         from pwb_oauth_ext.protocol.store import GrantKey
         cred = match.value
-        if isinstance(cred, OAuth1) and not cred.has_access_token:
-            client_id = resolve_secret(cred.consumer_key, match.key.original)
-        elif isinstance(cred, OAuth2) and cred.grant != 'owner_only':
-            assert cred.client_id is not None
-            client_id = cred.client_id
-        else:
+        client_id = cred.grant_type.stored_grant_client(cred, match.key.original)
+        if client_id is None:
             return None
         central = central_wiki_of(cred, wiki_script_url(site, url),
                                   wikimedia=is_wikimedia_wiki(site, url))
@@ -135,46 +143,21 @@ class Resolver:
 
     def _make_auth(self, match: Match[AnyCredential], account: str | None, url: str,
                    site: Any) -> Any:
-        from pwb_oauth_ext.protocol.auth import HTTPBasicAuth, OAuth1Auth
-        key = match.key.original
+        """A new auth object, or the one of the stored grant the entry shares."""
+        from pwb_oauth_ext.protocol.grants import AuthInputs, make_auth
         cred = match.value
-        if isinstance(cred, BasicAuth):
-            return HTTPBasicAuth(cred.username, resolve_secret(cred.password, key))
         grant = self.grant_of(match, account, url, site)
         if grant is not None:
             grant = self._stored_before_grants(grant, url)
-        if grant is not None and (grant[1], type(cred)) in self._grant_auth:
-            return self._grant_auth[(grant[1], type(cred))]
-        if isinstance(cred, OAuth1):
-            ck = resolve_secret(cred.consumer_key, key)
-            cs = resolve_secret(cred.consumer_secret, key)
-            if cred.has_access_token:
-                assert cred.access_token is not None and cred.access_secret is not None
-                return OAuth1Auth(ck, cs, resolve_secret(cred.access_token, key),
-                                  resolve_secret(cred.access_secret, key))
-            assert grant is not None
-            found = self._stored_grant(grant[1])
-            if found is None:
-                whose = f' of {account}' if account else ''
-                raise ConfigError(
-                    f'authenticate[{key!r}] has no access token and no grant{whose} is stored'
-                    f' for consumer {ck[:6]}... on {grant[1].central_wiki}:'
-                    f' {reauthorize_hint(site, account)}')
-            auth = OAuth1Auth(ck, cs, found[1]['access_token'], found[1]['access_secret'])
-            auth.grant = found[0]
-        elif isinstance(cred, OAuth2):
-            from pwb_oauth_ext.protocol.grants import CentralWiki, make_bearer_auth
-            central = grant[0] if grant is not None else CentralWiki('', '')
-            auth = make_bearer_auth(cred, config_key=key, central=central,
-                                    grant=grant[1] if grant is not None else None,
-                                    store=self.store(),
-                                    transport=pywikibot_transport,
-                                    reauthorize_hint=reauthorize_hint(site, account))
-            if grant is None:
-                return auth
-        else:
-            raise ConfigError(f'authenticate[{key!r}]: unsupported credential {cred!r}')
-        self._grant_auth[(grant[1], type(cred))] = auth
+            shared = self._grant_auth.get((grant[1], type(cred)))
+            if shared is not None:
+                return shared
+        auth = make_auth(cred, AuthInputs(
+            config_key=match.key.original, central=grant[0] if grant else None,
+            grant=grant[1] if grant else None, store=self.store() if grant else None,
+            transport=pywikibot_transport, reauthorize_hint=reauthorize_hint(site, account)))
+        if grant is not None:
+            self._grant_auth[(grant[1], type(cred))] = auth
         return auth
 
     def adopt(self, site: Any, match: Match[AnyCredential], name: str,
@@ -199,22 +182,19 @@ class Resolver:
     def store_path(self) -> Path:
         """The token store file: set by enable(), else in Pywikibot's base directory."""
         from pywikibot import config
-
-        from pwb_oauth_ext import _settings
-        if 'token_store' in _settings and isinstance(_settings['token_store'], str) \
-                and '://' not in _settings['token_store']:
-            return Path(_settings['token_store'])
+        setting = self.settings.token_store
+        if isinstance(setting, str) and not self.settings.store_is_url:
+            return Path(setting)
         return Path(config.base_dir) / 'pwb-oauth-tokens.json'
 
     def store(self) -> Any:
         """The token store in use: the database of ``enable(token_store=URL)``, else the file."""
-        from pwb_oauth_ext import _settings
         from pwb_oauth_ext.protocol.store import open_store
-        setting = _settings.get('token_store')
-        if setting is None or (isinstance(setting, str) and '://' not in setting):
+        setting = self.settings.token_store
+        if setting is None or (isinstance(setting, str) and not self.settings.store_is_url):
             return open_store(self.store_path())
         import pywikibot
-        return open_store(setting, password=_settings.get('token_store_password'),
+        return open_store(setting, password=self.settings.token_store_password,
                           warn=pywikibot.warning)
 
     def _stored_before_grants(self, grant: tuple[CentralWiki, GrantKey],
@@ -225,9 +205,8 @@ class Resolver:
         now Meta, so a token kept for en.wikipedia.org is looked up there
         unless the central wiki has a grant of that client already.
         """
-        from pwb_oauth_ext.protocol.grants import store_host
         central, key = grant
-        own_host = store_host(url)
+        own_host = wiki_host(url)
         if own_host == key.central_wiki:
             return grant
         store = self.store()
@@ -236,18 +215,11 @@ class Resolver:
             return grant
         return central, key._replace(central_wiki=own_host)
 
-    def _stored_grant(self, key: GrantKey) -> tuple[GrantKey, dict] | None:
-        """The stored grant for the key (the account's, or the only one there is)."""
-        return self.store().find(key)
-
     def forget(self) -> None:
         """Drop cached auth objects (tokens are re-read on next use)."""
         with self._lock:
             self._auth_cache.clear()
             self._grant_auth.clear()
-
-
-resolver = Resolver()
 
 
 def _warn_readable_user_config(entries: Any) -> None:
@@ -261,13 +233,3 @@ def _warn_readable_user_config(entries: Any) -> None:
     if message:
         pywikibot.warning(message)
 
-
-def site_match(site: Any) -> Match[AnyCredential] | None:
-    """The entry that applies to this site and its account."""
-    return resolver.match(site_url(site), site.username())
-
-
-def oauth_match(site: Any) -> Match[AnyCredential] | None:
-    """The site's OAuth entry, or None when it has none (or basic auth)."""
-    match = site_match(site)
-    return match if match is not None and match.value.is_oauth else None

@@ -9,13 +9,12 @@ from pwb_oauth_ext.config.credentials import (
     OAuth1,
 )
 from pwb_oauth_ext.errors import ConfigError, OAuthExtError
-from pwb_oauth_ext.network.hosts import split_url
+from pwb_oauth_ext.integration.context import auth_off, site_in_flight
+from pwb_oauth_ext.integration.sites import LOGGED_OUT, site_url
+from pwb_oauth_ext.network.hosts import NO_WIKI, split_url
 
 if TYPE_CHECKING:
-    pass
-from pwb_oauth_ext.integration.context import in_flight
-from pwb_oauth_ext.integration.resolver import resolver
-from pwb_oauth_ext.integration.sites import LOGGED_OUT, site_url
+    from pwb_oauth_ext.integration.resolver import Resolver
 
 
 def _credential_error(text: str, cause: Exception | None = None) -> Exception:
@@ -31,55 +30,59 @@ class SessionAuth:
 
     A session-level auth applies to every request Pywikibot sends without an
     explicit ``auth`` (Pywikibot 10 and 11 alike), knows the site in flight
-    through ``in_flight`` (set by the patched ``http.request``), and so can
+    through ``site_in_flight`` (set by the patched ``http.request``), and so can
     choose the ``User@host`` entry of the site's account. Requests to a host
-    without a matching entry get nothing.
+    without a matching entry get nothing; a catch-all ``*`` entry applies only
+    to the host and port of the site in flight (the host table's rule).
     """
 
+    def __init__(self, resolver: Resolver) -> None:
+        self.resolver = resolver
+
     def __call__(self, request: Any) -> Any:
-        if getattr(in_flight, 'no_auth', False):
+        if auth_off.get():
             return request
-        site = getattr(in_flight, 'site', None)
+        site = site_in_flight.get()
         account = None
-        if site is not None:
-            if getattr(site, LOGGED_OUT, False) or getattr(site, '_oauth_disabled', False):
-                return request
-            account = site.username()
+        resolver = self.resolver
         # request.url is the prepared URL; split_url reads it with urllib3's parser,
         # so the entry is chosen for the host the connection really goes to.
         try:
+            wiki = NO_WIKI
+            if site is not None:
+                if getattr(site, LOGGED_OUT, False):
+                    return request
+                account = site.username()
+                if resolver.table().has_catch_all:
+                    wiki = split_url(site_url(site))
             if logged_out_sites and _is_logged_out_host(site, request.url):
                 return request
-            match = resolver.match(request.url, account)
+            match = resolver.match(request.url, account, wiki)
         except ValueError:
             return request  # no host we could match: requests refuses to send it anyway
         except OAuthExtError as exc:
             raise _credential_error(str(exc), exc) from None
-        if match is None or (match.key.kind == 'any' and not _is_site_host(site, request.url)):
+        if match is None:
             return request
         try:
             return resolver.auth_for(match, account, request.url, site)(request)
         except OAuthExtError as exc:
-            text = str(exc)
-            if site is not None:
-                text = text.replace('usernames[FAMILY][CODE]',
-                                    f'usernames[{site.family.name!r}][{site.code!r}]')
-            if 'authenticate[' not in text:
-                text = f'authenticate[{match.key.original!r}]: {text}'
-            raise _credential_error(text, exc) from None
+            raise _credential_error(_entry_message(exc, match.key.original, site),
+                                    exc) from None
 
     def __repr__(self) -> str:
         return 'SessionAuth(config.authenticate via pwb_oauth_ext)'
 
 
-def _is_site_host(site: Any, url: str) -> bool:
-    """True for a request to the host and port of the wiki in flight.
+def _entry_message(exc: OAuthExtError, config_key: str, site: Any) -> str:
+    """The error's text for the operator: the site's usernames entry, and the key once."""
+    text = exc.message(usernames_key(site)) if site is not None else str(exc)
+    return text if exc.config_key is not None else f'authenticate[{config_key!r}]: {text}'
 
-    A bare ``*`` entry applies only there: never to another port of that host,
-    SPARQL endpoints, toolforge, upload-by-URL or external links fetched without
-    a site.
-    """
-    return site is not None and split_url(url) == split_url(site_url(site))
+
+def usernames_key(site: Any) -> str:
+    """``usernames['family']['code']``: the user-config.py entry naming a site's user."""
+    return f'usernames[{site.family.name!r}][{site.code!r}]'
 
 
 #: Sites logged out with ``site.logout()`` (weakly held): nothing of ours goes to
@@ -113,7 +116,7 @@ def _is_logged_out_host(site: Any, url: str) -> bool:
     return blocked
 
 
-def configured_authentication(uri: str, upstream: Any) -> Any:
+def configured_authentication(uri: str, upstream: Any, resolver: Resolver) -> Any:
     """What the public ``http.get_authentication(uri)`` answers with the plugin.
 
     The ``authenticate`` value of the key the plugin's matcher picks for the URL

@@ -10,6 +10,13 @@ key, in this order:
    then ``*``;
 3. at equal host specificity, a key with a port before a key without one.
 
+A catch-all key (``*``, ``*:port``) applies only to the host and port of the wiki a
+request is for (``wiki=`` of ``lookup``/``explain``; by default the request's own, as
+for a wiki's API URL): never to another port of that host, SPARQL endpoints,
+toolforge or external links fetched without a site (``wiki=NO_WIKI``). The runtime
+(``SessionAuth``), ``pwb_oauth_ext.explain`` and ``pwb-oauth explain`` all ask this
+table, so they agree.
+
 A key with a port matches only that port; a key without one matches any port. Ports 80
 and 443 are dropped from keys and URLs alike, whatever the scheme, so ``example.org:443``
 is ``example.org`` and ``http://example.org:443/`` has no port. Wildcards apply to DNS
@@ -20,6 +27,7 @@ credential objects in it), and no value appears in a repr or in explanation text
 """
 from __future__ import annotations
 
+import enum
 import functools
 import re
 from collections.abc import Iterator, Mapping
@@ -28,13 +36,14 @@ from typing import ClassVar, Generic, TypeVar
 from pwb_oauth_ext.errors import ConfigError
 
 __all__ = [
+    'NO_WIKI',
     'VALID_KEY_FORMS',
     'Candidate',
     'Explanation',
     'HostKey',
     'HostTable',
+    'KeyKind',
     'Match',
-    'explain',
     'normalize_account',
     'normalize_host',
     'parse_key',
@@ -55,11 +64,22 @@ VALID_KEY_FORMS = (
     "host; each may be prefixed by an account ('BotB@en.wikipedia.org')."
 )
 
-_KIND_EXACT = 'exact'
-_KIND_WILDCARD = 'wildcard'
-_KIND_ANY = 'any'
+
+
+class KeyKind(enum.Enum):
+    """The host part of a key; the order is the precedence (exact first)."""
+
+    EXACT = 0      # 'en.wikipedia.org', '127.0.0.1', '[::1]'
+    WILDCARD = 1   # '*.wikipedia.org'
+    ANY = 2        # '*': the catch-all, for the wiki a request is for only
+
+    def __repr__(self) -> str:   # as written in code: HostKey's repr stays readable
+        return f'KeyKind.{self.name}'
+
+
+#: ``wiki=`` for a request that is for no wiki (no site in flight): no ``*`` applies.
+NO_WIKI: tuple[str, int | None] = ('', None)
 _MEMO_SIZE = 1024
-_KIND_RANK = {_KIND_EXACT: 0, _KIND_WILDCARD: 1, _KIND_ANY: 2}
 
 # After IDNA encoding a DNS label holds only these; '_' occurs in real host names.
 _LABEL_RE = re.compile(r'[a-z0-9_-]+\Z')
@@ -230,11 +250,11 @@ class HostKey(_Frozen):
     __slots__ = _fields
     original: str
     account: str | None
-    kind: str  # 'exact' | 'wildcard' | 'any'
-    host: str  # normalised host; the suffix (without '*.') for 'wildcard'; '' for 'any'
+    kind: KeyKind
+    host: str  # normalised host; the suffix (without '*.') for WILDCARD; '' for ANY
     port: int | None
 
-    def __init__(self, original: str, account: str | None, kind: str, host: str,
+    def __init__(self, original: str, account: str | None, kind: KeyKind, host: str,
                  port: int | None) -> None:
         self._init(original, account, kind, host, port)
 
@@ -242,16 +262,16 @@ class HostKey(_Frozen):
         return self.original
 
     @property
-    def identity(self) -> tuple[str | None, str, str, int | None]:
+    def identity(self) -> tuple[str | None, KeyKind, str, int | None]:
         """What two keys must share to be the same key after normalisation."""
         return (self.account, self.kind, self.host, self.port)
 
     @property
     def canonical(self) -> str:
         """The normalised key as text; ``parse_key(k.canonical)`` gives ``k.identity``."""
-        if self.kind == _KIND_ANY:
+        if self.kind is KeyKind.ANY:
             host = '*'
-        elif self.kind == _KIND_WILDCARD:
+        elif self.kind is KeyKind.WILDCARD:
             host = '*.' + self.host
         elif ':' in self.host:
             host = f'[{self.host}]'
@@ -261,15 +281,20 @@ class HostKey(_Frozen):
         return text if self.account is None else f'{self.account}@{text}'
 
     @property
+    def is_catch_all(self) -> bool:
+        """``*`` or ``*:port``: applies only to the host and port of the wiki a request is for."""
+        return self.kind is KeyKind.ANY
+
+    @property
     def suffix_labels(self) -> int:
         """Label count of a wildcard's suffix: the longer, the more specific."""
-        return self.host.count('.') + 1 if self.kind == _KIND_WILDCARD else 0
+        return self.host.count('.') + 1 if self.kind is KeyKind.WILDCARD else 0
 
     def describe(self) -> str:
         """Why this key matches when it does, e.g. ``wildcard *.wikipedia.org (...)``."""
-        if self.kind == _KIND_EXACT:
+        if self.kind is KeyKind.EXACT:
             text = f'exact host {self.canonical_host}'
-        elif self.kind == _KIND_WILDCARD:
+        elif self.kind is KeyKind.WILDCARD:
             labels = self.suffix_labels
             text = (f'wildcard *.{self.host} '
                     f'(suffix of {labels} label{"s" if labels != 1 else ""})')
@@ -314,12 +339,12 @@ def parse_key(key: object) -> HostKey:
     except ValueError as error:
         raise _key_error(key, str(error)) from None
     if is_ipv6:
-        return HostKey(key, account, _KIND_EXACT, host, port)
+        return HostKey(key, account, KeyKind.EXACT, host, port)
     if host == '*':
-        return HostKey(key, account, _KIND_ANY, '', port)
-    kind = _KIND_EXACT
+        return HostKey(key, account, KeyKind.ANY, '', port)
+    kind = KeyKind.EXACT
     if host.startswith('*.'):
-        kind = _KIND_WILDCARD
+        kind = KeyKind.WILDCARD
         host = host[2:]
         if not host or host == '.':
             raise _key_error(key, "'*.' needs a domain after it, as in '*.wikipedia.org'")
@@ -333,7 +358,7 @@ def parse_key(key: object) -> HostKey:
         host = _encode_dns_name(host)
     except (UnicodeError, ValueError) as error:
         raise _key_error(key, f'the host is not a valid DNS name ({error})') from None
-    if kind == _KIND_WILDCARD and _is_ip_literal(host):
+    if kind is KeyKind.WILDCARD and _is_ip_literal(host):
         raise _key_error(key, 'wildcards apply to DNS names, not IP addresses')
     return HostKey(key, account, kind, host, port)
 
@@ -370,6 +395,17 @@ def split_url(url: str) -> tuple[str, int | None]:
     """
     _scheme, host, port = url_target(url)
     return host, (None if port in DEFAULT_PORTS else port)
+
+
+def wiki_host(url: str) -> str:
+    """``host[:port]`` of a URL as the token store and ``central_wiki=`` name a wiki.
+
+    ``split_url``'s host and port, an IPv6 address in brackets.
+    """
+    host, port = split_url(url)
+    if ':' in host:
+        host = f'[{host}]'
+    return f'{host}:{port}' if port else host
 
 
 @functools.lru_cache(maxsize=256)
@@ -491,10 +527,11 @@ class HostTable(Generic[T]):
         self._exact: dict[tuple[str | None, str, int | None], Match[T]] = {}
         self._wildcard: dict[tuple[str | None, str, int | None], Match[T]] = {}
         self._any: dict[tuple[str | None, int | None], Match[T]] = {}
-        # Results by raw (host, port, account): a bot talks to a handful of hosts, so
-        # after the first request a lookup is one dict hit. The table never changes.
-        self._memo: dict[tuple[str, int | None, str | None], Match[T] | None] = {}
-        seen: dict[tuple[str | None, str, str, int | None], HostKey] = {}
+        # Results by raw (host, port, account, wiki): a bot talks to a handful of hosts,
+        # so after the first request a lookup is one dict hit. The table never changes.
+        self._memo: dict[tuple[str, int | None, str | None, tuple[str, int | None] | None],
+                         Match[T] | None] = {}
+        seen: dict[tuple[str | None, KeyKind, str, int | None], HostKey] = {}
         for raw_key, value in entries.items():
             key = parse_key(raw_key)
             earlier = seen.get(key.identity)
@@ -506,15 +543,20 @@ class HostTable(Generic[T]):
             seen[key.identity] = key
             match = Match(key, value, key.describe())
             self._matches.append(match)
-            if key.kind == _KIND_EXACT:
+            if key.kind is KeyKind.EXACT:
                 self._exact[(key.account, key.host, key.port)] = match
-            elif key.kind == _KIND_WILDCARD:
+            elif key.kind is KeyKind.WILDCARD:
                 self._wildcard[(key.account, key.host, key.port)] = match
             else:
                 self._any[(key.account, key.port)] = match
 
     def __len__(self) -> int:
         return len(self._matches)
+
+    @property
+    def has_catch_all(self) -> bool:
+        """True when a ``*`` key is in the table (only then does ``wiki=`` matter)."""
+        return bool(self._any)
 
     def __repr__(self) -> str:
         return f'HostTable({[m.key.original for m in self._matches]!r})'
@@ -527,25 +569,31 @@ class HostTable(Generic[T]):
         """The parsed keys with their values, in the order they were given."""
         return [(match.key, match.value) for match in self._matches]
 
-    def lookup(self, host: str, port: int | None,
-               account: str | None = None) -> Match[T] | None:
-        """The winning entry for a request to ``host:port`` as ``account``, or None."""
-        memo_key = (host, port, account)
+    def lookup(self, host: str, port: int | None, account: str | None = None,
+               wiki: tuple[str, int | None] | None = None) -> Match[T] | None:
+        """The winning entry for a request to ``host:port`` as ``account``, or None.
+
+        ``wiki`` is the normalised ``(host, port)`` of the wiki the request is for
+        (``split_url`` of its URL), ``NO_WIKI`` for none, None for the request's own:
+        a catch-all key applies only when the request goes there.
+        """
+        memo_key = (host, port, account, wiki)
         try:
             return self._memo[memo_key]
         except KeyError:
             pass
-        match = self._lookup(host, port, account)
+        match = self._lookup(host, port, account, wiki)
         if len(self._memo) >= _MEMO_SIZE:
             self._memo.clear()  # bounded: odd hosts (external links) must not pile up
         self._memo[memo_key] = match
         return match
 
-    def _lookup(self, host: str, port: int | None,
-                account: str | None) -> Match[T] | None:
+    def _lookup(self, host: str, port: int | None, account: str | None,
+                wiki: tuple[str, int | None] | None) -> Match[T] | None:
         host = normalize_host(host)
         if port in DEFAULT_PORTS:
             port = None
+        catch_all = _on_wiki(host, port, wiki) and bool(self._any)
         accounts: tuple[str | None, ...] = (None,)
         if account:
             normalized = normalize_account(account)
@@ -564,29 +612,34 @@ class HostTable(Generic[T]):
                         match = self._wildcard.get((acct, suffix, probe_port))
                         if match is not None:
                             return match
-            for probe_port in ports:
-                match = self._any.get((acct, probe_port))
-                if match is not None:
-                    return match
+            if catch_all:
+                for probe_port in ports:
+                    match = self._any.get((acct, probe_port))
+                    if match is not None:
+                        return match
         return None
 
-    def lookup_url(self, url: str, account: str | None = None) -> Match[T] | None:
+    def lookup_url(self, url: str, account: str | None = None,
+                   wiki: tuple[str, int | None] | None = None) -> Match[T] | None:
         """The winning entry for a request to ``url`` as ``account``, or None."""
         host, port = split_url(url)
-        return self.lookup(host, port, account)
+        return self.lookup(host, port, account, wiki)
 
-    def explain(self, url: str, account: str | None = None) -> Explanation[T]:
+    def explain(self, url: str, account: str | None = None,
+                wiki: tuple[str, int | None] | None = None) -> Explanation[T]:
         """Every key relevant to ``url`` in precedence order, why each did or didn't match.
 
-        Keys for unrelated hosts are left out. Not the hot path: it scans all keys.
+        ``wiki`` as for ``lookup``. Keys for unrelated hosts are left out. Not the
+        hot path: it scans all keys.
         """
         host, port = split_url(url)
+        on_wiki = _on_wiki(host, port, wiki)
         normalized_account = normalize_account(account) if account else None
         if not normalized_account:
             normalized_account = None
         ranked = []
         for match in self._matches:
-            candidate = _judge(match.key, host, port, normalized_account)
+            candidate = _judge(match.key, host, port, normalized_account, on_wiki)
             if candidate is not None:
                 ranked.append((_rank(match.key), candidate, match))
         ranked.sort(key=lambda item: item[0])
@@ -595,23 +648,28 @@ class HostTable(Generic[T]):
                            [candidate for _, candidate, _ in ranked], winner)
 
 
+def _on_wiki(host: str, port: int | None, wiki: tuple[str, int | None] | None) -> bool:
+    """True when a request to ``host:port`` goes to the wiki it is for (see ``lookup``)."""
+    return wiki is None or wiki == (host, port)
+
+
 def _rank(key: HostKey) -> tuple[int, int, int, int, str]:
     """Precedence of a key among those that apply to one host: smaller wins."""
     return (0 if key.account is not None else 1,
-            _KIND_RANK[key.kind],
+            key.kind.value,
             -key.suffix_labels,
             0 if key.port is not None else 1,
             key.original)
 
 
-def _judge(key: HostKey, host: str, port: int | None,
-           account: str | None) -> Candidate | None:
+def _judge(key: HostKey, host: str, port: int | None, account: str | None,
+           on_wiki: bool) -> Candidate | None:
     """Whether ``key`` applies to the request; None when it is about another host."""
-    if key.kind == _KIND_EXACT:
+    if key.kind is KeyKind.EXACT:
         if key.host != host:
             return None
         host_reason = key.describe()
-    elif key.kind == _KIND_WILDCARD:
+    elif key.kind is KeyKind.WILDCARD:
         if _is_ip_literal(host):
             return None
         if host == key.host:
@@ -628,10 +686,8 @@ def _judge(key: HostKey, host: str, port: int | None,
     if key.port is not None and key.port != port:
         requested = 'the request uses the default port' if port is None else f'not {port}'
         return Candidate(key, False, f'port {key.port} differs ({requested})')
+    if key.is_catch_all and not on_wiki:
+        return Candidate(key, False, f'{key.original!r} applies only to the host and port of'
+                                     ' the wiki a request is for, and this request is not'
+                                     " for this host's wiki")
     return Candidate(key, True, host_reason)
-
-
-def explain(entries: Mapping[object, T], url: str,
-            user: str | None = None) -> Explanation[T]:
-    """Build a table from ``entries`` and explain which key ``url`` (as ``user``) gets."""
-    return HostTable(entries).explain(url, user)

@@ -28,10 +28,12 @@ class OAuth1Auth(requests.auth.AuthBase):
     """
 
     def __init__(self, consumer_key: str, consumer_secret: str,
-                 access_token: str, access_secret: str) -> None:
+                 access_token: str, access_secret: str, *, grant: Any = None) -> None:
         self._signer = requests_oauthlib.OAuth1(
             consumer_key, consumer_secret, access_token, access_secret)
         self.consumer_key = consumer_key
+        #: The stored grant the token pair came from (its GrantKey), None when configured.
+        self.grant = grant
         self.clock_offset = 0
         self._lock = threading.Lock()
 

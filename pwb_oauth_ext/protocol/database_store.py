@@ -30,8 +30,17 @@ from contextlib import contextmanager, suppress
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+from pwb_oauth_ext.config.file_modes import others_may_access
 from pwb_oauth_ext.errors import ConfigError, TokenStoreError
-from pwb_oauth_ext.protocol.store import GrantKey, KeyArgs, choose_grant, grant_key, validate_record
+from pwb_oauth_ext.protocol.store import (
+    GrantKey,
+    GrantStore,
+    GrantTransaction,
+    KeyArgs,
+    grant_key,
+    key_and_record,
+    validate_record,
+)
 
 SCHEMA_VERSION = 1
 DEFAULT_LEASE = 120.0
@@ -48,12 +57,6 @@ _OWN_PARAMETERS = ('lease',)
 _UNNAMED = ''
 
 log = logging.getLogger(__name__)
-
-
-def is_database_url(text: str) -> bool:
-    """True for 'postgresql://...', 'mysql://...', 'sqlite:///...' (and their +driver forms)."""
-    scheme = text.split('://', 1)[0].split('+', 1)[0].lower() if '://' in text else ''
-    return scheme in _SCHEMES
 
 
 class StoreURL:
@@ -146,7 +149,7 @@ def _default_driver(kind: str) -> str:
     return 'psycopg' if importlib.util.find_spec('psycopg') else 'psycopg2'
 
 
-class DatabaseTransaction:
+class DatabaseTransaction(GrantTransaction):
     """A store transaction on one connection; a grant scope is locked at first touch.
 
     The scope of a key is its central wiki and client: everything the grant
@@ -175,13 +178,7 @@ class DatabaseTransaction:
         return json.loads(json.dumps(record)) if record is not None else None
 
     def put(self, key: KeyArgs, *args: Any) -> None:
-        *parts, record = args
-        if not isinstance(record, dict):
-            raise TypeError('a token store record must be a dict')
-        problem = validate_record(record)
-        if problem is not None:  # never write what a read would refuse
-            raise ValueError(f'not a valid token store record: {problem}')
-        key = grant_key(key, *parts)
+        key, record = key_and_record(key, args)
         rows = self._scope(key)
         if rows.get(key) == record:
             return
@@ -208,24 +205,6 @@ class DatabaseTransaction:
         return [(key, json.loads(json.dumps(record))) for key, record in sorted(
             rows.items(), key=lambda kv: kv[0].account or '')]
 
-    def find(self, key: GrantKey) -> tuple[GrantKey, dict] | None:
-        """The grant a site uses, by the file store's rule (``choose_grant``)."""
-        key = grant_key(key)
-        return choose_grant(key, self.grants_of(key.central_wiki, key.client_id))
-
-    def adopt(self, key: GrantKey, account: str) -> GrantKey:
-        key = grant_key(key)
-        if key.account is not None:
-            return key
-        named = key._replace(account=account)
-        rows = self._scope(key)
-        record = rows.get(key)
-        if record is not None:
-            self.delete(key)
-            if named not in rows:
-                self.put(named, record)
-        return named
-
     def reread(self) -> None:
         """Read the locked scopes again (a writer may have bypassed the lock)."""
         for scope in list(self._scopes):
@@ -235,7 +214,7 @@ class DatabaseTransaction:
         return f'<DatabaseTransaction on {self._store.describe()}>'
 
 
-class DatabaseStore:
+class DatabaseStore(GrantStore):
     """Grants in three tables of a database; the interface of ``TokenStore``.
 
     ``warn`` tells the operator that a refresh waits for an unreachable
@@ -284,15 +263,6 @@ class DatabaseStore:
     def entries(self) -> list[tuple[GrantKey, dict]]:
         with self.transaction(wait=False) as tx:
             return tx.entries()
-
-    def put(self, key: KeyArgs, *args: Any) -> None:
-        with self.transaction() as tx:
-            tx.put(key, *args)
-
-    def delete(self, key: KeyArgs, client_id: str | None = None,
-               account: str | None = None) -> bool:
-        with self.transaction() as tx:
-            return tx.delete(key, client_id, account)
 
     @contextmanager
     def transaction(self, wait: bool = True) -> Iterator[DatabaseTransaction]:
@@ -382,7 +352,7 @@ class DatabaseStore:
             os.makedirs(parent, mode=0o700, exist_ok=True)
         with suppress(FileExistsError):
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        if os.name == 'posix' and os.stat(path).st_mode & 0o077:
+        if others_may_access(os.stat(path).st_mode):
             raise TokenStoreError(
                 f'The token store {path} can be accessed by other users; it holds OAuth'
                 f' secrets, so it is not used. Fix it with: chmod 600 {path}')

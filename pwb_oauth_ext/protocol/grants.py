@@ -1,9 +1,10 @@
-"""Turn an ``OAuth2(...)`` config entry into a renewing bearer auth object.
+"""Turn a config entry into its requests auth object, by the entry's grant type.
 
 Kept out of the adapter because it is protocol wiring only: which grant an
 entry uses (central wiki, client, account), which token source it needs,
 which endpoint renews it. Endpoints come from the entry and its central wiki,
-never from the site a request happens to be made for.
+never from the site a request happens to be made for. ``make_auth`` is the
+one table from grant type to the code that makes its auth object.
 """
 from __future__ import annotations
 
@@ -13,32 +14,33 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
-from pwb_oauth_ext.config.credentials import OAuth1, OAuth2, resolve_secret
-from pwb_oauth_ext.errors import OAuthFlowError
-from pwb_oauth_ext.network.hosts import split_url
-from pwb_oauth_ext.protocol.auth import BearerAuth
+from pwb_oauth_ext.config.credentials import Credential, OAuth1, OAuth2
+from pwb_oauth_ext.config.grant_types import (
+    AuthorizationCode,
+    ClientCredentials,
+    GrantType,
+    HttpBasic,
+    OAuth1StoredToken,
+    OAuth1Token,
+    OwnerOnlyToken,
+)
+from pwb_oauth_ext.config.references import resolve_secret
+from pwb_oauth_ext.errors import ConfigError, OAuthFlowError
+from pwb_oauth_ext.network.hosts import wiki_host
+from pwb_oauth_ext.protocol.auth import BearerAuth, HTTPBasicAuth, OAuth1Auth
+from pwb_oauth_ext.protocol.mediawiki import (
+    WIKIMEDIA_CENTRAL_URL,
+    WIKIMEDIA_CENTRAL_WIKI,
+    OAuth2Endpoints,
+    endpoints_for,
+)
 from pwb_oauth_ext.protocol.oauth2 import (
     BearerTokenSource,
-    OAuth2Endpoints,
     TokenSet,
     Transport,
-    endpoints_for,
     make_obtain,
 )
 from pwb_oauth_ext.protocol.store import GrantKey
-
-#: Extension:OAuth on Wikimedia keeps every consumer, approval and token on Meta-Wiki
-#: ($wgMWOAuthCentralWiki = 'metawiki'); one grant there works on every SUL wiki.
-WIKIMEDIA_CENTRAL_WIKI = 'meta.wikimedia.org'
-WIKIMEDIA_CENTRAL_URL = 'https://meta.wikimedia.org/w'
-
-
-def store_host(url: str) -> str:
-    """The token store's wiki key: host, with the port when there is one."""
-    host, port = split_url(url)
-    if ':' in host:
-        host = f'[{host}]'
-    return f'{host}:{port}' if port else host
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ def central_wiki_of(cred: OAuth1 | OAuth2, wiki_script_url: str, *,
                            f'{parts.scheme}://{cred.central_wiki}{parts.path.rstrip("/")}')
     if wikimedia:
         return CentralWiki(WIKIMEDIA_CENTRAL_WIKI, WIKIMEDIA_CENTRAL_URL)
-    return CentralWiki(store_host(wiki_script_url), wiki_script_url.rstrip('/'))
+    return CentralWiki(wiki_host(wiki_script_url), wiki_script_url.rstrip('/'))
 
 
 def endpoints_of(cred: OAuth2, script_url: str) -> OAuth2Endpoints:
@@ -117,33 +119,94 @@ def same_owner(obtain: Callable[[Optional[TokenSet]], TokenSet],
     return checked
 
 
-def make_bearer_auth(cred: OAuth2, *, config_key: str, central: CentralWiki,
-                     grant: GrantKey | None, store: Any, transport: Transport,
-                     reauthorize_hint: str) -> BearerAuth:
-    """The auth object for one grant (central wiki, client id, account); renewed at ``central``.
+@dataclass(frozen=True)
+class AuthInputs:
+    """What the integration gives ``make_auth`` besides the entry.
 
-    ``grant`` is None for an owner-only token. With its account None the
-    single grant stored for the client on that
+    ``central`` and ``grant`` are None for an entry that uses no stored grant
+    (its ``grant_type.uses_stored_grant`` is False); ``store`` is the token
+    store in use (a file or a database), None when no grant is stored.
+    """
+
+    config_key: str
+    central: Optional[CentralWiki]
+    grant: Optional[GrantKey]
+    store: Any
+    transport: Transport
+    reauthorize_hint: str
+
+
+def make_auth(cred: Credential, inputs: AuthInputs) -> Any:
+    """The requests auth object for an entry, made by its grant type's maker."""
+    return _AUTH_MAKERS[type(cred.grant_type)](cred, inputs)
+
+
+def _basic_auth(cred: Any, inputs: AuthInputs) -> HTTPBasicAuth:
+    return HTTPBasicAuth(cred.username, resolve_secret(cred.password, inputs.config_key))
+
+
+def _oauth1_configured_auth(cred: Any, inputs: AuthInputs) -> OAuth1Auth:
+    key = inputs.config_key
+    return OAuth1Auth(resolve_secret(cred.consumer_key, key),
+                      resolve_secret(cred.consumer_secret, key),
+                      resolve_secret(cred.access_token, key),
+                      resolve_secret(cred.access_secret, key))
+
+
+def _oauth1_stored_auth(cred: Any, inputs: AuthInputs) -> OAuth1Auth:
+    """The token pair ``pwb-oauth authorize`` stored for the grant; ConfigError if none."""
+    key, grant = inputs.config_key, inputs.grant
+    assert grant is not None
+    consumer_key = resolve_secret(cred.consumer_key, key)
+    consumer_secret = resolve_secret(cred.consumer_secret, key)
+    found = inputs.store.find(grant)
+    if found is None:
+        whose = f' of {grant.account}' if grant.account else ''
+        raise ConfigError(
+            f'authenticate[{key!r}] has no access token and no grant{whose} is stored'
+            f' for consumer {consumer_key[:6]}... on {grant.central_wiki}:'
+            f' {inputs.reauthorize_hint}', config_key=key)
+    stored_key, record = found
+    return OAuth1Auth(consumer_key, consumer_secret, record['access_token'],
+                      record['access_secret'], grant=stored_key)
+
+
+def _owner_only_auth(cred: Any, inputs: AuthInputs) -> BearerAuth:
+    token = TokenSet(resolve_secret(cred.access_token, inputs.config_key), None, None)
+    return BearerAuth(BearerTokenSource(store=None, key=GrantKey('', '', None),
+                                        obtain=None, initial=token))
+
+
+def _renewing_bearer_auth(cred: OAuth2, inputs: AuthInputs) -> BearerAuth:
+    """A bearer token of one stored grant (central wiki, client id, account), renewed there.
+
+    With its account None the single grant stored for the client on that
     central wiki is used; a client-credentials token is fetched once and
     named after its owner when the wiki reports it (``adopt_account``).
-    ``store`` is the token store in use (a file or a database).
     """
-    if cred.grant == 'owner_only':
-        assert cred.access_token is not None
-        token = TokenSet(resolve_secret(cred.access_token, config_key), None, None)
-        return BearerAuth(BearerTokenSource(store=None, key=GrantKey(central.host, '', None),
-                                            obtain=None, initial=token))
-    assert cred.client_id is not None and grant is not None
-    secret = (resolve_secret(cred.client_secret, config_key)
+    central, grant = inputs.central, inputs.grant
+    assert cred.client_id is not None and central is not None and grant is not None
+    secret = (resolve_secret(cred.client_secret, inputs.config_key)
               if cred.client_secret is not None else None)
-    obtain = make_obtain(transport, endpoints_of(cred, central.script_url), cred.client_id,
-                         secret, client_credentials=cred.grant == 'client_credentials',
-                         reauthorize_hint=reauthorize_hint)
-    if cred.grant == 'client_credentials':
+    client_credentials = isinstance(cred.grant_type, ClientCredentials)
+    obtain = make_obtain(inputs.transport, endpoints_of(cred, central.script_url), cred.client_id,
+                         secret, client_credentials=client_credentials,
+                         reauthorize_hint=inputs.reauthorize_hint)
+    if client_credentials:
         # The token is the client owner's, whoever the site's user is: stored
         # unnamed until the wiki names its owner at login, never after config.
         grant = grant._replace(account=None)
-    source = BearerTokenSource(store=store, key=grant,
+    source = BearerTokenSource(store=inputs.store, key=grant,
                                obtain=lambda current: checked(current))
     checked = same_owner(obtain, lambda: source.grant.describe())
     return BearerAuth(source)
+
+
+_AUTH_MAKERS: dict[type[GrantType], Callable[[Any, AuthInputs], Any]] = {
+    HttpBasic: _basic_auth,
+    OAuth1Token: _oauth1_configured_auth,
+    OAuth1StoredToken: _oauth1_stored_auth,
+    OwnerOnlyToken: _owner_only_auth,
+    ClientCredentials: _renewing_bearer_auth,
+    AuthorizationCode: _renewing_bearer_auth,
+}

@@ -3,26 +3,26 @@
 Requests are signed with oauthlib and sent through a caller-supplied ``Poster``,
 so Pywikibot's session (User-Agent, SSL settings, timeouts) carries them; mwoauth
 is not used because its requests bypass that session. The identify JWT is
-checked with PyJWT. oauthlib and jwt are imported lazily.
+checked with PyJWT. oauthlib and jwt are imported lazily. Special:OAuth's
+URLs and error pages are read by ``protocol.mediawiki``.
 """
 from __future__ import annotations
 
-import html
 import json
 import re
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from pwb_oauth_ext.errors import OAuthFlowError
+from pwb_oauth_ext.network.hosts import split_url
+from pwb_oauth_ext.protocol.mediawiki import special_oauth_error, special_oauth_url
 
 #: post(url, headers) -> response with .status_code, .headers and .text (empty body POST).
 Poster = Callable[[str, dict[str, str]], Any]
 
 DEFAULT_LEEWAY_S = 30.0
-_TAG = re.compile(r'</?(?:a|b|i|p|br|div|span|code|strong|em)\b[^>]*>', re.IGNORECASE)
-_SPACE = re.compile(r'\s+')
 
 
 class IdentityVerificationError(OAuthFlowError):
@@ -42,42 +42,10 @@ class TokenPair:
     __str__ = __repr__
 
 
-def special_url(index_url: str, subpage: str, **params: str) -> str:
-    """``index.php?title=Special:OAuth/<subpage>&...`` (title in the query, as mwoauth)."""
-    return f'{index_url}?' + urlencode([('title', f'Special:OAuth/{subpage}'), *params.items()])
-
-
 def authorize_url(index_url: str, request_token: str, consumer_key: str) -> str:
     """The page where the user approves the request token in a browser."""
-    return special_url(index_url, 'authorize', oauth_token=request_token,
+    return special_oauth_url(index_url, 'authorize', oauth_token=request_token,
                        oauth_consumer_key=consumer_key)
-
-
-def _readable(text: str) -> str:
-    """MediaWiki's error text without HTML (help links become their code, e.g. E010)."""
-    # The help link is real HTML, its wrapping span is escaped HTML: strip both.
-    return _SPACE.sub(' ', _TAG.sub('', html.unescape(_TAG.sub('', text)))).strip()
-
-
-def _error_from_body(text: str, what: str) -> OAuthFlowError | None:
-    """An OAuthFlowError for a Special:OAuth error body, None if it is not one.
-
-    Errors come as HTTP 200: ``text/plain`` ``Error: ...`` or, with
-    ``format=json``, ``{"error": key, "message": text}``.
-    """
-    stripped = text.strip()
-    if stripped.startswith('Error:'):
-        return OAuthFlowError(f'The wiki refused {what}: {_readable(stripped[6:])}')
-    if stripped.startswith('{'):
-        try:
-            body = json.loads(stripped)
-        except (ValueError, RecursionError):
-            return None
-        if isinstance(body, dict) and 'error' in body:
-            message = _readable(str(body.get('message') or ''))
-            return OAuthFlowError(f'The wiki refused {what}: {message or body["error"]}'
-                                  f' ({body["error"]})')
-    return None
 
 
 def _unexpected(response: Any, what: str) -> OAuthFlowError:
@@ -104,7 +72,7 @@ def _token_pair(response: Any, what: str) -> TokenPair:
     ``&oauth_token=..&oauth_token_secret=..`` (an HTML error page, say) is refused.
     """
     text = response.text or ''
-    error = _error_from_body(text, what)
+    error = special_oauth_error(text, what)
     if error is not None:
         raise error
     if int(getattr(response, 'status_code', 200)) != 200:
@@ -162,7 +130,7 @@ def _post(post: Poster, url: str, headers: dict[str, str], what: str) -> Any:
 
 def initiate(post: Poster, index_url: str, consumer_key: str, consumer_secret: str) -> TokenPair:
     """Get a request token (callback ``oob``; MediaWiki then uses the registered URL)."""
-    url = special_url(index_url, 'initiate')
+    url = special_oauth_url(index_url, 'initiate')
     headers = _signed_headers(url, consumer_key, consumer_secret, callback='oob')
     return _token_pair(_post(post, url, headers, 'the request token'), 'the request token')
 
@@ -192,7 +160,7 @@ def parse_verifier(answer: str, request_token: str) -> str:
 def fetch_access_token(post: Poster, index_url: str, consumer_key: str, consumer_secret: str,
                        request_token: TokenPair, verifier: str) -> TokenPair:
     """Trade the approved request token and verifier for the access token."""
-    url = special_url(index_url, 'token')
+    url = special_oauth_url(index_url, 'token')
     headers = _signed_headers(url, consumer_key, consumer_secret, token=request_token,
                               verifier=verifier)
     return _token_pair(_post(post, url, headers, 'the access token'), 'the access token')
@@ -205,12 +173,12 @@ def identify(post: Poster, index_url: str, consumer_key: str, consumer_secret: s
     from oauthlib.common import generate_nonce
 
     nonce = generate_nonce()
-    url = special_url(index_url, 'identify')
+    url = special_oauth_url(index_url, 'identify')
     headers = _signed_headers(url, consumer_key, consumer_secret, token=access_token,
                               nonce=nonce)
     response = _post(post, url, headers, 'the identity check')
     text = (response.text or '').strip()
-    error = _error_from_body(text, 'the identity check')
+    error = special_oauth_error(text, 'the identity check')
     if error is not None:
         raise error
     if text.count('.') != 2:
@@ -224,19 +192,21 @@ def same_server(issuer: str, server: str) -> bool:
 
     Loose on purpose, like mwoauth: ``$wgCanonicalServer`` may say https
     while the bot reaches the wiki through http behind a proxy, so the scheme
-    is ignored and a default port equals no port.
+    is ignored and ports 80 and 443 equal no port (the host table's rule,
+    ``network.hosts.split_url``).
     """
-    def host_port(url: str) -> tuple[str, Optional[int]]:
-        parts = urlsplit(url if '//' in url else '//' + url)
+    def host_port(url: str) -> tuple[str, Optional[int]] | None:
         try:
-            port = parts.port
+            return split_url(url if '//' in url else '//' + url)
         except ValueError:
-            port = -1
-        if port == {'http': 80, 'https': 443}.get(parts.scheme):
-            port = None
-        return (parts.hostname or '').rstrip('.').lower(), port
+            return None
 
-    return bool(issuer) and host_port(issuer) == host_port(server)
+    issuer_target = host_port(issuer) if issuer else None
+    return issuer_target is not None and issuer_target == host_port(server)
+
+
+_FUTURE_ANSWER = ('The identity answer from the wiki is dated in the future: check this'
+                  ' computer\'s clock (NTP) and try again.')
 
 
 def verify_identity(token: str, *, consumer_key: str, consumer_secret: str, server: str,
@@ -249,18 +219,33 @@ def verify_identity(token: str, *, consumer_key: str, consumer_secret: str, serv
     fresh (``iat``/``exp`` within ``leeway``) and an answer to our request
     (``nonce``); otherwise IdentityVerificationError.
     """
+    claims = _decoded_identity(token, consumer_key, consumer_secret, leeway)
+    _check_freshness(claims, time.time() if now is None else now, leeway)
+    if not same_server(str(claims['iss']), server):
+        raise IdentityVerificationError(
+            f'The identity answer was issued by {claims["iss"]}, not by this wiki ({server}).')
+    if str(claims.get('nonce', '')) != nonce:
+        raise IdentityVerificationError(
+            'The identity answer does not answer our request (nonce mismatch): it may have'
+            ' been replayed.')
+    if not isinstance(claims['username'], str) or not claims['username']:
+        raise IdentityVerificationError('The identity answer names no user.')
+    return claims
+
+
+def _decoded_identity(token: str, consumer_key: str, consumer_secret: str,
+                      leeway: float) -> dict[str, Any]:
+    """The JWT's claims once its signature, audience and required claims are checked."""
     import jwt
 
     try:
-        claims = jwt.decode(token, consumer_secret, algorithms=['HS256'],
-                            audience=consumer_key, leeway=leeway,
-                            # exp and iat are checked below against ``now``, one clock for both.
-                            options={'require': ['iss', 'aud', 'exp', 'iat', 'username'],
-                                     'verify_exp': False, 'verify_iat': False})
+        return jwt.decode(token, consumer_secret, algorithms=['HS256'],
+                          audience=consumer_key, leeway=leeway,
+                          # exp and iat are checked by _check_freshness, one clock for both.
+                          options={'require': ['iss', 'aud', 'exp', 'iat', 'username'],
+                                   'verify_exp': False, 'verify_iat': False})
     except jwt.ImmatureSignatureError:
-        raise IdentityVerificationError(
-            'The identity answer from the wiki is dated in the future: check this'
-            ' computer\'s clock (NTP) and try again.') from None
+        raise IdentityVerificationError(_FUTURE_ANSWER) from None
     except jwt.InvalidAudienceError:
         raise IdentityVerificationError(
             'The identity answer from the wiki was issued for another consumer (aud does'
@@ -276,7 +261,10 @@ def verify_identity(token: str, *, consumer_key: str, consumer_secret: str, serv
         raise IdentityVerificationError(
             f'The identity answer from the wiki is not a valid JWT ({type(exc).__name__}).'
         ) from None
-    current = time.time() if now is None else now
+
+
+def _check_freshness(claims: dict[str, Any], current: float, leeway: float) -> None:
+    """``iat`` and ``exp`` judged by the caller's clock, within ``leeway``."""
     try:
         issued_at, expires_at = float(claims['iat']), float(claims['exp'])
     except (TypeError, ValueError):
@@ -287,22 +275,10 @@ def verify_identity(token: str, *, consumer_key: str, consumer_secret: str, serv
             'The identity answer from the wiki has expired: check this computer\'s clock'
             ' (NTP) and try again.')
     if issued_at > current + leeway:
-        raise IdentityVerificationError(
-            'The identity answer from the wiki is dated in the future: check this'
-            ' computer\'s clock (NTP) and try again.')
-    if not same_server(str(claims['iss']), server):
-        raise IdentityVerificationError(
-            f'The identity answer was issued by {claims["iss"]}, not by this wiki ({server}).')
-    if str(claims.get('nonce', '')) != nonce:
-        raise IdentityVerificationError(
-            'The identity answer does not answer our request (nonce mismatch): it may have'
-            ' been replayed.')
-    if not isinstance(claims['username'], str) or not claims['username']:
-        raise IdentityVerificationError('The identity answer names no user.')
-    return claims
+        raise IdentityVerificationError(_FUTURE_ANSWER)
 
 
 __all__ = [
     'IdentityVerificationError', 'Poster', 'TokenPair', 'authorize_url', 'fetch_access_token',
-    'identify', 'initiate', 'parse_verifier', 'same_server', 'special_url', 'verify_identity',
+    'identify', 'initiate', 'parse_verifier', 'same_server', 'verify_identity',
 ]

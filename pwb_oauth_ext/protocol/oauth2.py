@@ -4,8 +4,8 @@ Token requests are built with oauthlib's client classes, their answers checked
 field by field here (``parse_token_answer``), and sent
 through a ``Transport`` chosen by the caller: the Pywikibot adapter sends
 them through Pywikibot's own HTTP session, tests through the test wiki
-in-process. MediaWiki's deviations from RFC 6749 are handled by the small
-``mediawiki_*`` compliance fixes below, nowhere else.
+in-process. MediaWiki's deviations from RFC 6749 (endpoint paths, error
+bodies, client secret, denial redirect) are ``protocol.mediawiki``'s, nowhere else.
 
 oauthlib, requests and filelock are imported lazily: ``user-config.py``
 imports this package on every Pywikibot start.
@@ -27,12 +27,18 @@ from pwb_oauth_ext.errors import (
     TokenEndpointError,
 )
 from pwb_oauth_ext.network.urls import refuse_redirect, require_safe_url
+from pwb_oauth_ext.protocol.mediawiki import (
+    OAuth2Endpoints,
+    is_redirect_denial,
+    refresh_failure_reason,
+    token_error_details,
+    with_client_secret,
+)
 from pwb_oauth_ext.protocol.store import GrantKey, TokenStore
 
 #: post_form(url, data, headers) -> response with .status_code, .headers, .text
 Transport = Callable[[str, dict[str, str], dict[str, str]], Any]
 Clock = Callable[[], float]
-StoreKey = GrantKey
 
 DEFAULT_REAUTHORIZE_HINT = 'run: pwb-oauth authorize'
 _FORM_HEADERS = {
@@ -42,28 +48,6 @@ _FORM_HEADERS = {
 
 
 # --- endpoints and transport --------------------------------------------
-
-@dataclass(frozen=True)
-class OAuth2Endpoints:
-    """Where a wiki's OAuth 2.0 endpoints live (under rest.php)."""
-
-    authorize_url: str
-    token_url: str
-    profile_url: str
-
-
-def endpoints_for(script_url: str) -> OAuth2Endpoints:
-    """Endpoints below a wiki's script path, e.g. 'https://en.wikipedia.org/w'."""
-    base = script_url.rstrip('/')
-    if not urlsplit(base).scheme or not urlsplit(base).netloc:
-        raise ValueError(f'not an absolute URL: {script_url!r}')
-    rest = f'{base}/rest.php/oauth2'
-    return OAuth2Endpoints(
-        authorize_url=f'{rest}/authorize',
-        token_url=f'{rest}/access_token',
-        profile_url=f'{rest}/resource/profile',
-    )
-
 
 def requests_transport(session: Any = None, timeout: float = 30.0) -> Transport:
     """A Transport over a requests Session (a new one when None)."""
@@ -140,42 +124,6 @@ class TokenSet:
         )
 
 
-# --- MediaWiki compliance fixes --------------------------------------------
-
-def mediawiki_token_error(status: int, text: str) -> dict[str, str] | None:
-    """Read a MediaWiki token endpoint error body.
-
-    MediaWiki (league/oauth2-server) adds ``hint`` and ``message`` to
-    ``error``/``error_description``; the hint is the only part that tells
-    e.g. a revoked refresh token from a missing PKCE verifier. Returns None
-    for a body that is not an OAuth error.
-    """
-    try:
-        body = json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(body, dict) or not isinstance(body.get('error'), str):
-        return None
-    return {key: str(body[key]) for key in ('error', 'error_description', 'hint', 'message')
-            if body.get(key) is not None}
-
-
-def mediawiki_client_auth(data: dict[str, str], client_secret: str | None) -> dict[str, str]:
-    """Put the client secret in the form body (MediaWiki also takes HTTP Basic).
-
-    The body keeps the request a plain form POST, so the caller's transport
-    needs to add no Authorization header of its own.
-    """
-    if client_secret is not None:
-        data['client_secret'] = client_secret
-    return data
-
-
-def mediawiki_redirect_denial(params: dict[str, str]) -> bool:
-    """MediaWiki's "Cancel" redirect carries ``error`` but no ``state``."""
-    return 'error' in params and 'state' not in params
-
-
 # --- authorization request ---------------------------------------------------
 
 def make_pkce_pair() -> tuple[str, str]:
@@ -210,7 +158,7 @@ def authorization_url(endpoints: OAuth2Endpoints, client_id: str, *,
 def parse_redirect(url: str, expected_state: str) -> str:
     """The authorization code from the redirect the browser was sent to."""
     params = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
-    if mediawiki_redirect_denial(params):
+    if is_redirect_denial(params):
         raise OAuthFlowError(
             'The authorization was denied on the wiki '
             f'({params["error"]}: {params.get("error_description", "no description")}).')
@@ -233,13 +181,13 @@ def parse_redirect(url: str, expected_state: str) -> str:
 def _post_token_request(transport: Transport, endpoints: OAuth2Endpoints, client: Any,
                         body: str, client_secret: str | None, now: Clock) -> TokenSet:
     require_safe_url(endpoints.token_url, 'a token request')
-    data = mediawiki_client_auth(dict(parse_qsl(body, keep_blank_values=True)), client_secret)
+    data = with_client_secret(dict(parse_qsl(body, keep_blank_values=True)), client_secret)
     requested_at = now()
     response = transport(endpoints.token_url, data, dict(_FORM_HEADERS))
     refuse_redirect(response, endpoints.token_url, 'a token request')
     status = int(response.status_code)
     text = response.text or ''
-    details = mediawiki_token_error(status, text)
+    details = token_error_details(text)
     if details is not None:
         raise _token_endpoint_error(status, details)
     if status != 200:
@@ -349,27 +297,12 @@ def refresh(transport: Transport, endpoints: OAuth2Endpoints, client_id: str,
     try:
         return _post_token_request(transport, endpoints, client, body, client_secret, now)
     except TokenEndpointError as exc:
-        reason = _refresh_failure_reason(exc, public_client=client_secret is None)
+        reason = refresh_failure_reason(exc, public_client=client_secret is None)
         if reason is None:
             raise
         raise ReauthorizationRequired(
             f'The OAuth 2.0 grant can no longer be renewed: {reason}. '
             f'Authorize again; {reauthorize_hint}') from exc
-
-
-def _refresh_failure_reason(exc: TokenEndpointError, *, public_client: bool) -> str | None:
-    """Why a refresh failure needs a new authorization, or None if it does not."""
-    hint = (exc.hint or '').lower()
-    if exc.error == 'invalid_grant':
-        return 'the refresh token is invalid or expired'
-    if exc.error == 'invalid_request' and 'revoked' in hint:
-        return 'the refresh token was revoked (already used, or the grant was withdrawn)'
-    if exc.error == 'invalid_request' and ('expired' in hint or 'decrypt' in hint):
-        return 'the refresh token is expired or not valid for this wiki'
-    if exc.error == 'invalid_client' and public_client:
-        # REL1_39 checks a secret on every refresh, so public clients cannot refresh.
-        return 'this wiki does not let a public client (no secret) refresh its token'
-    return None
 
 
 def make_obtain(transport: Transport, endpoints: OAuth2Endpoints, client_id: str,
@@ -429,11 +362,6 @@ class BearerTokenSource:
     def grant(self) -> GrantKey:
         """The grant in use: its stored key once known, else the key asked for."""
         return self._grant or self._key
-
-    @property
-    def current(self) -> TokenSet | None:
-        """The token set in use now (may be expired), without renewing."""
-        return self._current
 
     def _stored(self, tx: Any = None) -> TokenSet | None:
         source = tx or self._store
@@ -536,9 +464,7 @@ def new_state() -> str:
 
 
 __all__ = [
-    'BearerTokenSource', 'OAuth2Endpoints', 'TokenSet', 'Transport', 'authorization_url',
-    'endpoints_for', 'exchange_code', 'fetch_client_credentials',
-    'make_obtain', 'make_pkce_pair', 'mediawiki_client_auth',
-    'mediawiki_redirect_denial', 'mediawiki_token_error', 'new_state', 'parse_redirect',
-    'parse_token_answer', 'refresh', 'requests_transport',
+    'BearerTokenSource', 'TokenSet', 'Transport', 'authorization_url',
+    'exchange_code', 'fetch_client_credentials', 'make_obtain', 'make_pkce_pair',
+    'new_state', 'parse_redirect', 'parse_token_answer', 'refresh', 'requests_transport',
 ]

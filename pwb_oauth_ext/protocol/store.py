@@ -28,6 +28,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, NamedTuple, Optional, Union
 
+from pwb_oauth_ext.config.file_modes import others_may_access
 from pwb_oauth_ext.errors import GrantChoiceError, TokenStoreError
 
 #: File name used when the caller passes a directory.
@@ -62,7 +63,6 @@ class GrantKey(NamedTuple):
 
 #: Older call sites pass the three parts instead of a GrantKey.
 KeyArgs = Union[GrantKey, str]
-StoreKey = GrantKey
 
 # One lock per store file (by absolute path) for the whole process, so two
 # TokenStore objects on the same file serialise too.
@@ -178,7 +178,57 @@ def choose_grant(key: GrantKey, grants: list[tuple[GrantKey, dict]]
     raise GrantChoiceError(key.central_wiki, key.client_id, accounts)
 
 
-class StoreTransaction:
+def key_and_record(key: KeyArgs, args: tuple[Any, ...]) -> tuple[GrantKey, dict]:
+    """``put(key, record)``'s arguments: a normalised key and a record a read would accept."""
+    *parts, record = args
+    if not isinstance(record, dict):
+        raise TypeError('a token store record must be a dict')
+    problem = validate_record(record)
+    if problem is not None:  # never write what a read would refuse
+        raise ValueError(f'not a valid token store record: {problem}')
+    return grant_key(key, *parts), record
+
+
+class GrantTransaction:
+    """What every store's transaction does alike, on its own get/put/delete/grants_of."""
+
+    def get(self, key: KeyArgs, client_id: str | None = None,
+            account: str | None = None) -> dict | None:
+        raise NotImplementedError
+
+    def put(self, key: KeyArgs, *args: Any) -> None:
+        raise NotImplementedError
+
+    def delete(self, key: KeyArgs, client_id: str | None = None,
+               account: str | None = None) -> bool:
+        raise NotImplementedError
+
+    def grants_of(self, central_wiki: str, client_id: str) -> list[tuple[GrantKey, dict]]:
+        raise NotImplementedError
+
+    def find(self, key: GrantKey) -> tuple[GrantKey, dict] | None:
+        """The grant a site uses (``choose_grant``)."""
+        key = grant_key(key)
+        return choose_grant(key, self.grants_of(key.central_wiki, key.client_id))
+
+    def adopt(self, key: GrantKey, account: str) -> GrantKey:
+        """Name the owner of an unnamed grant; the key it is stored under now.
+
+        A grant already stored under that name is kept; the unnamed one goes.
+        """
+        key = grant_key(key)
+        if key.account is not None:
+            return key
+        named = key._replace(account=account)
+        record = self.get(key)
+        if record is not None:
+            self.delete(key)
+            if self.get(named) is None:
+                self.put(named, record)
+        return named
+
+
+class StoreTransaction(GrantTransaction):
     """The store's content while a transaction holds both locks."""
 
     def __init__(self, entries: dict[GrantKey, dict],
@@ -196,13 +246,7 @@ class StoreTransaction:
 
     def put(self, key: KeyArgs, *args: Any) -> None:
         """Set the record (``put(key, record)``); written when the transaction ends."""
-        *parts, record = args
-        if not isinstance(record, dict):
-            raise TypeError('a token store record must be a dict')
-        problem = validate_record(record)
-        if problem is not None:  # never write what a read would refuse
-            raise ValueError(f'not a valid token store record: {problem}')
-        normalised = grant_key(key, *parts)
+        normalised, record = key_and_record(key, args)
         record = copy.deepcopy(record)
         if self._entries.get(normalised) != record:
             self._entries[normalised] = record
@@ -229,23 +273,6 @@ class StoreTransaction:
                     self._entries.items(), key=lambda kv: kv[0].account or '')
                 if key.central_wiki == central_wiki and key.client_id == client_id]
 
-    def find(self, key: GrantKey) -> tuple[GrantKey, dict] | None:
-        """The grant a site uses (``choose_grant``)."""
-        key = grant_key(key)
-        return choose_grant(key, self.grants_of(key.central_wiki, key.client_id))
-
-    def adopt(self, key: GrantKey, account: str) -> GrantKey:
-        """Name the owner of an unnamed grant; the key it is stored under now."""
-        key = grant_key(key)
-        if key.account is not None:
-            return key
-        named = key._replace(account=account)
-        record = self._entries.pop(key, None)
-        if record is not None:
-            self.changed = True
-            self._entries.setdefault(named, record)
-        return named
-
     def reread(self) -> None:
         """Read the file again (still under the locks): a writer may have bypassed them."""
         if self._reread is not None:
@@ -255,7 +282,25 @@ class StoreTransaction:
         return f'<StoreTransaction of {len(self._entries)} entries>'
 
 
-class TokenStore:
+class GrantStore:
+    """What every token store does alike: each write is a transaction of its own."""
+
+    def transaction(self) -> Any:
+        raise NotImplementedError
+
+    def put(self, key: KeyArgs, *args: Any) -> None:
+        """Store the record for the key (``put(key, record)``)."""
+        with self.transaction() as tx:
+            tx.put(key, *args)
+
+    def delete(self, key: KeyArgs, client_id: str | None = None,
+               account: str | None = None) -> bool:
+        """Remove the record for the key; True if there was one."""
+        with self.transaction() as tx:
+            return tx.delete(key, client_id, account)
+
+
+class TokenStore(GrantStore):
     """One JSON file holding OAuth grants keyed by (host, client id, account).
 
     Each call reads the file fresh, so several processes can share it;
@@ -293,17 +338,6 @@ class TokenStore:
     def grants_of(self, central_wiki: str, client_id: str) -> list[tuple[GrantKey, dict]]:
         """Every grant of one consumer on one central wiki."""
         return self._snapshot().grants_of(central_wiki, client_id)
-
-    def put(self, key: KeyArgs, *args: Any) -> None:
-        """Store the record for the key (``put(key, record)``)."""
-        with self.transaction() as tx:
-            tx.put(key, *args)
-
-    def delete(self, key: KeyArgs, client_id: str | None = None,
-               account: str | None = None) -> bool:
-        """Remove the record for the key; True if there was one."""
-        with self.transaction() as tx:
-            return tx.delete(key, client_id, account)
 
     def entries(self) -> list[tuple[GrantKey, dict]]:
         """All (key, record) pairs in the file."""
@@ -450,10 +484,8 @@ class TokenStore:
                 f' with: chown {os.geteuid()} {path}')
 
     def _check_permissions(self, fd: int) -> None:
-        if os.name == 'nt':
-            return  # POSIX modes mean little on Windows; rely on the profile ACLs.
         mode = stat.S_IMODE(os.fstat(fd).st_mode)
-        if mode & 0o077:
+        if others_may_access(mode):
             raise TokenStoreError(
                 f'The token store {self.path} can be accessed by other users '
                 f'(mode {mode:04o}); it holds OAuth secrets, so it is not used. '

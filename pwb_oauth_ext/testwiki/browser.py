@@ -93,9 +93,9 @@ def authorization_code_grant(wiki: Any, client: Any, user: str, *,
 
     What ``pwb-oauth authorize`` would leave in the token store, without a terminal.
     """
+    from pwb_oauth_ext.protocol.mediawiki import endpoints_for
     from pwb_oauth_ext.protocol.oauth2 import (
         authorization_url,
-        endpoints_for,
         exchange_code,
         make_pkce_pair,
         new_state,
