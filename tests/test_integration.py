@@ -197,7 +197,7 @@ def unique_keys(keys):
 CONSUMER = re.compile('oauth_consumer_key="ck([0-9]+)"')
 checked = {'examples': 0, 'attached': 0, 'catch_all_skipped': 0}
 
-@settings(max_examples=int(sys.argv[1]), deadline=None,
+@settings(max_examples=int(sys.argv[1]), deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
 @given(keys=st.lists(key, max_size=8).map(unique_keys), url=url, site=site)
 def explain_names_what_the_runtime_attaches(keys, url, site):
