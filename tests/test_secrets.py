@@ -182,7 +182,7 @@ def test_credential_reprs_show_references_not_values(monkeypatch: pytest.MonkeyP
     assert "env('PWB_T_CS')" in repr(creds[0])
 
 
-# --- permissions.py ------------------------------------------------------------
+# --- config/user_config.py and config/file_modes.py -----------------------------------
 
 @posix_only
 @pytest.mark.parametrize(('mode', 'expected'), [

@@ -29,7 +29,7 @@ ACTIVE_KIND = 'oauth2-owner-only'
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The command's options (cli.py builds the subparser)."""
+    """The command's options (commands/main.py builds the subparser)."""
     parser.add_argument('--dir', metavar='DIR',
                         help='the Pywikibot directory to write (default: a new folder)')
     parser.add_argument('--port', type=int, default=0,

@@ -43,8 +43,8 @@ class _InstallAfterImport:
         def exec_then_install(module: Any) -> None:
             exec_module(module)
             disarm()
-            from pwb_oauth_ext.integration import install as pywikibot_adapter
-            pywikibot_adapter.install(self.settings)
+            from pwb_oauth_ext.integration import install
+            install.install(self.settings)
         spec.loader.exec_module = exec_then_install  # type: ignore[method-assign]
         return spec
 
@@ -53,8 +53,8 @@ def arm(settings: Settings) -> None:
     """Install now if Pywikibot's site module is loaded, else right after it loads."""
     module = sys.modules.get(WATCHED_MODULE)
     if module is not None and hasattr(module, 'APISite'):
-        from pwb_oauth_ext.integration import install as pywikibot_adapter
-        pywikibot_adapter.install(settings)
+        from pwb_oauth_ext.integration import install
+        install.install(settings)
         return
     finder = next((f for f in sys.meta_path if isinstance(f, _InstallAfterImport)), None)
     if finder is None:
