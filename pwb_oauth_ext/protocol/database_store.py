@@ -47,16 +47,111 @@ DEFAULT_LEASE = 120.0
 #: How long a refresh waits for an unreachable database before it gives up.
 DEFAULT_OUTAGE_WAIT = 300.0
 _WAIT_BEYOND_LEASE = 30.0
-#: URL schemes and the SQLAlchemy driver each uses (PostgreSQL: psycopg 3, else psycopg2).
-_SCHEMES = {'postgresql': 'postgresql', 'postgres': 'postgresql', 'mysql': 'mysql',
-            'mariadb': 'mysql', 'sqlite': 'sqlite'}
-_EXTRAS = {'postgresql': 'postgresql', 'mysql': 'mysql'}
 #: Query parameters read by this store, not passed to the driver.
 _OWN_PARAMETERS = ('lease',)
 #: account None is stored as '' (MediaWiki has no user with an empty name).
 _UNNAMED = ''
 
 log = logging.getLogger(__name__)
+
+
+class Database:
+    """What differs between the databases a store URL can name; one subclass each."""
+
+    #: SQLAlchemy's dialect name, also the scheme a URL is shown with.
+    name = ''
+    #: The pwb_oauth_ext extra that installs SQLAlchemy and the driver.
+    extra: Optional[str] = None
+    #: False for a database in a local file (a path instead of host and database).
+    networked = True
+
+    def default_driver(self) -> str:
+        raise NotImplementedError
+
+    def before_engine(self, url: StoreURL) -> None:
+        """Whatever must exist before the engine is created."""
+
+    def connect_args(self, lock_wait: float) -> dict[str, Any]:
+        return {'connect_timeout': 10}
+
+    def prepare(self, engine: Any) -> None:
+        """Engine-wide settings (event listeners)."""
+
+    def start(self, conn: Any, lock_wait: float, lease: float) -> None:
+        """Bound the lock wait and the lease of the transaction ``conn`` begins."""
+
+
+class PostgreSQL(Database):
+    name = 'postgresql'
+    extra = 'postgresql'
+
+    def default_driver(self) -> str:
+        import importlib.util
+        return 'psycopg' if importlib.util.find_spec('psycopg') else 'psycopg2'
+
+    def start(self, conn: Any, lock_wait: float, lease: float) -> None:
+        # Idle in a transaction longer than the lease: the server ends the session
+        # (and so the lock) of a holder that hangs.
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(lock_wait * 1000)}ms'")
+        conn.exec_driver_sql('SET LOCAL idle_in_transaction_session_timeout ='
+                             f" '{int(lease * 1000)}ms'")
+
+
+class MySQL(Database):
+    """MySQL and MariaDB."""
+
+    name = 'mysql'
+    extra = 'mysql'
+
+    def default_driver(self) -> str:
+        return 'pymysql'
+
+    def start(self, conn: Any, lock_wait: float, lease: float) -> None:
+        conn.exec_driver_sql(f'SET SESSION innodb_lock_wait_timeout = {max(1, int(lock_wait))}')
+        conn.exec_driver_sql(f'SET SESSION wait_timeout = {max(1, int(lease))}')
+
+
+class SQLite(Database):
+    """One host only: a file, locked by SQLite itself (``BEGIN IMMEDIATE``)."""
+
+    name = 'sqlite'
+    networked = False
+
+    def before_engine(self, url: StoreURL) -> None:
+        _create_private_file(url.path)
+
+    def connect_args(self, lock_wait: float) -> dict[str, Any]:
+        return {'timeout': lock_wait}
+
+    def prepare(self, engine: Any) -> None:
+        """Every transaction takes the write lock at BEGIN (one writer at a time)."""
+        from sqlalchemy import event
+
+        @event.listens_for(engine, 'connect')
+        def _no_implicit_begin(dbapi_connection: Any, record: Any) -> None:
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, 'begin')
+        def _begin_immediate(conn: Any) -> None:
+            conn.exec_driver_sql('BEGIN IMMEDIATE')
+
+
+#: URL schemes and the database each names.
+_DATABASES: dict[str, Database] = {
+    'postgresql': PostgreSQL(), 'postgres': PostgreSQL(), 'mysql': MySQL(), 'mariadb': MySQL(),
+    'sqlite': SQLite()}
+
+
+def _create_private_file(path: str) -> None:
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        os.makedirs(parent, mode=0o700, exist_ok=True)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    if others_may_access(os.stat(path).st_mode):
+        raise TokenStoreError(
+            f'The token store {path} can be accessed by other users; it holds OAuth'
+            f' secrets, so it is not used. Fix it with: chmod 600 {path}')
 
 
 class StoreURL:
@@ -67,12 +162,12 @@ class StoreURL:
         self.setting = setting
         parts = urlsplit(url)
         scheme, _, driver = parts.scheme.lower().partition('+')
-        if scheme not in _SCHEMES:
+        if scheme not in _DATABASES:
             raise ConfigError(
                 f'{setting}: {scheme or url!r} is not a supported token store; use a file path,'
                 ' postgresql://USER@HOST:PORT/DATABASE, mysql://USER@HOST:PORT/DATABASE'
                 ' or sqlite:///PATH')
-        self.kind = _SCHEMES[scheme]
+        self.database = _DATABASES[scheme]
         self.driver = driver
         self.username = parts.username
         self.password = password if password is not None else parts.password
@@ -92,7 +187,7 @@ class StoreURL:
         if not 1 <= self.lease <= 86400:
             raise ConfigError(f'{setting}: lease= must be a number of seconds from 1 to 86400')
         self.path = parts.path
-        if self.kind == 'sqlite':
+        if not self.database.networked:
             if parts.netloc or not parts.path.lstrip('/'):
                 raise ConfigError(f'{setting}: a SQLite store is sqlite:///PATH'
                                   ' (three slashes, then the file)')
@@ -114,9 +209,9 @@ class StoreURL:
         return self._render(mask=True)
 
     def _render(self, mask: bool) -> str:
-        if self.kind == 'sqlite':
-            return f'sqlite:///{self.path}'
-        scheme = {'postgresql': 'postgresql', 'mysql': 'mysql'}[self.kind]
+        scheme = self.database.name
+        if not self.database.networked:
+            return f'{scheme}:///{self.path}'
         auth = ''
         if self.username is not None:
             auth = quote(self.username, safe='')
@@ -131,22 +226,15 @@ class StoreURL:
     def sqlalchemy_url(self) -> Any:
         """The URL for SQLAlchemy, with the driver this package installs."""
         from sqlalchemy.engine import URL
-        if self.kind == 'sqlite':
-            return URL.create('sqlite', database=self.path)
-        driver = self.driver or _default_driver(self.kind)
+        if not self.database.networked:
+            return URL.create(self.database.name, database=self.path)
+        driver = self.driver or self.database.default_driver()
         query: dict[str, Any] = {}
         for name, value in self.query:
             query.setdefault(name, value)
-        return URL.create(f'{self.kind}+{driver}', username=self.username,
+        return URL.create(f'{self.database.name}+{driver}', username=self.username,
                           password=self.password, host=self.host, port=self.port,
                           database=self.path.lstrip('/'), query=query)
-
-
-def _default_driver(kind: str) -> str:
-    if kind == 'mysql':
-        return 'pymysql'
-    import importlib.util
-    return 'psycopg' if importlib.util.find_spec('psycopg') else 'psycopg2'
 
 
 class DatabaseTransaction(GrantTransaction):
@@ -303,7 +391,7 @@ class DatabaseStore(GrantStore):
         return sqlalchemy
 
     def _missing_driver(self) -> ConfigError:
-        extra = _EXTRAS.get(self.url.kind)
+        extra = self.url.database.extra
         package = f'pwb_oauth_ext[{extra}]' if extra else 'SQLAlchemy'
         return ConfigError(f'{self.url.setting} {self.describe()} needs SQLAlchemy and the'
                            f' database driver: pip install "{package}"')
@@ -313,49 +401,18 @@ class DatabaseStore(GrantStore):
             return self._engine
         sqlalchemy = self._sqlalchemy()
         from sqlalchemy.pool import NullPool
-        connect_args: dict[str, Any] = {}
-        if self.url.kind == 'sqlite':
-            self._create_private_file(self.url.path)
-            connect_args = {'timeout': self.lock_wait}
-        elif self.url.kind == 'postgresql':
-            connect_args = {'connect_timeout': 10}
-        else:
-            connect_args = {'connect_timeout': 10}
+        database = self.url.database
+        database.before_engine(self.url)
         try:
             engine = sqlalchemy.create_engine(self.url.sqlalchemy_url(), poolclass=NullPool,
-                                              connect_args=connect_args)
+                                              connect_args=database.connect_args(self.lock_wait))
         except ImportError:
             raise self._missing_driver() from None
         except Exception as exc:
             raise self._error(exc, 'cannot be used') from None
-        if self.url.kind == 'sqlite':
-            self._sqlite_immediate(engine)
+        database.prepare(engine)
         self._engine = engine
         return engine
-
-    @staticmethod
-    def _sqlite_immediate(engine: Any) -> None:
-        """SQLite: every transaction takes the write lock at BEGIN (one writer at a time)."""
-        from sqlalchemy import event
-
-        @event.listens_for(engine, 'connect')
-        def _no_implicit_begin(dbapi_connection: Any, record: Any) -> None:
-            dbapi_connection.isolation_level = None
-
-        @event.listens_for(engine, 'begin')
-        def _begin_immediate(conn: Any) -> None:
-            conn.exec_driver_sql('BEGIN IMMEDIATE')
-
-    def _create_private_file(self, path: str) -> None:
-        parent = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(parent):
-            os.makedirs(parent, mode=0o700, exist_ok=True)
-        with suppress(FileExistsError):
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        if others_may_access(os.stat(path).st_mode):
-            raise TokenStoreError(
-                f'The token store {path} can be accessed by other users; it holds OAuth'
-                f' secrets, so it is not used. Fix it with: chmod 600 {path}')
 
     def _connect(self, wait: bool) -> Any:
         """A new connection, the schema checked; waits out an outage when ``wait``."""
@@ -401,15 +458,7 @@ class DatabaseStore(GrantStore):
 
     def _start(self, conn: Any) -> None:
         """Bound the lock wait and the lease of this transaction."""
-        kind = self.url.kind
-        if kind == 'postgresql':
-            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(self.lock_wait * 1000)}ms'")
-            conn.exec_driver_sql('SET LOCAL idle_in_transaction_session_timeout ='
-                                 f" '{int(self.lease * 1000)}ms'")
-        elif kind == 'mysql':
-            conn.exec_driver_sql('SET SESSION innodb_lock_wait_timeout ='
-                                 f' {max(1, int(self.lock_wait))}')
-            conn.exec_driver_sql(f'SET SESSION wait_timeout = {max(1, int(self.lease))}')
+        self.url.database.start(conn, self.lock_wait, self.lease)
 
     # --- schema --------------------------------------------------------------
 
