@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import urllib.request
 
@@ -49,3 +51,37 @@ def test_port_zero_is_a_config_error() -> None:
 ])
 def test_loopback_redirect_is_judged_on_the_host_connected_to(uri: str) -> None:
     assert not is_loopback_redirect(uri)
+
+
+EXITS_AS_SOON_AS_THE_REDIRECT_ARRIVES = '''
+import sys, time
+from pwb_oauth_ext.network import loopback
+answer = loopback._Handler._answer
+def slow_answer(self, *args):      # a browser on a slow machine: the page takes a moment
+    time.sleep(0.5)
+    answer(self, *args)
+loopback._Handler._answer = slow_answer
+print(loopback.wait_for_redirect(sys.argv[1], 60), flush=True)
+'''
+
+
+def test_the_browser_gets_the_whole_page_although_the_command_exits_at_once() -> None:
+    """``pwb-oauth authorize`` ends as soon as it knows the redirect (a denial, say):
+    the page the browser is waiting for must be written before that, not cut off."""
+    port = free_port()
+    uri = f'http://127.0.0.1:{port}/cb'
+    child = subprocess.Popen([sys.executable, '-c', EXITS_AS_SOON_AS_THE_REDIRECT_ARRIVES, uri],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        for _ in range(300):   # until the child listens
+            try:
+                socket.create_connection(('127.0.0.1', port), timeout=1).close()
+                break
+            except OSError:
+                threading.Event().wait(0.05)
+        with urllib.request.urlopen(f'{uri}?error=access_denied&state=s', timeout=30) as response:
+            page = response.read().decode()
+        assert 'Authorization not granted' in page
+    finally:
+        out, _ = child.communicate(timeout=60)
+    assert out.strip() == f'{uri}?error=access_denied&state=s'

@@ -62,17 +62,22 @@ class _Handler(BaseHTTPRequestHandler):
         if path != self.server.expected_path:
             self._answer(404, 'Not found', 'This address only receives the OAuth redirect.')
             return
-        if self.server.received is None:
-            self.server.received = self.server.base_url + self.path
-            self.server.arrived.set()
         params = dict(parse_qsl(urlsplit(self.path).query))
-        if 'error' in params:
-            self._answer(200, 'Authorization not granted',
-                         'The wiki reported: ' + params.get('error_description', params['error'])
-                         + '. You can close this window and return to the terminal.')
-        else:
-            self._answer(200, 'Authorization received',
-                         'You can close this window and return to the terminal.')
+        try:
+            if 'error' in params:
+                self._answer(200, 'Authorization not granted',
+                             'The wiki reported: '
+                             + params.get('error_description', params['error'])
+                             + '. You can close this window and return to the terminal.')
+            else:
+                self._answer(200, 'Authorization received',
+                             'You can close this window and return to the terminal.')
+        finally:
+            # Only once the page is written: the command may close the receiver and
+            # exit as soon as the redirect is known, which would cut the page off.
+            if self.server.received is None:
+                self.server.received = self.server.base_url + self.path
+                self.server.arrived.set()
 
     def _answer(self, status: int, title: str, text: str) -> None:
         body = _PAGE.format(title=html.escape(title), text=html.escape(text)).encode('utf-8')
