@@ -235,9 +235,11 @@ def test_explain_names_exactly_the_entry_the_runtime_attaches(
                      timeout=600)
     counts = report(result)
     assert counts['examples'] == 400
-    # The property was not vacuous: both outcomes and the catch-all rule were exercised.
-    assert 50 < counts['attached'] < 390
-    assert counts['catch_all_skipped'] > 10
+    # The property was not vacuous: both outcomes and the catch-all rule were exercised
+    # (49 to 92 of the 400 examples attach, by hypothesis release; the draws are
+    # derandomized, but each hypothesis release draws its own).
+    assert 20 <= counts['attached'] <= 380, counts
+    assert counts['catch_all_skipped'] >= 5, counts
 
 
 # --- messages built from the exceptions' fields ------------------------------------------
