@@ -31,7 +31,8 @@ __all__ = [
 
 
 def enable(*, token_store: str | os.PathLike[str] | Any = None,
-           token_store_password: str | Any = None) -> None:
+           token_store_password: str | Any = None,
+           accept_pywikibot: str | None = None) -> None:
     """Make Pywikibot use this package for every ``authenticate`` entry.
 
     Safe to call from user-config.py (the patch waits until Pywikibot's site
@@ -40,6 +41,10 @@ def enable(*, token_store: str | os.PathLike[str] | Any = None,
     or a database URL (``postgresql://``, ``mysql://``, ``sqlite:///``) for a
     fleet of bots on several hosts; either it or ``token_store_password``
     may be a secret reference (``env()``, ``file()``, ``keyring()``).
+    ``accept_pywikibot='12.0.0'`` accepts that Pywikibot release outside the
+    tested range (silencing its warning; so does ``PWB_OAUTH_ACCEPT_PYWIKIBOT``).
+    A Pywikibot whose internals differ from what the plugin patches is never
+    patched: one line says which, and OAuth1(...)/OAuth2(...) entries stop the run.
     """
     from pwb_oauth_ext.config.references import SecretRef
     from pwb_oauth_ext.config.settings import Settings
@@ -52,7 +57,7 @@ def enable(*, token_store: str | os.PathLike[str] | Any = None,
         store = token_store
     else:
         store = os.path.expanduser(os.fspath(token_store))
-    _hook.arm(Settings(store, token_store_password))
+    _hook.arm(Settings(store, token_store_password, accept_pywikibot))
 
 
 def disable() -> None:

@@ -10,17 +10,21 @@ class Settings:
     """The options of ``enable()``; None means "not given" (the default applies).
 
     ``token_store`` is a file path (expanded), a database URL or a secret
-    reference; ``token_store_password`` a string or a secret reference.
+    reference; ``token_store_password`` a string or a secret reference;
+    ``accept_pywikibot`` a Pywikibot version outside the tested range the operator accepts.
     Immutable: a later ``enable(...)`` makes a new one with ``updated``.
     """
 
-    __slots__ = ('token_store', 'token_store_password')
+    __slots__ = ('accept_pywikibot', 'token_store', 'token_store_password')
     token_store: Any
     token_store_password: Any
+    accept_pywikibot: Any
 
-    def __init__(self, token_store: Any = None, token_store_password: Any = None) -> None:
+    def __init__(self, token_store: Any = None, token_store_password: Any = None,
+                 accept_pywikibot: Any = None) -> None:
         object.__setattr__(self, 'token_store', token_store)
         object.__setattr__(self, 'token_store_password', token_store_password)
+        object.__setattr__(self, 'accept_pywikibot', accept_pywikibot)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError('Settings are immutable')
@@ -30,7 +34,9 @@ class Settings:
         return Settings(
             self.token_store if newer.token_store is None else newer.token_store,
             self.token_store_password if newer.token_store_password is None
-            else newer.token_store_password)
+            else newer.token_store_password,
+            self.accept_pywikibot if newer.accept_pywikibot is None
+            else newer.accept_pywikibot)
 
     @property
     def store_is_url(self) -> bool:
