@@ -114,9 +114,8 @@ def test_a_differing_internal_patches_nothing_and_an_oauth_entry_stops_the_run(
     line = patch_points.refusal(version, internal)
     assert result.returncode != 0
     assert report(result) is None
-    assert f'WARNING: {line}' in console(result), result.stderr
-    assert f'ERROR: {line}' in console(result) or line in result.stderr.splitlines()[-1], \
-        result.stderr
+    # what the user sees: the line once when Pywikibot loads, then as the run's error
+    assert console(result) == [f'WARNING: {line}', f'ERROR: {line}'], result.stderr
     # nothing sent in the entry's place: no password, no unsigned edit
     log = [entry[2] for entry in wiki.wiki.request_log[before:]]
     assert 'login' not in log and 'clientlogin' not in log and 'edit' not in log, log
@@ -159,14 +158,15 @@ def test_a_release_outside_the_tested_range_is_enabled_with_one_warning(
 def test_an_accepted_release_is_enabled_without_a_warning(
         wiki, oauth1_consumer, pwb_dir_factory, run_pwb, monkeypatch, how):
     lines = [authenticate_line(wiki.host, oauth1_consumer)]
+    code = changed("metadata.__version__ = '12.0.0'") + PATCH_STATE + SAVE
+    not_accepted = run_pwb(code, pwb_dir_factory(lines), f'Not accepted by {how}')
+    assert [line for line in console(not_accepted) if line.startswith('WARNING')] == [
+        f"WARNING: {patch_points.untested_warning('12.0.0')}"]
     if how == 'environment':
         monkeypatch.setenv(patch_points.ACCEPT_ENV, '9.6.3, 12.0.0')
     else:
         lines.append("_oauth.enable(accept_pywikibot='12.0.0')")
-    pwb_dir = pwb_dir_factory(lines)
-    title = f'Accepted by {how}'
-    result = run_pwb(changed("metadata.__version__ = '12.0.0'") + PATCH_STATE + SAVE,
-                     pwb_dir, title)
+    result = run_pwb(code, pwb_dir_factory(lines), f'Accepted by {how}')
     outcome = report(result)
     assert outcome is not None, result.stderr
     assert outcome['user'] == 'BotUser'
