@@ -129,3 +129,20 @@ def test_the_compat_envs_run_every_file_with_contract_tests() -> None:
     marked = sorted(f'tests/{path.name}' for path in tests.glob('test_*.py')
                     if '@pytest.mark.contract' in path.read_text(encoding='utf-8'))
     assert tox()['compat']['files'].split() == marked
+
+
+def test_siteinfo_in_formatversion_1_is_what_pywikibot_10_0_to_10_4_read(wiki) -> None:
+    """Pywikibot 10.0 to 10.4 ask for siteinfo without formatversion=2 and read a
+    namespace's name (and an alias) under MediaWiki's content key '*'."""
+    import requests
+    params = {'action': 'query', 'meta': 'siteinfo', 'format': 'json',
+              'siprop': 'namespaces|namespacealiases|general'}
+    fv1 = requests.post(wiki.api_url, data=params, timeout=30).json()['query']
+    fv2 = requests.post(wiki.api_url, data=dict(params, formatversion='2'),
+                        timeout=30).json()['query']
+    assert fv1['namespaces']['0'] == {'id': 0, 'case': 'first-letter', 'content': '', '*': ''}
+    assert fv1['namespaces']['1']['*'] == fv2['namespaces']['1']['name'] == 'Talk'
+    assert 'name' not in fv1['namespaces']['1'] and 'subpages' in fv1['namespaces']['1']
+    assert [alias['*'] for alias in fv1['namespacealiases']] == [
+        alias['alias'] for alias in fv2['namespacealiases']]
+    assert fv2['namespaces']['0']['content'] is True
