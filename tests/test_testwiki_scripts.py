@@ -22,6 +22,14 @@ from pwb_oauth_ext.testwiki.server import RunningWiki, run_test_wiki
 pytest.importorskip('pywikibot_scripts')
 
 PWB = 'import sys\nfrom pywikibot.scripts.wrapper import run\nsys.exit(run())'
+#: ``python -c SCRIPT_MODULE module args``: a script run as a module, with the messages of its
+#: package, as the wrapper would (where the wrapper itself is broken).
+SCRIPT_MODULE = """import runpy, sys
+module = sys.argv.pop(1)
+from pywikibot import i18n
+i18n.set_messages_package(module.rsplit('.', 1)[0] + '.i18n')
+runpy.run_module(module, run_name='__main__', alter_sys=True)
+"""
 
 
 @pytest.fixture(scope='module')
@@ -38,12 +46,12 @@ def pwb_dir(wiki: RunningWiki, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 def command(*args: str) -> list[str]:
     """``pwb *args``; where the wrapper is broken (docs/reference/versions.md, ``pwb-wrapper``),
-    the documented way round it: ``python -m <the script's module> ...``."""
+    the documented way round it: the script's module run with its package's messages."""
     if not limited('pwb-wrapper'):
         return [PYWIKIBOT_PYTHON, '-c', PWB, *args]
     script, *rest = args
     package = 'pywikibot.scripts' if script == 'login' else 'pywikibot_scripts'
-    return [PYWIKIBOT_PYTHON, '-m', f'{package}.{script}', *rest]
+    return [PYWIKIBOT_PYTHON, '-c', SCRIPT_MODULE, f'{package}.{script}', *rest]
 
 
 def pwb(pwb_dir: Path, *args: str, answers: str = '') -> subprocess.CompletedProcess[str]:
