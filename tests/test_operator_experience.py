@@ -188,7 +188,7 @@ def test_check_on_a_port_without_tls(tmp_path: Path, wiki: RunningWiki, run_pwb:
     (ssl.SSLError(1, 'WRONG_VERSION_NUMBER'), 'TLS handshake failed'),
 ])
 def test_connection_errors_are_named(error: OSError, expected: str) -> None:
-    from pwb_oauth_ext.commands.check import describe_connect_error
+    from pwb_oauth_ext.network.reachability import describe_connect_error
     assert describe_connect_error(error, 5.0).startswith(expected)
 
 

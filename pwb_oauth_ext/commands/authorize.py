@@ -15,7 +15,7 @@ from typing import Any, Optional, TextIO
 from pwb_oauth_ext.config.credentials import OAuth1, OAuth2
 from pwb_oauth_ext.config.grant_types import ClientCredentials, OAuth1Token, OwnerOnlyToken
 from pwb_oauth_ext.config.references import resolve_secret
-from pwb_oauth_ext.errors import GrantChoiceError, OAuthExtError, OAuthFlowError
+from pwb_oauth_ext.errors import GrantChoiceError, OAuthExtError, OAuthFlowError, shown_id
 from pwb_oauth_ext.integration import facade
 from pwb_oauth_ext.network.hosts import normalize_account
 from pwb_oauth_ext.network.urls import server_of
@@ -160,7 +160,7 @@ def _grant(site: Any, match: Any, account: Optional[str], force: bool) -> Any:
     if accounts:
         other = '' if account else ' To add another account, run with -user:NAME.'
         raise _Abort(
-            f'A grant of {", ".join(accounts)} for client {key.client_id[:6]}... on'
+            f'A grant of {", ".join(accounts)} for client {shown_id(key.client_id)} on'
             f' {central.host} is already stored, and {site} uses it (like every wiki whose'
             f' entry has this consumer and central wiki). To replace it, run again with'
             f' --force.{other}')

@@ -74,7 +74,7 @@ class OAuthLoginMixin:
                     raise identity_error(
                         f'OAuth login on {site} failed: the wiki gives the client credentials'
                         f' token of authenticate[{match.key.original!r}] (client'
-                        f' {cred.public_id()}...) no user, so every request is anonymous. That'
+                        f' {cred.public_id()}) no user, so every request is anonymous. That'
                         ' is what MediaWiki does for a client that is not owner-only: use an'
                         ' owner-only client for client credentials, or the authorization-code'
                         ' grant (OAuth2(client_id=..., client_secret=...) and pwb-oauth'
@@ -207,7 +207,7 @@ def _rejection_message(site: Any, match: Match[AnyCredential] | None, info: str)
     where = ('no entry' if match is None
              else f'authenticate[{match.key.original!r}]: {match.reason}')
     public_id = match.value.public_id() if match is not None else ''
-    who = f'; consumer key {public_id}...' if public_id else ''
+    who = f'; consumer key {public_id}' if public_id else ''
     text = f'OAuth authentication on {site} was refused ({where}{who}): {info}'
     if causes:
         text += '\nLikely cause: ' + '; or '.join(causes) + '.'

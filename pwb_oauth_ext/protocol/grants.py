@@ -25,7 +25,7 @@ from pwb_oauth_ext.config.grant_types import (
     OwnerOnlyToken,
 )
 from pwb_oauth_ext.config.references import resolve_secret
-from pwb_oauth_ext.errors import ConfigError, OAuthFlowError
+from pwb_oauth_ext.errors import ConfigError, OAuthFlowError, shown_id
 from pwb_oauth_ext.network.hosts import wiki_host
 from pwb_oauth_ext.protocol.auth import BearerAuth, HTTPBasicAuth, OAuth1Auth
 from pwb_oauth_ext.protocol.mediawiki import (
@@ -164,7 +164,7 @@ def _oauth1_stored_auth(cred: Any, inputs: AuthInputs) -> OAuth1Auth:
         whose = f' of {grant.account}' if grant.account else ''
         raise ConfigError(
             f'authenticate[{key!r}] has no access token and no grant{whose} is stored'
-            f' for consumer {consumer_key[:6]}... on {grant.central_wiki}:'
+            f' for consumer {shown_id(consumer_key)} on {grant.central_wiki}:'
             f' {inputs.reauthorize_hint}', config_key=key)
     stored_key, record = found
     return OAuth1Auth(consumer_key, consumer_secret, record['access_token'],
