@@ -73,7 +73,8 @@ def test_pywikibots_own_get_authentication_test_passes_with_the_plugin(
     result = run_pwb(REPORT + '''
 import pywikibot, pwb_oauth_ext
 from pywikibot.comms import http
-patched = 'pwb_oauth_ext' in http.get_authentication.__code__.co_filename
+from pwb_oauth_ext.integration import install as _install
+patched = _install.integration().patched(http, 'get_authentication')
 ''' + UPSTREAM_TEST + '''
 report(patched=patched, ok=all(answers[url] == auth for url, auth in pairs.items()),
        answers=answers, invalid_warned=invalid_warned)

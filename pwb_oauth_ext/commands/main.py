@@ -243,6 +243,8 @@ def _explain(args: Any, out: TextIO) -> int:
 
 
 def _authorize(args: Any, out: TextIO) -> int:
+    if not args.timeout > 0:
+        raise ValueError(f'-timeout:{args.timeout:g} must be a number of seconds above 0')
     family, code = _default_site(args.site)
     from pwb_oauth_ext.commands.authorize import EXIT_USAGE as CONFIG_ERROR
     from pwb_oauth_ext.commands.authorize import check_configuration, run_authorize
@@ -254,7 +256,8 @@ def _authorize(args: Any, out: TextIO) -> int:
     facade.install()   # even without enable(): creating the site must not log in
     site = facade.site_without_login(family, code, args.user)
     return run_authorize(site, user=args.user, paste=args.paste, show=args.show, out=out,
-                         inp=sys.stdin, open_browser=not args.no_browser, force=args.force)
+                         inp=sys.stdin, open_browser=not args.no_browser, force=args.force,
+                         timeout=args.timeout)
 
 
 if __name__ == '__main__':

@@ -33,12 +33,13 @@ SECRET_LOGGERS = ('oauthlib', 'requests_oauthlib')
 
 
 class Patch:
-    """One replaced name: ``owner.name`` was ``original`` before we set it."""
+    """One replaced name: ``owner.name`` was ``original`` before we set it to ``replacement``."""
 
-    __slots__ = ('name', 'original', 'owner')
+    __slots__ = ('name', 'original', 'owner', 'replacement')
 
-    def __init__(self, owner: Any, name: str, original: Any) -> None:
+    def __init__(self, owner: Any, name: str, original: Any, replacement: Any) -> None:
         self.owner, self.name, self.original = owner, name, original
+        self.replacement = replacement
 
     def restore(self) -> None:
         setattr(self.owner, self.name, self.original)
@@ -88,8 +89,22 @@ class Integration:
                 return patch.original
         return getattr(owner, name)
 
+    def patched(self, owner: Any, name: str) -> bool:
+        """True when ``owner.name`` is, right now, the replacement this integration set.
+
+        Decided by identity with the patch records, never by where code lives
+        (a checkout named ``pwb_oauth_ext`` holds Pywikibot's files too).
+        """
+        current = getattr(owner, name, None)
+        return any(patch.owner is owner and patch.name == name
+                   and current is patch.replacement for patch in self._patches)
+
+    def patches(self) -> list[Patch]:
+        """The patch records, in the order they were applied (empty when not installed)."""
+        return list(self._patches)
+
     def _patch(self, owner: Any, name: str, replacement: Any) -> None:
-        self._patches.append(Patch(owner, name, getattr(owner, name)))
+        self._patches.append(Patch(owner, name, getattr(owner, name), replacement))
         setattr(owner, name, replacement)
 
     def install(self) -> None:
