@@ -49,11 +49,41 @@ class OAuthLoginMixin:
     def login(self, retry: bool = False, autocreate: bool = False) -> bool:
         """Log in with the OAuth entry, or as Pywikibot's ClientLoginManager does."""
         if self.oauth_entry is None:
+            self._before_password_login()
             return super().login(retry=retry, autocreate=autocreate)  # type: ignore[misc]
         from pwb_oauth_ext.integration.errors import OAuthIdentityError
         self._oauth_login(self.oauth_entry, OAuthIdentityError)
         self.username = self.login_name = self.site.username()
         return True
+
+    def _before_password_login(self) -> None:
+        """No OAuth entry applies: say so (and the nearest key) before a password is used.
+
+        With ``enable(password_login=False)``, or with no terminal to ask for the
+        password, the login ends here with one line instead.
+        """
+        import sys
+
+        import pywikibot
+
+        from pwb_oauth_ext.integration.errors import OAuthCredentialError
+        from pwb_oauth_ext.network.nearest import no_match_line
+        url = site_url(self.site)
+        table = self.resolver.table()
+        missed = no_match_line(table, url, self.username) if len(table) else None
+        if not self.resolver.settings.passwords_allowed:
+            raise OAuthCredentialError(
+                f'{missed or _no_entries(url)} Password login is off'
+                ' (enable(password_login=False)), so nothing logs in to'
+                f' {self.site}: add an OAuth entry for it to config.authenticate.')
+        if self.password is None and not _has_terminal(sys.stdin):
+            raise OAuthCredentialError(
+                f'{missed or _no_entries(url)} Pywikibot would ask for the password of'
+                f' {self.username} on {self.site}, but there is no terminal to type it:'
+                ' add an OAuth entry for this wiki (or set password_file in'
+                ' user-config.py).')
+        if missed:
+            pywikibot.warning(f'{missed} Pywikibot logs in with a password instead.')
 
     def _oauth_login(self, match: Match[AnyCredential], identity_error: type) -> None:
         """Prove the identity with one userinfo request; never send a password."""
@@ -102,6 +132,19 @@ class OAuthLoginMixin:
             site._loginstatus = LoginStatus.NOT_LOGGED_IN
             raise
         site._loginstatus = LoginStatus.AS_USER
+
+
+def _has_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError):   # replaced or closed stdin
+        return False
+
+
+def _no_entries(url: str) -> str:
+    host, port = split_url(url)
+    where = host if port is None else f'{host}:{port}'
+    return f'config.authenticate has no entry for {where} (it has none at all).'
 
 
 def login_manager_class(base: type, resolver: Resolver) -> type:
