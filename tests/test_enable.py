@@ -23,9 +23,13 @@ from pywikibot import login
 from pywikibot.comms import http
 from pywikibot.data import api
 from pywikibot.site import APISite
-from pwb_oauth_ext.integration import install as _install
+import sys as _sys
 def _home(owner, name):
-    return 'pwb_oauth_ext' if _install.integration().patched(owner, name) else 'pywikibot'
+    # Without the integration module loaded nothing can be patched (and the state
+    # must not load it: a test checks that the plugin stays unloaded).
+    install = _sys.modules.get('pwb_oauth_ext.integration.install')
+    patched = install is not None and install.integration().patched(owner, name)
+    return 'pwb_oauth_ext' if patched else 'pywikibot'
 def patch_state():
     return {
         'login': _home(APISite, 'login'),
