@@ -1,0 +1,159 @@
+"""An operator's first hour, round 2 (issue 21): what a user sees when a key misses the wiki,
+on the command line, while authorizing, and in the messages.
+
+Every test runs what a user types (``pwb login``, ``pwb-oauth ...``, ``Site().login()``)
+in a subprocess against the local test wiki, and asserts the output and the exit status.
+"""
+from __future__ import annotations
+
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import PwbDirFactory, authenticate_line
+
+from pwb_oauth_ext.testwiki.providers.oauth1.records import OAuth1Consumer
+from pwb_oauth_ext.testwiki.pywikibot_env import pywikibot_environment
+from pwb_oauth_ext.testwiki.server import RunningWiki
+
+CLI = ('-m', 'pwb_oauth_ext.commands.main')
+#: What the ``pwb`` console script runs.
+PWB = 'import sys; from pywikibot.scripts.wrapper import run; sys.exit(run())'
+LOGIN = 'import pywikibot; pywikibot.Site().login(); print("LOGGED IN AS", pywikibot.Site().user())'
+
+
+def run(pwb_dir: Path, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``python *argv`` as cron runs it: no terminal, stdin at end of file."""
+    return subprocess.run([sys.executable, *argv], cwd=str(pwb_dir),
+                          env=pywikibot_environment(pwb_dir), stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, encoding='utf-8', errors='replace',
+                          timeout=timeout, check=False)
+
+
+def console(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout + result.stderr
+
+
+def actions_since(wiki: RunningWiki, before: int) -> list[str]:
+    return [entry[2] for entry in wiki.wiki.request_log[before:]]
+
+
+# --- item 1: no key matches the wiki ---------------------------------------------------------
+
+@pytest.mark.parametrize('how', ['site.login()', 'pwb login'])
+def test_no_key_matches_without_a_terminal_is_one_line(
+        wiki: RunningWiki, oauth1_consumer: OAuth1Consumer,
+        pwb_dir_factory: PwbDirFactory, how: str) -> None:
+    """localhost for 127.0.0.1, the most common slip, in a run without a terminal (cron)."""
+    pwb_dir = pwb_dir_factory([authenticate_line(f'localhost:{wiki.port}', oauth1_consumer)])
+    result = run(pwb_dir, '-c', LOGIN) if how == 'site.login()' else \
+        run(pwb_dir, '-c', PWB, 'login')
+    assert 'Traceback' not in console(result) and 'EOFError' not in console(result)
+    lines = console(result).splitlines()
+    assert lines[0] == (
+        f'ERROR: No config.authenticate entry matched 127.0.0.1:{wiki.port}, account BotUser;'
+        f" the nearest key is 'localhost:{wiki.port}': its host localhost is not 127.0.0.1:"
+        ' keys are compared as written, and these are two names of this machine.'
+        ' Pywikibot would ask for the password of BotUser on testwiki:testwiki, but there is'
+        ' no terminal to type it: add an OAuth entry for this wiki (or set password_file in'
+        ' user-config.py).')
+    if how == 'site.login()':   # a bot's run ends, failed
+        assert result.returncode == 1 and len(lines) == 1, lines
+    else:   # Pywikibot's login script reports a failed login itself, as for a wrong password
+        assert lines[1] == 'Not logged in on testwiki:testwiki.', lines
+
+
+@pytest.mark.parametrize('key, reason', [
+    ('{host}:{other_port}', 'port {other_port} differs (not {port})'),
+    ('OtherBot@{host}:{port}', 'account OtherBot differs (not BotUser)'),
+], ids=['port', 'account'])
+def test_no_key_matches_says_why_before_the_password_prompt(
+        wiki: RunningWiki, oauth1_consumer: OAuth1Consumer, pwb_dir_factory: PwbDirFactory,
+        key: str, reason: str) -> None:
+    """At a terminal: our line first, then Pywikibot's own password prompt (plain fallback)."""
+    values = {'host': '127.0.0.1', 'port': wiki.port, 'other_port': wiki.port + 1}
+    pwb_dir = pwb_dir_factory([authenticate_line(key.format(**values), oauth1_consumer)])
+    output = _at_a_terminal(pwb_dir, [sys.executable, '-c', PWB, 'login'],
+                            until='Password for user')
+    ours = output.index('No config.authenticate entry matched')
+    assert ours < output.index('Password for user BotUser on testwiki:testwiki')
+    line = output[ours:].splitlines()[0]
+    assert line == (f'No config.authenticate entry matched 127.0.0.1:{wiki.port}, account'
+                    f" BotUser; the nearest key is {key.format(**values)!r}:"
+                    f' {reason.format(**values)}. Pywikibot logs in with a password instead.')
+
+
+def _at_a_terminal(pwb_dir: Path, argv: list[str], until: str, timeout: float = 60) -> str:
+    """Run ``argv`` on a pseudo-terminal; its output up to ``until`` (then it is killed)."""
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(argv, cwd=str(pwb_dir), env=pywikibot_environment(pwb_dir),
+                            stdin=terminal, stdout=terminal, stderr=terminal,
+                            start_new_session=True)
+    os.close(terminal)
+    output = b''
+    deadline = time.monotonic() + timeout
+    try:
+        while until.encode() not in output and time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 1)
+            if ready:
+                try:
+                    chunk = os.read(controller, 4096)
+                except OSError:   # the child ended
+                    break
+                if not chunk:
+                    break
+                output += chunk
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+        os.close(controller)
+    text = output.decode('utf-8', 'replace').replace('\r\n', '\n')
+    assert until in text, text
+    return text
+
+
+def test_password_login_off_never_logs_in_with_a_password(
+        wiki: RunningWiki, oauth1_consumer: OAuth1Consumer, pwb_dir_factory: PwbDirFactory,
+        tmp_path: Path) -> None:
+    """enable(password_login=False): no password is sent, even with a password file."""
+    passwords = tmp_path / 'passwords'
+    passwords.write_text("('BotUser', 'not-used')\n", encoding='utf-8')
+    passwords.chmod(0o600)
+    pwb_dir = pwb_dir_factory(
+        ['_oauth.enable(password_login=False)',
+         authenticate_line(f'localhost:{wiki.port}', oauth1_consumer)],
+        extra_lines=[f'password_file = {str(passwords)!r}'])
+    before = len(wiki.wiki.request_log)
+    result = run(pwb_dir, '-c', LOGIN)
+    assert result.returncode == 1
+    assert 'LOGGED IN' not in result.stdout
+    assert 'Traceback' not in console(result)
+    [line] = console(result).splitlines()
+    assert line.startswith(f'ERROR: No config.authenticate entry matched 127.0.0.1:{wiki.port},'
+                           f" account BotUser; the nearest key is 'localhost:{wiki.port}'")
+    assert line.endswith('Password login is off (enable(password_login=False)), so nothing'
+                         ' logs in to testwiki:testwiki: add an OAuth entry for it to'
+                         ' config.authenticate.')
+    actions = actions_since(wiki, before)
+    assert 'clientlogin' not in actions and 'login' not in actions, actions
+
+
+def test_password_login_off_keeps_oauth_working(
+        wiki: RunningWiki, oauth1_consumer: OAuth1Consumer,
+        pwb_dir_factory: PwbDirFactory) -> None:
+    pwb_dir = pwb_dir_factory(['_oauth.enable(password_login=False)',
+                               authenticate_line(wiki.host, oauth1_consumer)])
+    result = run(pwb_dir, '-c', LOGIN)
+    assert result.returncode == 0, console(result)
+    assert 'LOGGED IN AS BotUser' in result.stdout
+
+
+def test_password_login_must_be_a_bool(pwb_dir_factory: PwbDirFactory) -> None:
+    pwb_dir = pwb_dir_factory([])
+    result = run(pwb_dir, '-c', 'import pwb_oauth_ext as o; o.enable(password_login="no")')
+    assert "enable(password_login='no'): give True or False" in result.stderr
