@@ -230,7 +230,8 @@ def test_pwb_oauth_check_with_user_option(wiki: RunningWiki, oauth1_consumer: OA
     # -user: takes effect: another account is checked against the token's owner.
     other = run_pwb(PWB, pwb_dir, 'oauth', 'check', '-user:SomeoneElse')
     assert other.returncode == 1
-    assert "belongs to 'BotUser', but the configured user is 'SomeoneElse'" in other.stdout
+    assert ("belongs to 'BotUser', but this run asks for 'SomeoneElse' with"
+            ' -user:SomeoneElse') in other.stdout
 
 
 def test_global_options_take_effect(tmp_path: Path, wiki: RunningWiki,

@@ -157,3 +157,28 @@ def test_password_login_must_be_a_bool(pwb_dir_factory: PwbDirFactory) -> None:
     pwb_dir = pwb_dir_factory([])
     result = run(pwb_dir, '-c', 'import pwb_oauth_ext as o; o.enable(password_login="no")')
     assert "enable(password_login='no'): give True or False" in result.stderr
+
+
+# --- item 12: -user: names another account than the token's -------------------------------
+
+@pytest.mark.parametrize('how', ['pwb login -user:OtherBot', "Site(user='OtherBot')"])
+def test_another_account_says_where_the_name_came_from(
+        wiki: RunningWiki, oauth1_consumer: OAuth1Consumer, pwb_dir_factory: PwbDirFactory,
+        how: str) -> None:
+    """usernames[...] = 'BotUser' is there already: the answer must not be to set it."""
+    wiki.app.add_bot('OtherBot')
+    pwb_dir = pwb_dir_factory([authenticate_line(wiki.host, oauth1_consumer)])
+    if how.startswith('pwb'):
+        result = run(pwb_dir, '-c', PWB, 'login', '-user:OtherBot')
+        cause = ("this run asks for 'OtherBot' with -user:OtherBot. Run without"
+                 ' -user:OtherBot to run as BotUser')
+    else:
+        result = run(pwb_dir, '-c', 'import pywikibot; pywikibot.Site(user="OtherBot").login()')
+        cause = ("the site was created for 'OtherBot' (pywikibot.Site(..., user='OtherBot'))."
+                 ' Create it without user= to run as BotUser')
+    assert result.returncode == 1
+    assert console(result).splitlines() == [
+        f"ERROR: OAuth login on testwiki:testwiki: the token of authenticate[{wiki.host!r}]"
+        f" (exact host 127.0.0.1, port {wiki.port}) belongs to 'BotUser', but {cause}, or add"
+        f" an entry authenticate['OtherBot@{wiki.host}'] with OtherBot's own token."]
+    assert 'usernames[' not in console(result)

@@ -121,17 +121,48 @@ class OAuthLoginMixin:
             elif configured == name:
                 self.resolver.adopt(site, match, name, configured)
             else:
-                raise identity_error(
-                    f'OAuth login on {site}: the token of authenticate[{match.key.original!r}]'
-                    f' ({match.reason}) belongs to {name!r}, but the configured user is'
-                    f' {configured!r}. Set'
-                    f" usernames[{site.family.name!r}][{site.code!r}] = {name!r}, or add an"
-                    f" entry authenticate['{configured}@{match.key.host or '*'}'] with"
-                    f" {configured}'s own token.", wiki_user=name, configured_user=configured)
+                raise identity_error(_mismatch_message(site, match, name, configured),
+                                     wiki_user=name, configured_user=configured)
         except BaseException:
             site._loginstatus = LoginStatus.NOT_LOGGED_IN
             raise
         site._loginstatus = LoginStatus.AS_USER
+
+
+def _mismatch_message(site: Any, match: Match[AnyCredential], name: str,
+                      configured: str) -> str:
+    """The token is another account's: say where the configured name came from, and the fix."""
+    key = match.key
+    account_key = f"{configured}@{key.canonical.partition('@')[2] or key.canonical}"
+    own_entry = f"add an entry authenticate[{account_key!r}] with {configured}'s own token"
+    text = (f'OAuth login on {site}: the token of authenticate[{key.original!r}]'
+            f' ({match.reason}) belongs to {name!r}, but')
+    option = _user_option(configured)
+    if option is not None:
+        return (f'{text} this run asks for {configured!r} with {option}. Run without'
+                f' {option} to run as {name}, or {own_entry}.')
+    from pywikibot import config
+    names = config.usernames.get(site.family.name, {})
+    if (names.get(site.code) or names.get('*')) == name:
+        return (f'{text} the site was created for {configured!r} (pywikibot.Site(...,'
+                f' user={configured!r})). Create it without user= to run as {name}, or'
+                f' {own_entry}.')
+    return (f'{text} the configured user is {configured!r}. Set'
+            f' usernames[{site.family.name!r}][{site.code!r}] = {name!r}, or {own_entry}.')
+
+
+def _user_option(configured: str) -> str | None:
+    """The ``-user:NAME`` of this run's command line naming ``configured``, if there is one."""
+    import sys
+
+    import pywikibot
+
+    from pwb_oauth_ext.network.hosts import normalize_account
+    for arg in [*getattr(pywikibot, 'argvu', []), *sys.argv]:
+        if isinstance(arg, str) and arg.startswith('-user:') \
+                and normalize_account(arg[len('-user:'):]) == configured:
+            return arg
+    return None
 
 
 def _has_terminal(stream: Any) -> bool:
