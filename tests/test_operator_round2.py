@@ -182,3 +182,42 @@ def test_another_account_says_where_the_name_came_from(
         f" (exact host 127.0.0.1, port {wiki.port}) belongs to 'BotUser', but {cause}, or add"
         f" an entry authenticate['OtherBot@{wiki.host}'] with OtherBot's own token."]
     assert 'usernames[' not in console(result)
+
+
+# --- item 11: one refusal, one message -----------------------------------------------------
+
+def _refused_dir(wiki: RunningWiki, consumer: OAuth1Consumer,
+                 pwb_dir_factory: PwbDirFactory) -> Path:
+    value = (consumer.consumer_key, 'f' * 40, consumer.access_token, consumer.access_secret)
+    return pwb_dir_factory([f'authenticate[{wiki.host!r}] = {value!r}'])
+
+
+def test_a_refusal_is_said_once(wiki: RunningWiki, oauth1_consumer: OAuth1Consumer,
+                                pwb_dir_factory: PwbDirFactory) -> None:
+    pwb_dir = _refused_dir(wiki, oauth1_consumer, pwb_dir_factory)
+    result = run(pwb_dir, '-c', PWB, '-log:refused.log', 'login')
+    assert result.returncode == 1
+    text = console(result)
+    assert text.count('Invalid signature') == 1, text
+    assert 'API error mwoauth-invalid-authorization' not in text
+    assert text.splitlines()[0].startswith('ERROR: OAuth authentication on testwiki:testwiki'
+                                           ' was refused')
+    # Pywikibot's own line is still in the log file.
+    log = (pwb_dir / 'logs' / 'refused.log').read_text(encoding='utf-8')
+    assert 'API error mwoauth-invalid-authorization' in log
+
+
+def test_check_says_each_thing_once_and_keeps_its_indentation(
+        wiki: RunningWiki, oauth1_consumer: OAuth1Consumer,
+        pwb_dir_factory: PwbDirFactory) -> None:
+    pwb_dir = _refused_dir(wiki, oauth1_consumer, pwb_dir_factory)
+    (pwb_dir / 'user-config.py').chmod(0o644)
+    result = run(pwb_dir, *CLI, 'check')
+    assert result.returncode == 1
+    text = console(result)
+    readable = [line for line in text.splitlines()
+                if 'user-config.py' in line and 'read' in line and 'other' in line]
+    assert len(readable) == 1, text
+    assert 'API error mwoauth-invalid-authorization' not in text
+    [cause] = [line for line in result.stdout.splitlines() if 'Likely cause:' in line]
+    assert cause.startswith(' ' * 15 + 'Likely cause: the consumer secret'), cause

@@ -66,6 +66,7 @@ def run_check(sites: list[tuple[str, str]], *, all_sites: bool, as_json: bool,
     """
     load_pywikibot()
     facade.report_without_retries()
+    facade.report_file_modes_myself()
     reports = [check_site(family, code, user) for family, code in _targets(sites, all_sites)]
     grants = _shared_grants(reports)
     ok = all(report['ok'] for report in reports)
@@ -454,8 +455,10 @@ def format_report(report: dict[str, Any]) -> str:
     """A site's report as readable text."""
     lines = [f'{report["site"]}  ({report["api_url"] or "unknown URL"})']
 
-    def row(label: str, value: Any) -> None:
-        lines.append(f'  {label + ":":<13}{value}')
+    def row(label: str, value: Any) -> None:   # a value's next lines under its first
+        first, *more = str(value).splitlines() or ['']
+        lines.append(f'  {label + ":":<13}{first}')
+        lines.extend(' ' * 15 + line for line in more)
 
     if report['key'] is not None:
         row('key', f'{report["key"]!r} ({report["key_reason"]})')

@@ -45,6 +45,25 @@ class Patch:
         setattr(self.owner, self.name, self.original)
 
 
+class RefusalWarningFilter(logging.Filter):
+    """Pywikibot's ``WARNING: API error mwoauth-invalid-authorization...`` goes to the log only.
+
+    Pywikibot warns about every API error before its error hook runs; for an
+    OAuth refusal that hook (``handle_rejection``) either retries it quietly or
+    raises one error that names the key and the likely cause, with the same
+    text. One refusal, one message: the warning is logged at Pywikibot's
+    ``log()`` level (VERBOSE), so ``-log`` files keep it and the console does not.
+    """
+
+    PREFIX = 'API error mwoauth-invalid-authorization'
+    VERBOSE = 18   # pywikibot.logging.VERBOSE: what pywikibot.log() writes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and str(record.msg).startswith(self.PREFIX):
+            record.levelno, record.levelname = self.VERBOSE, logging.getLevelName(self.VERBOSE)
+        return True
+
+
 class BelowInfoFilter(logging.Filter):
     """Drops the DEBUG records of oauthlib and requests-oauthlib (signed headers, tokens).
 
@@ -69,6 +88,7 @@ class Integration:
         self._patches: list[Patch] = []
         self._log_filter = BelowInfoFilter()
         self._filtered: list[logging.Logger] = []
+        self._refusal_filter = RefusalWarningFilter()
 
     @property
     def settings(self) -> Settings:
@@ -116,6 +136,7 @@ class Integration:
         from pywikibot.data import api
         from pywikibot.site import _apisite
         self._hide_secret_logs()
+        logging.getLogger('pywiki').addFilter(self._refusal_filter)
         self._patch_request(http)
         self._patch_fetch(http)
         self._patch_get_authentication(http)
@@ -136,6 +157,7 @@ class Integration:
         for logger in self._filtered:
             logger.removeFilter(self._log_filter)
         self._filtered.clear()
+        logging.getLogger('pywiki').removeFilter(self._refusal_filter)
         self.resolver.forget()
 
     def _hide_secret_logs(self) -> None:

@@ -41,6 +41,8 @@ class Resolver:
         self._auth_cache: dict[tuple[Any, ...], Any] = {}
         #: One auth object per stored grant, shared by every wiki that uses it.
         self._grant_auth: dict[tuple[GrantKey, type], Any] = {}
+        #: False while a command reports readable files itself (``check``): warn once.
+        self.warn_readable_config = True
 
     def table(self) -> HostTable[AnyCredential]:
         """The host table for the current ``config.authenticate``.
@@ -65,7 +67,7 @@ class Resolver:
             snapshot = dict(entries)
             table = HostTable({key: credential_from_config(key, value)
                                for key, value in snapshot.items()})
-            if self._source is None:
+            if self._source is None and self.warn_readable_config:
                 _warn_readable_user_config(entries)
             self._table, self._source, self._snapshot = table, entries, snapshot
             self._size, self._last_key = len(snapshot), next(reversed(snapshot), _NO_KEY)
