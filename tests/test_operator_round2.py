@@ -221,3 +221,53 @@ def test_check_says_each_thing_once_and_keeps_its_indentation(
     assert 'API error mwoauth-invalid-authorization' not in text
     [cause] = [line for line in result.stdout.splitlines() if 'Likely cause:' in line]
     assert cause.startswith(' ' * 15 + 'Likely cause: the consumer secret'), cause
+
+
+# --- item 10: no stored token: which store was read, first run or lost store -------------------
+
+def test_no_stored_token_names_the_store_and_why(
+        wiki: RunningWiki, pwb_dir_factory: PwbDirFactory) -> None:
+    from pwb_oauth_ext.protocol.store import GrantKey, TokenStore
+    client = wiki.app.oauth2.register_client('BotUser', confidential=True,
+                                             redirect_uri='http://127.0.0.1:9/callback')
+    pwb_dir = pwb_dir_factory([
+        f'authenticate[{wiki.host!r}] = _oauth.OAuth2(client_id={client.client_id!r},'
+        f' client_secret={client.client_secret!r})'])
+    store = pwb_dir / 'pwb-oauth-tokens.json'
+    first = run(pwb_dir, '-c', LOGIN)
+    assert first.returncode == 1 and 'Traceback' not in console(first)
+    assert (f'There is no OAuth 2.0 token of BotUser to renew for client'
+            f' {client.client_id[:6]}...{client.client_id[-4:]} on {wiki.host}: The token'
+            f' store {store} does not exist: if this is the first run with this entry,'
+            ' authorize once; if bots ran before, the file was deleted or moved') \
+        in console(first)
+    assert 'run: pwb-oauth authorize -site:testwiki:testwiki' in console(first)
+    # A store that is there, with another client's grant: read, and this one is missing.
+    TokenStore(store).put(GrantKey(wiki.host, 'another-client-id', 'BotUser'),
+                          {'access_token': 'a' * 40, 'refresh_token': 'r' * 40,
+                           'expires_at': time.time() + 3600, 'obtained_at': time.time()})
+    lost = run(pwb_dir, '-c', LOGIN)
+    assert lost.returncode == 1
+    assert f'The token store {store} was read and it holds 1 other grant: authorize this' \
+        ' entry once (or, if it was authorized before, its grant was removed' in console(lost)
+
+
+# --- item 14: store migrate to a relative sqlite:/// path ---------------------------------------
+
+def test_store_migrate_prints_the_absolute_file(
+        wiki: RunningWiki, oauth1_consumer: OAuth1Consumer,
+        pwb_dir_factory: PwbDirFactory) -> None:
+    pytest.importorskip('sqlalchemy')
+    from pwb_oauth_ext.protocol.store import GrantKey, TokenStore
+    pwb_dir = pwb_dir_factory([authenticate_line(wiki.host, oauth1_consumer)])
+    TokenStore(pwb_dir / 'pwb-oauth-tokens.json').put(
+        GrantKey(wiki.host, 'a-client-id', 'BotUser'),
+        {'protocol': 'oauth1', 'access_token': 'a' * 32, 'access_secret': 's' * 32})
+    result = run(pwb_dir, *CLI, 'store', 'migrate', '-to:sqlite:///rel.sqlite')
+    assert result.returncode == 0, console(result)
+    written = pwb_dir / 'rel.sqlite'
+    assert written.exists()
+    lines = result.stdout.splitlines()
+    assert f'The grants are in the file {written}.' in lines
+    assert lines[-1] == ('sqlite:///rel.sqlite is relative to the folder this ran in; a bot'
+                         f" runs elsewhere: give enable(token_store='sqlite:///{written}').")
