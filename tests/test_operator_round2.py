@@ -271,3 +271,55 @@ def test_store_migrate_prints_the_absolute_file(
     assert f'The grants are in the file {written}.' in lines
     assert lines[-1] == ('sqlite:///rel.sqlite is relative to the folder this ran in; a bot'
                          f" runs elsewhere: give enable(token_store='sqlite:///{written}').")
+
+
+# --- item 7: a renewal is one INFO line; token requests under -debug ---------------------------
+
+def test_a_renewal_is_one_info_line_and_token_requests_show_under_debug(
+        wiki: RunningWiki, pwb_dir_factory: PwbDirFactory) -> None:
+    from pwb_oauth_ext.protocol.store import GrantKey, TokenStore
+    from pwb_oauth_ext.testwiki.browser import authorization_code_grant
+    callback = 'http://127.0.0.1:9/callback'
+    client = wiki.app.oauth2.register_client('BotUser', confidential=True, redirect_uri=callback)
+    tokens = authorization_code_grant(wiki, client, 'BotUser', redirect_uri=callback)
+    pwb_dir = pwb_dir_factory([
+        f'authenticate[{wiki.host!r}] = _oauth.OAuth2(client_id={client.client_id!r},'
+        f' client_secret={client.client_secret!r})'])
+    expired = {**tokens.to_record(), 'expires_at': time.time() - 60}
+    TokenStore(pwb_dir / 'pwb-oauth-tokens.json').put(
+        GrantKey(wiki.host, client.client_id, 'BotUser'), expired)
+    refreshes = wiki.app.oauth2.token_requests['refresh_token']
+
+    quiet = run(pwb_dir, '-c', LOGIN)
+    assert quiet.returncode == 0, console(quiet)
+    assert wiki.app.oauth2.token_requests['refresh_token'] == refreshes + 1
+    shown = f'{client.client_id[:6]}...{client.client_id[-4:]}'
+    [line] = [line for line in console(quiet).splitlines() if 'renewed' in line]
+    assert line.startswith(f'OAuth 2.0 token renewed for testwiki:testwiki with the refresh'
+                           f' token of the grant of BotUser on {wiki.host} (client {shown});'
+                           ' it expires '), line
+    assert line.endswith(' min).')
+    assert 'token request' not in console(quiet)   # only under -debug
+
+    record = TokenStore(pwb_dir / 'pwb-oauth-tokens.json').get(
+        GrantKey(wiki.host, client.client_id, 'BotUser'))
+    assert record is not None
+    TokenStore(pwb_dir / 'pwb-oauth-tokens.json').put(
+        GrantKey(wiki.host, client.client_id, 'BotUser'), {**record, 'expires_at': 1.0})
+    debug = run(pwb_dir, '-c', 'import pywikibot; pywikibot.handle_args();' + LOGIN,
+                '-debug', '-log:renew.log')
+    assert debug.returncode == 0, console(debug)
+    endpoint = f'{wiki.url}/rest.php/oauth2/access_token'
+    log = (pwb_dir / 'logs' / 'renew.log').read_text(encoding='utf-8')
+    # Pywikibot writes DEBUG records to the log file only (bot.init_handlers).
+    assert f'OAuth 2.0 token request: POST {endpoint} (grant_type=refresh_token)' in log
+    assert f'OAuth 2.0 token answer from {endpoint}: HTTP 200' in log
+    for text in (console(debug), log):
+        assert sum('OAuth 2.0 token renewed for testwiki:testwiki' in line
+                   for line in text.splitlines()) == 1, text
+    new = TokenStore(pwb_dir / 'pwb-oauth-tokens.json').get(
+        GrantKey(wiki.host, client.client_id, 'BotUser'))
+    assert new is not None
+    for secret in (client.client_secret, tokens.refresh_token, record['refresh_token'],
+                   record['access_token'], new['access_token'], new['refresh_token']):
+        assert secret not in console(quiet) + console(debug) + log

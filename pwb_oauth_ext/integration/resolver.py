@@ -156,7 +156,8 @@ class Resolver:
         auth = make_auth(cred, AuthInputs(
             config_key=match.key.original, central=grant[0] if grant else None,
             grant=grant[1] if grant else None, store=self.store() if grant else None,
-            transport=pywikibot_transport, reauthorize_hint=reauthorize_hint(site, account)))
+            transport=pywikibot_transport, reauthorize_hint=reauthorize_hint(site, account),
+            on_renewal=announce_renewal))
         if grant is not None:
             self._grant_auth[(grant[1], type(cred))] = auth
         return auth
@@ -233,6 +234,29 @@ class Resolver:
         """
         grant = self.grant_of(match, account, url, site)
         return None if grant is None else self._stored_before_grants(grant, url)
+
+
+def announce_renewal(grant: GrantKey, tokens: Any, how: str) -> None:
+    """One INFO line per token the wiki issued (site, grant, new expiry; never a token)."""
+    import time
+
+    import pywikibot
+
+    from pwb_oauth_ext.integration.context import site_in_flight
+    site = site_in_flight.get()
+    where = f'{site} ' if site is not None else ''
+    expiry = tokens.expires_at
+    if expiry is None:
+        until = 'it does not expire'
+    else:
+        minutes = max(0, round((float(expiry) - time.time()) / 60))
+        until = time.strftime('it expires %Y-%m-%d %H:%M:%S UTC', time.gmtime(float(expiry)))
+        until += f' (in {minutes} min)'
+    from pwb_oauth_ext.errors import shown_id
+    who = grant.account or 'account not yet known'
+    pywikibot.info(f'OAuth 2.0 token renewed {"for " + where if where else ""}with the {how}'
+                   f' of the grant of {who} on {grant.central_wiki} (client'
+                   f' {shown_id(grant.client_id)}); {until}.')
 
 
 def _warn_readable_user_config(entries: Any) -> None:

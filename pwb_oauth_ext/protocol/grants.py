@@ -134,6 +134,10 @@ class AuthInputs:
     store: Any
     transport: Transport
     reauthorize_hint: str
+    #: Called after each token the wiki issued for a stored grant (a refresh, or a
+    #: client-credentials fetch): ``on_renewal(grant key, new tokens, how)``. Never
+    #: given to anything that prints secrets: the integration logs one line of it.
+    on_renewal: Optional[Callable[[GrantKey, TokenSet, str], None]] = None
 
 
 def make_auth(cred: Credential, inputs: AuthInputs) -> Any:
@@ -198,9 +202,17 @@ def _renewing_bearer_auth(cred: OAuth2, inputs: AuthInputs) -> BearerAuth:
         # unnamed until the wiki names its owner at login, never after config.
         grant = grant._replace(account=None)
     source = BearerTokenSource(store=inputs.store, key=grant,
-                               obtain=lambda current: checked(current))
+                               obtain=lambda current: announced(current))
     checked = same_owner(_first_token_needs_authorize(obtain, inputs, client_credentials),
                          lambda: source.grant.describe())
+
+    def announced(current: Optional[TokenSet]) -> TokenSet:
+        fresh = checked(current)
+        if inputs.on_renewal is not None:
+            how = ('refresh token' if current is not None and current.refresh_token
+                   else 'client credentials')
+            inputs.on_renewal(source.grant, fresh, how)
+        return fresh
     return BearerAuth(source)
 
 
