@@ -173,7 +173,7 @@ def test_authorize_an_unreachable_wiki_exits_3_at_once(tmp_path: Path) -> None:
         stopped.app.add_bot('BotUser')
         pwb_dir, _ = _client_dir(tmp_path, stopped,
                                  f'http://127.0.0.1:{_free_port()}/callback')
-    result = run(pwb_dir, 'authorize', '-site:testwiki:testwiki', '-no-browser')
+    result = run(pwb_dir, 'authorize', '-site:testwiki:testwiki', '--no-browser', timeout=60)
     assert result.returncode == 3, console(result)
     assert result.stdout.splitlines() == [
         f'Error: cannot reach 127.0.0.1:{stopped.port}: connection refused: nothing listens on'
