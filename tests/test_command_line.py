@@ -190,8 +190,8 @@ def test_authorize_says_how_long_it_waits_and_what_to_do_after(
                  '-timeout:1')
     assert result.returncode == 1, console(result)
     lines = result.stdout.splitlines()
-    assert (f'Waiting up to 1 s for the wiki to send the browser to {redirect} (press Ctrl-C'
-            ' to cancel; or run again with -paste to paste the address from the browser'
+    assert (f'Waiting for the wiki to send the browser to {redirect} (for up to 1 s; press'
+            ' Ctrl-C to cancel, or run again with -paste to paste the address from the browser'
             ' instead) ...') in lines
     assert lines[-1] == (
         f'Error: No OAuth redirect arrived at {redirect} within 1 s. Nothing was stored. Run'

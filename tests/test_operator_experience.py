@@ -79,7 +79,7 @@ def test_check_says_the_entry_needs_enable(wiki: RunningWiki, oauth1_consumer: O
     entry = f"authenticate[{wiki.host!r}] = _oauth.OAuth2(access_token='x' * 30)"
     pwb_dir = pwb_dir_factory(['import pwb_oauth_ext as _oauth', entry], enable=False)
     result = run_pwb(None, pwb_dir, *CLI, 'check')
-    assert result.returncode == 1
+    assert result.returncode == 2   # a configuration error: nothing was sent
     assert (f"ERROR:       authenticate[{wiki.host!r}] is OAuth2(...), which only works with"
             f' the plugin enabled: add {ENABLE_HINT}') in result.stdout
     assert 'Traceback' not in console(result)

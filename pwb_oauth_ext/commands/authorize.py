@@ -306,8 +306,8 @@ def _consent(url: str, redirect_uri: Optional[str], *, paste: bool, out: TextIO,
     try:
         _open(url, open_browser, out)
         if receiver is not None:
-            _say(out, f'Waiting up to {timeout:g} s for the wiki to send the browser to'
-                      f' {redirect_uri} (press Ctrl-C to cancel; or run again with -paste'
+            _say(out, f'Waiting for the wiki to send the browser to {redirect_uri} (for up'
+                      f' to {timeout:g} s; press Ctrl-C to cancel, or run again with -paste'
                       ' to paste the address from the browser instead) ...')
             try:
                 return receiver.wait(timeout)
