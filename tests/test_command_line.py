@@ -230,3 +230,20 @@ def test_keys_that_differ_at_the_end_are_shown_differently() -> None:
     assert OAuth1(right, 'cs').public_id() != OAuth1(typo, 'cs').public_id()
     assert OAuth2(client_id=typo).public_id() == '012345...cdeX'
     assert 'cdeX' in repr(OAuth2(client_id=typo))
+
+
+# --- item 1 in explain and check: the nearest key when none matches ---------------------------
+
+def test_explain_and_check_name_the_nearest_key(
+        wiki: RunningWiki, oauth1_consumer: OAuth1Consumer,
+        pwb_dir_factory: PwbDirFactory) -> None:
+    pwb_dir = pwb_dir_factory([authenticate_line(f'localhost:{wiki.port}', oauth1_consumer)])
+    why = (f"the nearest key is 'localhost:{wiki.port}': its host localhost is not 127.0.0.1:"
+           ' keys are compared as written, and these are two names of this machine')
+    explained = run(pwb_dir, 'explain', wiki.api_url)
+    assert explained.returncode == 1
+    assert f'Pywikibot would send no credentials there. The{why[3:]}.' in explained.stdout
+    checked = run(pwb_dir, 'check', '-json')
+    assert checked.returncode == 2, console(checked)
+    [site] = json.loads(checked.stdout)['sites']
+    assert site['errors'] == [f'no config.authenticate key matches {wiki.api_url}; {why}']

@@ -173,14 +173,18 @@ def _locate(report: dict[str, Any], family_name: str, code: str,
 
 def _choose_key(report: dict[str, Any], api_url: str) -> Any:
     """The config.authenticate entry the runtime uses for the API URL (its host table)."""
+    from pwb_oauth_ext.network.nearest import nearest_key
     try:
-        explanation = facade.resolver.table().explain(api_url, report['configured_user'])
+        table = facade.resolver.table()
+        explanation = table.explain(api_url, report['configured_user'])
     except Exception as exc:
         raise _end(report, f'config.authenticate cannot be read: {exc}', config=True) from None
     report['explanation'] = explanation.format()
     match = explanation.winner
     if match is None:
-        raise _end(report, f'no config.authenticate key matches {api_url}', config=True)
+        nearest = nearest_key(table, api_url, report['configured_user'])
+        why = f'; the nearest key is {nearest[0]!r}: {nearest[1]}' if nearest else ''
+        raise _end(report, f'no config.authenticate key matches {api_url}{why}', config=True)
     report['key'] = match.key.original
     report['key_reason'] = match.reason
     if match.key.is_catch_all:

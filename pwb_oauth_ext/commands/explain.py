@@ -38,9 +38,13 @@ def run_explain(url: str | None, user: str | None, out: TextIO, *,
         source = (f'Keys read from {config_file}.' if config_file.exists() else
                   f'There is no user-config.py in {config_file.parent}, so config.authenticate'
                   ' is empty (set PYWIKIBOT_DIR or -dir: to the directory that has it).')
+        from pwb_oauth_ext.network.nearest import nearest_key
+        nearest = nearest_key(facade.resolver.table(), url, user) \
+            if not explanation.candidates else None
+        near = f' The nearest key is {nearest[0]!r}: {nearest[1]}.' if nearest else ''
         print(f'No config.authenticate key matches {url}'
               f'{" for account " + explanation.account if explanation.account else ""};'
-              f' Pywikibot would send no credentials there. {source}', file=out)
+              f' Pywikibot would send no credentials there.{near} {source}', file=out)
         return 1
     if winner.key.is_catch_all:
         print(f'{winner.key.original!r} applies to the requests of the wiki at this host and'
