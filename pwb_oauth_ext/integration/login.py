@@ -76,7 +76,7 @@ class OAuthLoginMixin:
                 f'{missed or _no_entries(url)} Password login is off'
                 ' (enable(password_login=False)), so nothing logs in to'
                 f' {self.site}: add an OAuth entry for it to config.authenticate.')
-        if self.password is None and not _has_terminal(sys.stdin):
+        if not self.password and not _has_terminal(sys.stdin):
             raise OAuthCredentialError(
                 f'{missed or _no_entries(url)} Pywikibot would ask for the password of'
                 f' {self.username} on {self.site}, but there is no terminal to type it:'
