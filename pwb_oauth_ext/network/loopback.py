@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pwb_oauth_ext.errors import ConfigError, OAuthFlowError
 from pwb_oauth_ext.network.hosts import url_target
+from pwb_oauth_ext.network.text import printable
 from pwb_oauth_ext.network.urls import is_loopback_host
 
 #: Seconds one connection may stay idle before it is dropped (a browser preconnect, say).
@@ -78,7 +79,7 @@ class _Handler(BaseHTTPRequestHandler):
             if 'error' in params:
                 self._answer(200, 'Authorization not granted',
                              'The wiki reported: '
-                             + params.get('error_description', params['error'])
+                             + printable(params.get('error_description', params['error']))
                              + '. You can close this window and return to the terminal.')
             else:
                 self._answer(200, 'Authorization received',
