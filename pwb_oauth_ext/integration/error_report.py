@@ -23,27 +23,72 @@ CHAIN_LINE_LIMIT = 300
 CHAIN_LIMIT = 10
 
 
-def chain_lines(exc: BaseException) -> list[str]:
-    """One line per exception ``exc`` was raised from (``caused by``) or while handling."""
-    lines: list[str] = []
+_OURS = str(Path(__file__).resolve().parents[1])
+_SEPARATORS = {
+    'caused by': '\nThe above exception was the direct cause of the following exception:\n\n',
+    'raised while handling': '\nDuring handling of the above exception, another exception'
+                             ' occurred:\n\n',
+}
+
+
+def _raised_outside_us(exc: BaseException) -> bool:
+    """True when no frame of ``exc``'s traceback is in this package (a bot's own error)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.startswith(_OURS):
+            return False
+        tb = tb.tb_next
+    return True
+
+
+def error_chain(exc: BaseException) -> list[tuple[str, BaseException]]:
+    """``(how, exception)`` for each exception ``exc`` was raised from or while handling.
+
+    Python's own chain, plus what our ``raise ... from None`` would hide although we did
+    not raise it: an error of the bot in flight when one of ours was raised inside its
+    ``finally`` (the internal exceptions we hid stay hidden: they may quote headers).
+    """
+    chain: list[tuple[str, BaseException]] = []
     seen = {id(exc)}
-    current: BaseException | None = exc
-    while current is not None and len(lines) < CHAIN_LIMIT:
+    current, hiding = exc, False
+    while len(chain) < CHAIN_LIMIT:
         if current.__cause__ is not None:
-            label, following = 'caused by', current.__cause__
-        elif current.__context__ is not None and not current.__suppress_context__:
-            label, following = 'raised while handling', current.__context__
+            how, following, shown = 'caused by', current.__cause__, True
+        elif current.__context__ is not None:
+            how, following = 'raised while handling', current.__context__
+            shown = not current.__suppress_context__
         else:
             break
         if id(following) in seen:
             break
         seen.add(id(following))
+        hiding = hiding or not shown
+        if not hiding or _raised_outside_us(following):
+            chain.append(('raised while handling' if hiding else how, following))
+        current = following
+    return chain
+
+
+def chain_lines(exc: BaseException) -> list[str]:
+    """One line per exception of ``error_chain(exc)``, escaped and shortened."""
+    lines = []
+    for how, following in error_chain(exc):
         text = printable(str(following)).strip()
         if len(text) > CHAIN_LINE_LIMIT:
             text = text[:CHAIN_LINE_LIMIT] + '...'
-        lines.append(f'  {label} {type(following).__name__}' + (f': {text}' if text else ''))
-        current = following
+        lines.append(f'  {how} {type(following).__name__}' + (f': {text}' if text else ''))
     return lines
+
+
+def full_traceback(exc_type: type[BaseException], exc: BaseException, tb: Any) -> str:
+    """The tracebacks of ``error_chain(exc)``, oldest first, then ``exc``'s own."""
+    parts: list[str] = []
+    for how, following in reversed(error_chain(exc)):
+        parts += traceback.format_exception(type(following), following,
+                                            following.__traceback__, chain=False)
+        parts.append(_SEPARATORS[how])
+    parts += traceback.format_exception(exc_type, exc, tb, chain=False)
+    return ''.join(parts)
 
 
 def pywikibot_log_file() -> str | None:
@@ -72,7 +117,7 @@ def report_short(exc_type: type[BaseException], exc: BaseException, tb: Any) -> 
     import pywikibot
     from pywikibot import config
 
-    full = ''.join(traceback.format_exception(exc_type, exc, tb))
+    full = full_traceback(exc_type, exc, tb)
     log_file = pywikibot_log_file()
     if log_file is not None:
         pywikibot.log(full)
