@@ -141,3 +141,40 @@ def test_a_siteless_first_request_refreshes_at_the_entry_endpoint_and_the_site_t
                         if entry[0].client_id == client.client_id]
     assert stored['refresh_token'] != tokens.refresh_token
     assert json.dumps(outcome).count(client.client_secret) == 0
+
+
+SITELESS_UNKNOWN_THEN_SITE = SITELESS_THEN_SITE.replace("pywikibot.Site('wiki1', 'wiki1')",
+                                                        'pywikibot.Site()')
+
+
+def test_endpoints_guessed_for_a_host_no_family_names_are_not_kept_for_the_grant(
+        tmp_path: Path, farm: RunningFarm) -> None:
+    """127.0.0.2 is in no family of this Pywikibot directory, 127.0.0.3 (the site) is; one
+    entry and one grant for both. The site-less first request can only guess the script
+    path (Pywikibot's default, /w): its refresh fails, and the site's login must not reuse
+    that guess."""
+    from pwb_oauth_ext.testwiki.pywikibot_env import write_pywikibot_dir
+
+    provider = farm.oauth2
+    callback = 'https://bot.example/callback'
+    client = farm.farm.register_oauth2_client(USER, confidential=True, redirect_uri=callback)
+    unknown, site_wiki = farm.wikis['wiki1'], farm.wikis['wiki2']
+    pwb_dir = write_pywikibot_dir(tmp_path / 'pwb', site_wiki, username=None, authenticate_lines=[
+        'import pwb_oauth_ext as _oauth', '_oauth.enable()',
+        "authenticate['127.0.0.2'] = authenticate['127.0.0.3'] = _oauth.OAuth2("
+        f"client_id={client.client_id!r}, client_secret={client.client_secret!r},"
+        f" central_wiki={farm.central.host!r})"])
+    tokens = authorization_code_grant(farm.central, client, USER, redirect_uri=callback)
+    record = tokens.to_record()
+    record['expires_at'] = time.time() - 3600
+    TokenStore(pwb_dir / STORE_FILE).put(GrantKey(farm.central.host, client.client_id, USER),
+                                         record)
+    refreshes = provider.token_requests['refresh_token']
+    with farm.central.app.watch() as at_central:
+        outcome = result_of(run(pwb_dir, SITELESS_UNKNOWN_THEN_SITE,
+                                f'{unknown.url}/wiki/Farm_page'))
+    paths = [exchange.request.path for exchange in at_central]
+    assert not [path for path in paths if path.startswith('/wiki/')], paths
+    assert outcome['saved as'] == USER, outcome
+    assert paths.count('/rest.php/oauth2/access_token') == 1, paths
+    assert provider.token_requests['refresh_token'] == refreshes + 1
