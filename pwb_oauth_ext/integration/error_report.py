@@ -4,7 +4,8 @@ The message is one line that names the fix. What led to it is not hidden: every
 exception it was raised from or while handling (a bot's own RuntimeError before
 our error in a ``finally``, say) gets one line, and the full traceback goes to
 Pywikibot's log file when ``-log`` is on, otherwise to a file of its own (mode
-0600) in the Pywikibot base directory's ``logs/``; the last line names it.
+0600) in the Pywikibot base directory's ``logs/``; the line before our message
+names it, so the run still ends with the message and its fix.
 """
 from __future__ import annotations
 
@@ -129,5 +130,5 @@ def report_short(exc_type: type[BaseException], exc: BaseException, tb: Any) -> 
             where = (f'The full traceback could not be saved ({error.strerror or error});'
                      ' run with -debug to see it')
     lines = [printable(line) for line in str(exc).split('\n')]
+    pywikibot.info(f'{where}.')   # first: the run still ends with our message and its fix
     pywikibot.error('\n'.join([*lines, *chain_lines(exc)]))
-    pywikibot.info(f'{where}.')

@@ -291,7 +291,7 @@ def short_error_hook(previous: Any) -> Any:
     sees our message and one line for each exception it was raised from or while
     handling (a bot's own error included); the full traceback goes to the
     ``-log`` file, or without ``-log`` to a 0600 file in ``logs/``, named on the
-    last line (``integration/error_report``).
+    line before the message (``integration/error_report``).
     """
     def excepthook(exc_type: type[BaseException], exc: BaseException, tb: Any) -> Any:
         from pywikibot import config
