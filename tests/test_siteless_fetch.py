@@ -66,7 +66,8 @@ def test_a_wikimedia_page_fetched_without_a_site_uses_the_grant_on_meta(tmp_path
     env = {**pywikibot_environment(pwb_dir), 'HTTPS_PROXY': 'http://127.0.0.1:9',
            'HTTP_PROXY': 'http://127.0.0.1:9', 'NO_PROXY': '', 'no_proxy': ''}
     urls = ['https://en.wikipedia.org/wiki/X', 'https://de.wikipedia.org/w/index.php?title=Y',
-            'https://commons.wikimedia.org/wiki/File:Z.png']
+            'https://commons.wikimedia.org/wiki/File:Z.png',
+            'https://en.m.wikipedia.org/wiki/X']   # in the wikipedia family's domain only
     import subprocess
     proc = subprocess.run([PYWIKIBOT_PYTHON, '-c', WIKIMEDIA_FETCH, *urls], cwd=str(pwb_dir),
                           env=env, capture_output=True, text=True, timeout=120, check=False)

@@ -1,6 +1,7 @@
 """Facts about a Pywikibot site that matching needs: its URL, script path, family, account."""
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +38,12 @@ def wiki_at(site: Any, url: str) -> WikiAt:
     from urllib.parse import urlsplit
     host, port = target
     netloc = host if port is None else f'{host}:{port}'
-    return WikiAt(f'{urlsplit(url).scheme}://{netloc}/w', False, False)
+    guessed = f'{urlsplit(url).scheme}://{netloc}/w'
+    if any(host == domain or host.endswith('.' + domain) for domain in _wikimedia_domains):
+        # en.m.wikipedia.org and the like: a Wikimedia wiki no family code names
+        # (its grant is Meta's, and every Wikimedia wiki's script path is /w).
+        return WikiAt(guessed, True, True)
+    return WikiAt(guessed, False, False)
 
 
 def _is_wikimedia(family: Any) -> bool:
@@ -46,6 +52,8 @@ def _is_wikimedia(family: Any) -> bool:
 
 
 _family_index: dict[tuple[str, int | None], WikiAt] = {}
+#: The domains of the Wikimedia families (``WikimediaFamily.domain``): wikipedia.org, ...
+_wikimedia_domains: set[str] = set()
 _family_index_source: list[Any] = [None, -1]   # config.family_files and its size when built
 _family_index_lock = threading.Lock()
 
@@ -84,6 +92,9 @@ def _add_family(index: dict[tuple[str, int | None], WikiAt], name: str) -> None:
     except Exception:   # a broken family file is Pywikibot's to report, when it is used
         return
     wikimedia = _is_wikimedia(family)
+    if wikimedia:
+        with contextlib.suppress(Exception):   # foundation has no single domain
+            _wikimedia_domains.add(str(family.domain).lower())
     for code in codes:
         try:
             base = f'{family.protocol(code)}://{family.hostname(code)}'
