@@ -110,3 +110,10 @@ def test_chain_lines_name_causes_and_contexts_once_each() -> None:
             raise LookupError('ours') from None
     except LookupError as exc:
         assert chain_lines(exc) == []
+
+
+def test_with_debug_the_traceback_shows_the_bots_own_error_too(bot_dir: Path,
+                                                                run_pwb: RunPwb) -> None:
+    result = run_pwb(PWB, bot_dir, '-debug', 'chained')
+    assert result.returncode == 1, console(result)
+    _full_traceback_checks(result.stderr)

@@ -295,9 +295,12 @@ def short_error_hook(previous: Any) -> Any:
     """
     def excepthook(exc_type: type[BaseException], exc: BaseException, tb: Any) -> Any:
         from pywikibot import config
-        if config.debug_log or not is_expected_failure(exc):
+        if not is_expected_failure(exc):
             return previous(exc_type, exc, tb)
-        from pwb_oauth_ext.integration.error_report import report_short
+        from pwb_oauth_ext.integration.error_report import full_traceback, report_short
+        if config.debug_log:   # Python's, plus a bot's error our 'from None' would hide
+            sys.stderr.write(full_traceback(exc_type, exc, tb))
+            return None
         report_short(exc_type, exc, tb)
         for name in ('last_type', 'last_value', 'last_traceback', 'last_exc'):
             if hasattr(sys, name):   # flush() would print it again, as CRITICAL
