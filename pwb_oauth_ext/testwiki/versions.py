@@ -72,3 +72,10 @@ def grant_type_error(wiki: Wiki, form: dict[str, str]) -> str | None:
         return ('Invalid request: Invalid request body: Unrecognized value for parameter '
                 f'"grant_type": {grant_type}.')
     return None
+
+
+def oauth1_login_warning(wiki: Wiki) -> str:
+    """Special:OAuth/authorize without a login: the warning its login redirect names
+    (1.43 as recorded on the farm, farm-1.43/README.md "Also seen")."""
+    return ('mwoauth-named-account-required-reason' if wiki.at_least('1.43')
+            else 'mwoauth-login-required-reason')

@@ -21,11 +21,12 @@ from pwb_oauth_ext.testwiki.model import (
     InvalidAuthorization,
     Wiki,
     WikiUser,
+    WrongWikiAuthorization,
     random_hex,
 )
 from pwb_oauth_ext.testwiki.providers.oauth1.consent import SPECIAL_PREFIX, ConsentPages
 from pwb_oauth_ext.testwiki.providers.oauth1.handshake import Handshake
-from pwb_oauth_ext.testwiki.providers.oauth1.messages import HandshakeError
+from pwb_oauth_ext.testwiki.providers.oauth1.messages import HandshakeError, details
 from pwb_oauth_ext.testwiki.providers.oauth1.records import (
     AccessToken,
     OAuth1Consumer,
@@ -36,6 +37,10 @@ from pwb_oauth_ext.testwiki.providers.oauth1.validator import WikiRequestValidat
 #: Checks the token a request names for its consumer (raises MediaWiki's refusal).
 TokenCheck = Callable[[OAuth1Consumer, str], None]
 TIMESTAMP_WINDOW_S = 300
+#: A request token this wiki never issued (or no longer has): MediaWiki's E004.
+TOKEN_NOT_FOUND = ('Sorry, something went wrong connecting this application.\n'
+                   'Go back and try to connect your account again, or contact the application'
+                   ' author.\n\n' + details('OAuth token not found', 'E004'))
 HANDSHAKE_SUBPAGES = ('initiate', 'authorize', 'authenticate', 'token', 'identify')
 
 
@@ -48,6 +53,8 @@ class OAuth1Provider:
         self.request_tokens: dict[str, RequestToken] = {}
         self.access_tokens: dict[str, AccessToken] = {}
         self._nonces: dict[tuple[str, str], dict[str, float]] = {}
+        #: Whether a consumer may act on this wiki (a farm's single-wiki consumers may not).
+        self.consumer_allowed: Callable[[str], bool] = lambda consumer_key: True
         validator = WikiRequestValidator(self)
         self._resource_endpoint = ResourceEndpoint(validator)
         self.request_token_endpoint = RequestTokenEndpoint(validator)
@@ -131,6 +138,8 @@ class OAuth1Provider:
             request.uri, req.method, request.body, dict(req.headers))
         if not valid:
             raise InvalidAuthorization('Invalid signature')
+        if not self.consumer_allowed(consumer.consumer_key):
+            raise WrongWikiAuthorization(self.wiki.wiki_id or '')
         user = self.wiki.users[self.access_tokens[request.resource_owner_key].user]
         return user, list(consumer.grants), consumer
 
@@ -143,7 +152,9 @@ class OAuth1Provider:
     def check_request_token(self, consumer: OAuth1Consumer, token: str) -> None:
         """A request token of ``consumer``, or MediaWiki's refusal."""
         record = self.request_tokens.get(token)
-        if record is None or record.consumer_key != consumer.consumer_key:
+        if record is None:   # not in this wiki's session cache (say, another farm wiki's)
+            raise HandshakeError('mwoauthdatastore-request-token-not-found', TOKEN_NOT_FOUND)
+        if record.consumer_key != consumer.consumer_key:
             raise HandshakeError('mwoauthdatastore-bad-token',
                                  'No token was found matching your request.')
 
