@@ -138,7 +138,10 @@ class ActionApi:
     def _authenticate(self, req: WikiRequest, session_cookie_name: str) -> Caller:
         authorization = req.authorization
         if authorization.startswith('OAuth '):
-            user, grants, _consumer = self.oauth1.authenticate(req)
+            user, grants, consumer = self.oauth1.authenticate(req)
+            if not getattr(self.oauth1, 'consumer_allowed', lambda key: True)(
+                    consumer.consumer_key):
+                raise WrongWikiAuthorization(self.wiki.wiki_id or '')
             return Caller(user, oauth=True, grants=grants)
         if authorization.startswith('Bearer'):
             user, grants = self.oauth2.authenticate_bearer(authorization[len('Bearer'):].strip())
@@ -318,6 +321,21 @@ class ActionApi:
         return self._ok({'clientlogin': {'status': 'FAIL', 'messagecode': 'authmanager-'
                                          'authn-no-primary', 'message': 'The supplied '
                                          'credentials could not be authenticated.'}})
+
+    def _action_rsd(self, params: dict[str, str], caller: Caller, fv2: bool) -> WikiResponse:
+        """Really Simple Discovery: the API's URL, and that OAuth is on (nothing more)."""
+        server = self.wiki.server_url
+        body = ('<?xml version="1.0"?><rsd version="1.0" xmlns="http://archipelago.phrasewise.com'
+                f'/rsd"><service><apis><api name="MediaWiki" preferred="true" apiLink="{server}'
+                '/api.php" blogID=""><settings><docs xml:space="preserve">https://www.mediawiki'
+                '.org/wiki/Special:MyLanguage/API</docs><setting name="OAuth" xml:space='
+                '"preserve">true</setting></settings></api></apis><engineName xml:space='
+                '"preserve">MediaWiki</engineName><engineLink xml:space="preserve">https://www.'
+                'mediawiki.org/</engineLink><homePageLink xml:space="preserve">'
+                f'{server}/index.php/Main_Page</homePageLink></service></rsd>')
+        return WikiResponse.text(body, content_type='application/rsd+xml; charset=utf-8',
+                                 headers=[('Content-Disposition', 'inline; filename=api-result.xml'),
+                                          _API_HEADERS[1]])
 
     def _action_help(self, params: dict[str, str], caller: Caller, fv2: bool) -> WikiResponse:
         return self._ok({'help': {'mime': 'text/plain', 'help': 'TestWiki Action API'}})

@@ -56,6 +56,11 @@ class WikiFarm:
         app.oauth1.consumer_allowed = allowed
         app.oauth2.client_allowed = allowed
 
+        def issued_elsewhere(token: str) -> bool:
+            return any(token in other.oauth2.codes or token in other.oauth2.refresh_tokens
+                       for other in (self.central, *self.wikis.values()) if other is not app)
+        app.oauth2.issued_elsewhere = issued_elsewhere
+
     def join(self, wiki_id: str, app: TestWikiApp) -> TestWikiApp:
         """Make ``app`` a wiki of the farm: shared users and OAuth registrations.
 

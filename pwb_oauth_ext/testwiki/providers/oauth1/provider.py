@@ -21,7 +21,6 @@ from pwb_oauth_ext.testwiki.model import (
     InvalidAuthorization,
     Wiki,
     WikiUser,
-    WrongWikiAuthorization,
     random_hex,
 )
 from pwb_oauth_ext.testwiki.providers.oauth1.consent import SPECIAL_PREFIX, ConsentPages
@@ -53,7 +52,8 @@ class OAuth1Provider:
         self.request_tokens: dict[str, RequestToken] = {}
         self.access_tokens: dict[str, AccessToken] = {}
         self._nonces: dict[tuple[str, str], dict[str, float]] = {}
-        #: Whether a consumer may act on this wiki (a farm's single-wiki consumers may not).
+        #: Whether a consumer may act on this wiki's api.php (a farm's single-wiki
+        #: consumers may not elsewhere; the handshake and identify still answer).
         self.consumer_allowed: Callable[[str], bool] = lambda consumer_key: True
         validator = WikiRequestValidator(self)
         self._resource_endpoint = ResourceEndpoint(validator)
@@ -138,8 +138,6 @@ class OAuth1Provider:
             request.uri, req.method, request.body, dict(req.headers))
         if not valid:
             raise InvalidAuthorization('Invalid signature')
-        if not self.consumer_allowed(consumer.consumer_key):
-            raise WrongWikiAuthorization(self.wiki.wiki_id or '')
         user = self.wiki.users[self.access_tokens[request.resource_owner_key].user]
         return user, list(consumer.grants), consumer
 

@@ -87,6 +87,9 @@ class OAuth2Provider:
         #: Whether a client may act on this wiki (a farm's single-wiki clients may not
         #: elsewhere: api.php refuses them, resource/profile shows no rights).
         self.client_allowed: Callable[[str], bool] = lambda client_id: True
+        #: Whether another wiki of the farm issued this code or refresh token: it decrypts
+        #: here (one $wgOAuthSecretKey) but is not in this wiki's cache, so it is "revoked".
+        self.issued_elsewhere: Callable[[str], bool] = lambda token: False
         self.tokens = TokenIssuer(self)
         self.validator = WikiRequestValidator(self)
         bearer = BearerToken(self.validator, token_generator=self.tokens.issue_access_token,
