@@ -333,9 +333,8 @@ class ActionApi:
                 '"preserve">MediaWiki</engineName><engineLink xml:space="preserve">https://www.'
                 'mediawiki.org/</engineLink><homePageLink xml:space="preserve">'
                 f'{server}/index.php/Main_Page</homePageLink></service></rsd>')
-        return WikiResponse.text(body, content_type='application/rsd+xml; charset=utf-8',
-                                 headers=[('Content-Disposition', 'inline; filename=api-result.xml'),
-                                          _API_HEADERS[1]])
+        return WikiResponse.text(body, content_type='application/rsd+xml; charset=utf-8', headers=[
+            ('Content-Disposition', 'inline; filename=api-result.xml'), _API_HEADERS[1]])
 
     def _action_help(self, params: dict[str, str], caller: Caller, fv2: bool) -> WikiResponse:
         return self._ok({'help': {'mime': 'text/plain', 'help': 'TestWiki Action API'}})
