@@ -380,3 +380,15 @@ def test_every_recorded_jwt_is_compared(farm: RunningFarm) -> None:
 
 def test_every_recording_has_a_setup() -> None:
     assert {name for name, _ in EXCHANGES} <= set(SETUPS)
+
+
+def test_a_login_at_one_wiki_is_not_a_login_at_another(farm: RunningFarm) -> None:
+    """Host-only cookies and no single sign-on: en sends meta's user to its own login."""
+    cookie = farm.central.wiki.browser_login('HandshakeUser')
+    enwiki = farm.running('enwiki')
+    response = requests.get(f'{enwiki.url}/rest.php/oauth2/authorize', params={
+        'client_id': _confidential_client(farm)['<client_id>'], 'response_type': 'code'},
+        cookies={SESSION_COOKIE: cookie}, allow_redirects=False, timeout=30)
+    assert response.status_code == 307
+    assert response.headers['Location'].startswith(
+        f'{enwiki.url}/index.php?title=Special:UserLogin&')

@@ -2,6 +2,11 @@
 
 Kept in one place so the providers only call these helpers: rows 1-5 and 8-11 of the
 table. Rights under OAuth (row 10) are ``model.RIGHTS_GONE_IN_1_43``.
+
+The farm (farm-1.43/README.md) is ``farm.py``; what the test farm still does not
+reproduce of it (http on 127.0.0.x, one cookie name, groups shared across wikis, siteinfo
+beyond wikiid/lang/server/sitename, French only for the wrong-wiki text, BotPasswords'
+note) and why no client depends on it: ``docs/explanation/test-farm.md``.
 """
 from __future__ import annotations
 
