@@ -12,14 +12,10 @@ from urllib.parse import quote, urlencode
 from pwb_oauth_ext.testwiki import versions
 from pwb_oauth_ext.testwiki._http import PRIVATE_PAGE_HEADERS, WikiRequest, WikiResponse
 from pwb_oauth_ext.testwiki.model import SESSION_COOKIE, Wiki, WikiUser, random_hex
+from pwb_oauth_ext.testwiki.providers.oauth1.messages import TOKEN_NOT_FOUND, TOKEN_NOT_FOUND_DETAIL
 
 if TYPE_CHECKING:
     from pwb_oauth_ext.testwiki.providers.oauth1.provider import OAuth1Provider
-
-#: MediaWiki's E004 text (provider.TOKEN_NOT_FOUND, without its help link's HTML).
-TOKEN_NOT_FOUND = ('Sorry, something went wrong connecting this application.\n'
-                   'Go back and try to connect your account again, or contact the application'
-                   ' author.\n\nOAuth token not found, E004')
 
 SPECIAL_PREFIX = 'Special:OAuth/'
 
@@ -80,7 +76,8 @@ class ConsentPages:
         with self.wiki.lock:
             rtoken = self.provider.request_tokens.get(form.get('requestToken', ''))
             if rtoken is None and consumer is not None and 'accept' in form:
-                error = html.escape(TOKEN_NOT_FOUND).replace('\n', '<br/>')
+                error = html.escape(f'{TOKEN_NOT_FOUND}{TOKEN_NOT_FOUND_DETAIL}, E004')
+                error = error.replace('\n', '<br/>')
                 return self._html_page('OAuth', self._form(
                     'authorize', user, session, consumer.consumer_key,
                     form.get('requestToken', '')) + f'<div class="error">{error}</div>')

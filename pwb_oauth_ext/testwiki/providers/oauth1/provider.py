@@ -25,7 +25,12 @@ from pwb_oauth_ext.testwiki.model import (
 )
 from pwb_oauth_ext.testwiki.providers.oauth1.consent import SPECIAL_PREFIX, ConsentPages
 from pwb_oauth_ext.testwiki.providers.oauth1.handshake import Handshake
-from pwb_oauth_ext.testwiki.providers.oauth1.messages import HandshakeError, details
+from pwb_oauth_ext.testwiki.providers.oauth1.messages import (
+    TOKEN_NOT_FOUND,
+    TOKEN_NOT_FOUND_DETAIL,
+    HandshakeError,
+    details,
+)
 from pwb_oauth_ext.testwiki.providers.oauth1.records import (
     AccessToken,
     OAuth1Consumer,
@@ -36,10 +41,6 @@ from pwb_oauth_ext.testwiki.providers.oauth1.validator import WikiRequestValidat
 #: Checks the token a request names for its consumer (raises MediaWiki's refusal).
 TokenCheck = Callable[[OAuth1Consumer, str], None]
 TIMESTAMP_WINDOW_S = 300
-#: A request token this wiki never issued (or no longer has): MediaWiki's E004.
-TOKEN_NOT_FOUND = ('Sorry, something went wrong connecting this application.\n'
-                   'Go back and try to connect your account again, or contact the application'
-                   ' author.\n\n' + details('OAuth token not found', 'E004'))
 HANDSHAKE_SUBPAGES = ('initiate', 'authorize', 'authenticate', 'token', 'identify')
 
 
@@ -151,7 +152,8 @@ class OAuth1Provider:
         """A request token of ``consumer``, or MediaWiki's refusal."""
         record = self.request_tokens.get(token)
         if record is None:   # not in this wiki's session cache (say, another farm wiki's)
-            raise HandshakeError('mwoauthdatastore-request-token-not-found', TOKEN_NOT_FOUND)
+            raise HandshakeError('mwoauthdatastore-request-token-not-found',
+                                 TOKEN_NOT_FOUND + details(TOKEN_NOT_FOUND_DETAIL, 'E004'))
         if record.consumer_key != consumer.consumer_key:
             raise HandshakeError('mwoauthdatastore-bad-token',
                                  'No token was found matching your request.')
