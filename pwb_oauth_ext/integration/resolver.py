@@ -218,15 +218,18 @@ class Resolver:
         return open_store(setting, password=self.settings.token_store_password,
                           warn=pywikibot.warning)
 
-    def _stored_before_grants(self, grant: tuple[CentralWiki, GrantKey],
-                              url: str) -> tuple[CentralWiki, GrantKey]:
+    def _stored_before_grants(self, grant: tuple[CentralWiki, GrantKey], url: str,
+                              site: Any = None) -> tuple[CentralWiki, GrantKey]:
         """A grant stored by a release before grants, under the wiki's own host, keeps working.
 
         Such stores keyed tokens by wiki host; on Wikimedia the central wiki is
         now Meta, so a token kept for en.wikipedia.org is looked up there
-        unless the central wiki has a grant of that client already.
+        unless the central wiki has a grant of that client already. That wiki
+        issued the grant, so it is renewed there too: a farm wiki refuses another
+        wiki's refresh token (farm-1.43: the OAuth session cache is per wiki).
         """
-        central, key = grant
+        from pwb_oauth_ext.protocol import grants as protocol_grants
+        key = grant[1]
         own_host = wiki_host(url)
         if own_host == key.central_wiki:
             return grant
@@ -234,7 +237,8 @@ class Resolver:
         if store.grants_of(key.central_wiki, key.client_id) \
                 or not store.grants_of(own_host, key.client_id):
             return grant
-        return central, key._replace(central_wiki=own_host)
+        return (protocol_grants.CentralWiki(own_host, wiki_script_url(site, url).rstrip('/')),
+                key._replace(central_wiki=own_host))
 
     def forget(self) -> None:
         """Drop cached auth objects (tokens are re-read on next use)."""
@@ -253,7 +257,7 @@ class Resolver:
         None for an entry that uses no stored grant.
         """
         grant = self.grant_of(match, account, url, site)
-        return None if grant is None else self._stored_before_grants(grant, url)
+        return None if grant is None else self._stored_before_grants(grant, url, site)
 
 
 def _warn_readable_user_config(entries: Any) -> None:
