@@ -21,6 +21,7 @@ from pwb_oauth_ext.config.references import resolve_secret
 from pwb_oauth_ext.errors import shown_id
 from pwb_oauth_ext.integration import facade
 from pwb_oauth_ext.network.reachability import describe_connect_error, host_port, unreachable
+from pwb_oauth_ext.network.text import printable
 from pwb_oauth_ext.network.urls import server_of
 from pwb_oauth_ext.protocol.mediawiki import (
     PROFILE_PATH,
@@ -320,7 +321,7 @@ def format_grants(grants: list[dict[str, Any]]) -> str:
     """``check --all``: every stored grant once, with the sites that use it."""
     lines = ['grants:']
     for grant in grants:
-        lines.append(f'  {_describe_grant(grant)}: used by {", ".join(grant["sites"])}')
+        lines.append(printable(f'  {_describe_grant(grant)}: used by {", ".join(grant["sites"])}'))
     return '\n'.join(lines)
 
 
@@ -457,10 +458,10 @@ def _file_warnings(warnings: list[str]) -> None:
 
 def format_report(report: dict[str, Any]) -> str:
     """A site's report as readable text."""
-    lines = [f'{report["site"]}  ({report["api_url"] or "unknown URL"})']
+    lines = [printable(f'{report["site"]}  ({report["api_url"] or "unknown URL"})')]
 
-    def row(label: str, value: Any) -> None:   # a value's next lines under its first
-        first, *more = str(value).splitlines() or ['']
+    def row(label: str, value: Any) -> None:   # names, wiki messages; next lines indented
+        first, *more = [printable(line) for line in str(value).splitlines()] or ['']
         lines.append(f'  {label + ":":<13}{first}')
         lines.extend(' ' * 15 + line for line in more)
 
@@ -490,7 +491,7 @@ def format_report(report: dict[str, Any]) -> str:
     row('result', 'OK' if report['ok'] else 'FAILED')
     if report['explanation'] and not report['ok'] and not report['unreachable']:
         lines.append('  how the key was chosen:')
-        lines.extend('    ' + line for line in report['explanation'].splitlines())
+        lines.extend('    ' + printable(line) for line in report['explanation'].splitlines())
     return '\n'.join(lines)
 
 

@@ -18,6 +18,7 @@ def run_explain(url: str | None, user: str | None, out: TextIO, *,
     import pwb_oauth_ext
     from pwb_oauth_ext.errors import ConfigError
     from pwb_oauth_ext.integration import facade
+    from pwb_oauth_ext.network.text import printable
     if site is not None:
         try:
             url = facade.site_address(*site).api_url
@@ -29,9 +30,9 @@ def run_explain(url: str | None, user: str | None, out: TextIO, *,
     try:
         explanation = pwb_oauth_ext.explain(url, user)
     except (ConfigError, ValueError) as exc:
-        print(f'pwb-oauth explain: {exc}', file=out)
+        print(f'pwb-oauth explain: {printable(exc)}', file=out)
         return 2
-    print(explanation.format(), file=out)
+    print('\n'.join(printable(line) for line in explanation.format().split('\n')), file=out)
     winner = explanation.winner
     if winner is None:
         config_file = facade.user_config_path()
@@ -42,7 +43,7 @@ def run_explain(url: str | None, user: str | None, out: TextIO, *,
         nearest = nearest_key(facade.resolver.table(), url, user) \
             if not explanation.candidates else None
         near = f' The nearest key is {nearest[0]!r}: {nearest[1]}.' if nearest else ''
-        print(f'No config.authenticate key matches {url}'
+        print(f'No config.authenticate key matches {printable(url)}'
               f'{" for account " + explanation.account if explanation.account else ""};'
               f' Pywikibot would send no credentials there.{near} {source}', file=out)
         return 1
