@@ -36,7 +36,9 @@ def run(pwb_dir: Path, *argv: str, timeout: float = 120) -> subprocess.Completed
 
 
 def console(result: subprocess.CompletedProcess[str]) -> str:
-    return result.stdout + result.stderr
+    """What the user sees, without the line naming the traceback's file (see test_error_report)."""
+    return ''.join(line for line in (result.stdout + result.stderr).splitlines(keepends=True)
+                   if not line.startswith('The full traceback is in '))
 
 
 def actions_since(wiki: RunningWiki, before: int) -> list[str]:
