@@ -150,13 +150,13 @@ def test_one_entry_with_grants_of_two_accounts_edits_as_each_sites_account(
 # --- 5. the identity check: exact after MediaWiki's normalisation ----------------------
 
 WHO = f'''
-import json
+import json, sys
 import pywikibot
 site = None
 try:
     site = pywikibot.Site()   # its login already proves the identity
     site.login()
-    page = pywikibot.Page(site, 'Identity check ' + str(site.username()))
+    page = pywikibot.Page(site, 'Identity check ' + sys.argv[1])
     page.text = 'saved'
     page.save(summary='identity')
     print({RESULT!r} + json.dumps({{'user': site.user()}}))
@@ -174,17 +174,17 @@ def test_a_user_name_that_differs_after_its_first_letter_is_another_account(
     is not BOTUSER's; the bot must stop, naming both, and edit nothing."""
     pwb_dir = pwb_dir_factory([authenticate_line(wiki.host, oauth1_consumer)],
                               username=configured)
-    result = result_of(run_pwb(WHO, pwb_dir))
+    result = result_of(run_pwb(WHO, pwb_dir, configured))
     assert result['error'] == 'OAuthIdentityError', result
     assert f"belongs to 'BotUser', but the configured user is {configured!r}" \
         in result['text']
     assert result['user'] is None
-    assert f'Identity check {configured}' not in wiki.wiki.pages
-    assert 'Identity check BotUser' not in wiki.wiki.pages
+    assert f'Identity check {configured}' not in wiki.wiki.pages   # nothing was saved
 
 
 def test_a_lower_case_first_letter_is_the_same_account(
         wiki: RunningWiki, oauth1_consumer: Any, pwb_dir_factory: Any, run_pwb: Any) -> None:
     pwb_dir = pwb_dir_factory([authenticate_line(wiki.host, oauth1_consumer)],
                               username='botUser')
-    assert result_of(run_pwb(WHO, pwb_dir)) == {'user': 'BotUser'}
+    assert result_of(run_pwb(WHO, pwb_dir, 'lower case')) == {'user': 'BotUser'}
+    assert wiki.wiki.pages['Identity check lower case'].revisions[-1].user == 'BotUser'
