@@ -32,6 +32,7 @@ __all__ = [
 
 def enable(*, token_store: str | os.PathLike[str] | Any = None,
            token_store_password: str | Any = None,
+           password_login: bool | None = None,
            accept_pywikibot: str | None = None) -> None:
     """Make Pywikibot use this package for every ``authenticate`` entry.
 
@@ -41,6 +42,9 @@ def enable(*, token_store: str | os.PathLike[str] | Any = None,
     or a database URL (``postgresql://``, ``mysql://``, ``sqlite:///``) for a
     fleet of bots on several hosts; either it or ``token_store_password``
     may be a secret reference (``env()``, ``file()``, ``keyring()``).
+    ``password_login=False`` is for OAuth-only operators: Pywikibot never
+    logs in with a password (nor asks for one); a wiki without an OAuth entry
+    then ends the run with one line naming the nearest key.
     ``accept_pywikibot='12.0.0'`` accepts that Pywikibot release outside the
     tested range (silencing its warning; so does ``PWB_OAUTH_ACCEPT_PYWIKIBOT``).
     A Pywikibot whose internals differ from what the plugin patches is never
@@ -57,7 +61,10 @@ def enable(*, token_store: str | os.PathLike[str] | Any = None,
         store = token_store
     else:
         store = os.path.expanduser(os.fspath(token_store))
-    _hook.arm(Settings(store, token_store_password, accept_pywikibot))
+    if password_login is not None and not isinstance(password_login, bool):
+        raise ConfigError(f'enable(password_login={password_login!r}): give True or False')
+    _hook.arm(Settings(store, token_store_password, password_login,
+                        accept_pywikibot=accept_pywikibot))
 
 
 def disable() -> None:

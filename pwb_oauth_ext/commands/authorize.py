@@ -15,14 +15,16 @@ from typing import Any, Optional, TextIO
 from pwb_oauth_ext.config.credentials import OAuth1, OAuth2
 from pwb_oauth_ext.config.grant_types import ClientCredentials, OAuth1Token, OwnerOnlyToken
 from pwb_oauth_ext.config.references import resolve_secret
-from pwb_oauth_ext.errors import GrantChoiceError, OAuthExtError, OAuthFlowError
+from pwb_oauth_ext.errors import GrantChoiceError, OAuthExtError, OAuthFlowError, shown_id
 from pwb_oauth_ext.integration import facade
 from pwb_oauth_ext.network.hosts import normalize_account
+from pwb_oauth_ext.network.text import printable
 from pwb_oauth_ext.network.urls import server_of
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2   # the configuration is not ready: nothing was sent
+EXIT_UNREACHABLE = 3   # as check: the wiki cannot be reached
 EXIT_INTERRUPTED = 130
 
 
@@ -88,27 +90,29 @@ def run_authorize(site: Any, *, user: Optional[str], paste: bool, show: bool, ou
     facade.install()   # get_authentication must not hand our objects to requests
     try:
         account = user or site.username()
+        if account:   # as the store keeps it: -user:Bot_User is the grant of 'Bot User'
+            account = normalize_account(account)
         match = _oauth_entry(site, account)
         cred = match.value
         key = match.key.original
         refusal = _NOTHING_TO_AUTHORIZE.get(type(cred.grant_type))
         if refusal is not None:
-            raise _Abort(f'authenticate[{key!r}] {refusal}')
+            raise _Abort(f'authenticate[{key!r}] {refusal}', EXIT_USAGE)
+        if not isinstance(cred, (OAuth1, OAuth2)):
+            raise _Abort(f'authenticate[{key!r}] is not an OAuth entry.', EXIT_USAGE)
+        grant = _grant(site, match, account, force)
+        _require_reachable(site, grant[0])
         if isinstance(cred, OAuth1):
-            grant = _grant(site, match, account, force)
             return _authorize_oauth1(site, cred, key, account, grant, show=show, out=out,
                                      inp=inp, open_browser=open_browser)
-        if isinstance(cred, OAuth2):
-            grant = _grant(site, match, account, force)
-            return _authorize_oauth2(site, cred, key, account, grant, paste=paste, show=show,
-                                     out=out, inp=inp, open_browser=open_browser,
-                                     timeout=timeout)
-        raise _Abort(f'authenticate[{key!r}] is not an OAuth entry.')
+        return _authorize_oauth2(site, cred, key, account, grant, paste=paste, show=show,
+                                 out=out, inp=inp, open_browser=open_browser,
+                                 timeout=timeout)
     except _Abort as exc:
-        _say(out, f'Error: {exc}')
+        _say(out, f'Error: {printable(exc)}')
         return exc.status
-    except OAuthExtError as exc:
-        _say(out, f'Error: {exc}')
+    except OAuthExtError as exc:   # may quote the wiki or the redirect
+        _say(out, f'Error: {printable(exc)}')
         return EXIT_FAILED
     except KeyboardInterrupt:
         _say(out, 'Cancelled; nothing was stored.')
@@ -116,6 +120,21 @@ def run_authorize(site: Any, *, user: Optional[str], paste: bool, show: bool, ou
 
 
 # --- helpers -----------------------------------------------------------------
+
+def _require_reachable(site: Any, central: Any) -> None:
+    """Connect to the central wiki's host first (as check does): exit 3 when it cannot be."""
+    from pwb_oauth_ext.network.hosts import wiki_host
+    from pwb_oauth_ext.network.reachability import unreachable
+    url = central.script_url + '/api.php'
+    verify = True
+    if wiki_host(url) == wiki_host(facade.site_url(site)):   # the family may turn TLS checks off
+        verify = facade.site_address(site.family.name, site.code).verify_ssl
+    problem = unreachable(url, facade.socket_timeout(), verify=verify,
+                          proxied=facade.uses_proxy(url))
+    if problem:
+        raise _Abort(f'{problem}. Nothing was sent; start the wiki (or fix the family file)'
+                     ' and run this again.', EXIT_UNREACHABLE)
+
 
 def _oauth_entry(site: Any, account: Optional[str]) -> Any:
     """The OAuth entry that applies to the site and account; _Abort when there is none."""
@@ -125,7 +144,7 @@ def _oauth_entry(site: Any, account: Optional[str]) -> Any:
             f'No OAuth entry in config.authenticate applies to {site} '
             f'({facade.site_url(site)}, account {account or "unset"}). Add one'
             ' to user-config.py, e.g. authenticate[\'<host>\'] = OAuth1(consumer_key,'
-            ' consumer_secret) or OAuth2(client_id=...), then run this again.')
+            ' consumer_secret) or OAuth2(client_id=...), then run this again.', EXIT_USAGE)
     return match
 
 
@@ -160,7 +179,7 @@ def _grant(site: Any, match: Any, account: Optional[str], force: bool) -> Any:
     if accounts:
         other = '' if account else ' To add another account, run with -user:NAME.'
         raise _Abort(
-            f'A grant of {", ".join(accounts)} for client {key.client_id[:6]}... on'
+            f'A grant of {", ".join(accounts)} for client {shown_id(key.client_id)} on'
             f' {central.host} is already stored, and {site} uses it (like every wiki whose'
             f' entry has this consumer and central wiki). To replace it, run again with'
             f' --force.{other}')
@@ -231,7 +250,7 @@ def _authorize_oauth1(site: Any, cred: OAuth1, key: str, account: Optional[str],
     path = _store(site, grant, identity, {
         'protocol': 'oauth1', 'access_token': access.key, 'access_secret': access.secret,
         'identity': identity})
-    _say(out, f'Authorized as {identity}; token stored in {path}')
+    _say(out, f'Authorized as {printable(identity)}; token stored in {path}')
     if show:
         _say(out, f'Access token: {access.key}\nAccess secret: {access.secret}')
     return EXIT_OK
@@ -254,7 +273,7 @@ def _authorize_oauth2(site: Any, cred: OAuth2, key: str, account: Optional[str],
     state = oauth2.new_state()
     url = oauth2.authorization_url(endpoints, cred.client_id, redirect_uri=cred.redirect_uri,
                                    state=state, code_challenge=challenge)
-    redirected = _consent(url, cred.redirect_uri, paste=paste, out=out, inp=inp,
+    redirected = _consent(url, cred.redirect_uri, state=state, paste=paste, out=out, inp=inp,
                           open_browser=open_browser, timeout=timeout)
     code = oauth2.parse_redirect(redirected, state)
     tokens = oauth2.exchange_code(facade.pywikibot_transport, endpoints, cred.client_id,
@@ -266,7 +285,7 @@ def _authorize_oauth2(site: Any, cred: OAuth2, key: str, account: Optional[str],
     stored_as = identity if identity is not None else account
     assert stored_as is not None
     path = _store(site, grant, stored_as, tokens.to_record())
-    who = identity if identity is not None else f'{stored_as} (not confirmed)'
+    who = printable(identity if identity is not None else f'{stored_as} (not confirmed)')
     _say(out, f'Authorized as {who}; token stored in {path}')
     if show:
         _say(out, f'Access token: {tokens.access_token}')
@@ -275,21 +294,31 @@ def _authorize_oauth2(site: Any, cred: OAuth2, key: str, account: Optional[str],
     return EXIT_OK
 
 
-def _consent(url: str, redirect_uri: Optional[str], *, paste: bool, out: TextIO, inp: TextIO,
-             open_browser: bool, timeout: float) -> str:
+def _consent(url: str, redirect_uri: Optional[str], *, state: str, paste: bool, out: TextIO,
+             inp: TextIO, open_browser: bool, timeout: float) -> str:
     """Send the user to the consent URL; the URL the wiki redirected the browser to.
 
     Received on a loopback redirect URI by itself, else pasted by the user.
     """
     from pwb_oauth_ext.network.loopback import LoopbackReceiver, is_loopback_redirect
+    from pwb_oauth_ext.protocol.oauth2 import redirect_belongs
 
     listen = redirect_uri is not None and is_loopback_redirect(redirect_uri) and not paste
-    receiver = LoopbackReceiver(redirect_uri) if listen and redirect_uri else None
+    receiver = (LoopbackReceiver(redirect_uri, lambda params: redirect_belongs(params, state))
+                if listen and redirect_uri else None)
     try:
         _open(url, open_browser, out)
         if receiver is not None:
-            _say(out, f'Waiting for the wiki to send the browser to {redirect_uri} ...')
-            return receiver.wait(timeout)
+            _say(out, f'Waiting for the wiki to send the browser to {redirect_uri} (for up'
+                      f' to {timeout:g} s; press Ctrl-C to cancel, or run again with -paste'
+                      ' to paste the address from the browser instead) ...')
+            try:
+                return receiver.wait(timeout)
+            except OAuthFlowError as exc:
+                raise _Abort(f'{exc} Nothing was stored. Run this again and press "Allow"'
+                             ' in time (-timeout:SECONDS waits longer), or with -paste if'
+                             ' the browser runs on another machine, then paste the address'
+                             ' it shows after "Allow".') from None
         redirected = _read_line(inp, out, 'After "Allow", paste the whole URL the wiki'
                                           ' sent you to, then press Enter:')
     finally:
@@ -305,13 +334,19 @@ def _consent(url: str, redirect_uri: Optional[str], *, paste: bool, out: TextIO,
 def _new_token_owner(profile_url: str, access_token: str, account: Optional[str],
                      out: TextIO) -> Optional[str]:
     """Who the new token belongs to; None (with a warning) when that cannot be checked
-    and the account was named (it is stored under that name, unconfirmed)."""
+    and the account was named (it is stored under that name, unconfirmed).
+
+    A profile URL the token may not go to (plain http off loopback) is an error, not
+    a reason to store the token unchecked."""
+    from pwb_oauth_ext.network.urls import require_safe_url
+
+    require_safe_url(profile_url, 'the new access token')
     try:
         return _profile_username(profile_url, access_token)
     except OAuthFlowError as exc:
         if not account:
             raise
-        _say(out, f'Warning: the new token could not be checked ({exc}).')
+        _say(out, f'Warning: the new token could not be checked ({printable(exc)}).')
         return None
 
 
@@ -323,12 +358,10 @@ def _looks_like_redirect(text: str) -> bool:
 
 
 def _profile_username(profile_url: str, access_token: str) -> str:
-    """Who the new bearer token belongs to, from ``rest.php/oauth2/resource/profile``."""
+    """Who the new bearer token belongs to, from ``rest.php/oauth2/resource/profile``
+    (a URL ``_new_token_owner`` checked: https, or plain http to loopback)."""
     import json
 
-    from pwb_oauth_ext.network.urls import require_safe_url
-
-    require_safe_url(profile_url, 'the new access token')
     response = facade.fetch_without_auth(profile_url, method='GET', headers={
         'Authorization': f'Bearer {access_token}', 'Accept': 'application/json'})
     try:
@@ -340,5 +373,5 @@ def _profile_username(profile_url: str, access_token: str) -> str:
                              ' without JSON.')
     if int(response.status_code) != 200 or not body.get('username'):
         detail = body.get('message') or body.get('error') or f'HTTP {response.status_code}'
-        raise OAuthFlowError(f'The profile endpoint refused the new token: {detail}')
+        raise OAuthFlowError(f'The profile endpoint refused the new token: {printable(detail)}')
     return str(body['username'])
