@@ -42,6 +42,8 @@ from sybil.parsers.myst.lexers import DirectiveLexer
 
 #: The folder the test wiki's Pywikibot directory is written to (as in the tutorial).
 PWB_FOLDER = 'testbot'
+#: How a document's test wiki is started when none of its blocks says how.
+DEFAULT_WIKI_COMMAND = f'pwb-oauth testwiki --dir {PWB_FOLDER}'
 #: What a command may take at most, in seconds.
 COMMAND_TIMEOUT = 120
 _CHECKER = doctest.OutputChecker()
@@ -66,12 +68,12 @@ class Session:
         self.wiki: subprocess.Popen[str] | None = None
         self.banner = ''
 
-    def start_wiki(self) -> None:
+    def start_wiki(self, command: str = DEFAULT_WIKI_COMMAND) -> None:
+        """Run ``pwb-oauth testwiki`` in the session's folder until its banner is complete."""
         if self.wiki is not None:
             return
         self.wiki = subprocess.Popen(
-            [str(Path(sys.executable).parent / 'pwb-oauth'), 'testwiki', '--dir', PWB_FOLDER],
-            cwd=self.root, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            ['bash', '-c', 'exec ' + command], cwd=self.cwd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True)
         assert self.wiki.stdout is not None
         deadline = time.monotonic() + 60
@@ -84,7 +86,7 @@ class Session:
             if line.startswith('Ctrl-C stops'):
                 self.banner = ''.join(lines)
                 return
-        self.stop()
+        self.stop_wiki()
         raise RuntimeError('pwb-oauth testwiki did not start:\n' + ''.join(lines))
 
     def run(self, command: str) -> tuple[int, str]:
@@ -102,7 +104,7 @@ class Session:
                               timeout=COMMAND_TIMEOUT)
         return done.returncode, done.stdout
 
-    def stop(self) -> None:
+    def stop_wiki(self) -> None:
         if self.wiki is not None:
             self.wiki.send_signal(signal.SIGINT)
             try:
@@ -111,6 +113,9 @@ class Session:
                 self.wiki.kill()
                 self.wiki.communicate()
             self.wiki = None
+
+    def stop(self) -> None:
+        self.stop_wiki()
         self._tmp.cleanup()
 
 
@@ -149,9 +154,16 @@ def _commands(source: str) -> list[tuple[str, str]]:
 
 def evaluate_console(example: Example) -> str | None:
     session: Session = example.namespace['_session']
-    session.start_wiki()
     for command, expected in _commands(example.parsed):
-        status, output = session.run(command)
+        if command.startswith('pwb-oauth testwiki'):   # the wiki the document's commands use
+            try:
+                session.start_wiki(command)
+            except RuntimeError as exc:
+                return str(exc)
+            status, output = 0, session.banner
+        else:
+            session.start_wiki()
+            status, output = session.run(command)
         if status != 0 and not _STATUS_SUFFIX.search(command):
             return f'$ {command}\nexited with status {status}:\n{output}'
         if expected.strip() == '':
@@ -165,7 +177,6 @@ def evaluate_console(example: Example) -> str | None:
 def evaluate_file(example: Example) -> None:
     """A captioned code block: written to that file in the session's folder."""
     session: Session = example.namespace['_session']
-    session.start_wiki()
     path = session.cwd / example.region.lexemes['options']['caption']
     path.write_text(str(example.parsed))
     if path.name == 'user-config.py':
