@@ -95,9 +95,11 @@ class Session:
         if words and words[0] == 'cd' and len(words) == 2:
             self.cwd = (self.cwd / os.path.expanduser(words[1])).resolve()
             return 0, ''
-        if words and words[0] == 'export' and len(words) == 2 and '=' in words[1]:
-            name, _, value = words[1].partition('=')
-            self.env[name] = os.path.expandvars(value)
+        if words and words[0] == 'export' and '=' in words[1]:
+            name, _, value = command.split(None, 1)[1].partition('=')
+            shown = subprocess.run(['bash', '-c', f'printf %s {value}'], cwd=self.cwd,
+                                   env=self.env, capture_output=True, text=True, check=True)
+            self.env[name] = shown.stdout
             return 0, ''
         done = subprocess.run(['bash', '-c', command], cwd=self.cwd, env=self.env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
