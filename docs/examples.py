@@ -73,8 +73,8 @@ class Session:
         if self.wiki is not None:
             return
         self.wiki = subprocess.Popen(
-            ['bash', '-c', 'exec ' + command], cwd=self.cwd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True)
+            ['bash', '-c', 'exec ' + command], cwd=self.cwd, env=self.env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         assert self.wiki.stdout is not None
         deadline = time.monotonic() + 60
         lines = []
