@@ -29,6 +29,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -85,6 +86,8 @@ class Session:
             lines.append(line)
             if line.startswith('Ctrl-C stops'):
                 self.banner = ''.join(lines)
+                # Whatever it prints later is read, so that it never waits on a full pipe.
+                threading.Thread(target=self.wiki.stdout.read, daemon=True).start()
                 return
         self.stop_wiki()
         raise RuntimeError('pwb-oauth testwiki did not start:\n' + ''.join(lines))
