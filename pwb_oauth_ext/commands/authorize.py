@@ -308,7 +308,13 @@ def _consent(url: str, redirect_uri: Optional[str], *, state: str, paste: bool, 
 def _new_token_owner(profile_url: str, access_token: str, account: Optional[str],
                      out: TextIO) -> Optional[str]:
     """Who the new token belongs to; None (with a warning) when that cannot be checked
-    and the account was named (it is stored under that name, unconfirmed)."""
+    and the account was named (it is stored under that name, unconfirmed).
+
+    A profile URL the token may not go to (plain http off loopback) is an error, not
+    a reason to store the token unchecked."""
+    from pwb_oauth_ext.network.urls import require_safe_url
+
+    require_safe_url(profile_url, 'the new access token')
     try:
         return _profile_username(profile_url, access_token)
     except OAuthFlowError as exc:
@@ -326,12 +332,10 @@ def _looks_like_redirect(text: str) -> bool:
 
 
 def _profile_username(profile_url: str, access_token: str) -> str:
-    """Who the new bearer token belongs to, from ``rest.php/oauth2/resource/profile``."""
+    """Who the new bearer token belongs to, from ``rest.php/oauth2/resource/profile``
+    (a URL ``_new_token_owner`` checked: https, or plain http to loopback)."""
     import json
 
-    from pwb_oauth_ext.network.urls import require_safe_url
-
-    require_safe_url(profile_url, 'the new access token')
     response = facade.fetch_without_auth(profile_url, method='GET', headers={
         'Authorization': f'Bearer {access_token}', 'Accept': 'application/json'})
     try:

@@ -237,7 +237,7 @@ class Resolver:
         if store.grants_of(key.central_wiki, key.client_id) \
                 or not store.grants_of(own_host, key.client_id):
             return grant
-        return (protocol_grants.CentralWiki(own_host, wiki_script_url(site, url).rstrip('/')),
+        return (protocol_grants.CentralWiki(own_host, wiki_at(site, url).script_url.rstrip('/')),
                 key._replace(central_wiki=own_host))
 
     def forget(self) -> None:
