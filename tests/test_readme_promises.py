@@ -376,6 +376,32 @@ def test_the_errors_reference_describes_a_missing_oauth2_grant(
     assert 'pwb-oauth authorize' in row_for(message)[1]
 
 
+def test_the_errors_reference_describes_a_secret_file_open_to_others(
+        wiki: RunningWiki, pwb_dir_factory: Any, run_pwb: Any, tmp_path: Path) -> None:
+    client = wiki.app.oauth2.register_client('BotUser', owner_only=True)
+    secret = tmp_path / 'token'
+    secret.write_text(client.owner_only_token + '\n')
+    secret.chmod(0o620)   # others may not read it, but the group may write: refused too
+    pwb_dir = pwb_dir_factory([f'authenticate[{wiki.host!r}] = _oauth.OAuth2('
+                               f'access_token=_oauth.file({str(secret)!r}))'])
+    message = error_line(run_pwb(None, pwb_dir, *LOGIN))
+    assert 'chmod' in row_for(message)[1]
+
+
+def test_the_errors_reference_describes_a_token_store_open_to_others(
+        wiki: RunningWiki, pwb_dir_factory: Any, run_pwb: Any) -> None:
+    client = wiki.app.oauth2.register_client('BotUser', owner_only=True)
+    pwb_dir = pwb_dir_factory([f'authenticate[{wiki.host!r}] = _oauth.OAuth2('
+                               f'client_id={client.client_id!r},'
+                               f' client_secret={client.client_secret!r},'
+                               " grant='client_credentials')"])
+    store = pwb_dir / 'pwb-oauth-tokens.json'
+    store.write_text('{"version": 2, "grants": []}')
+    store.chmod(0o604)
+    message = error_line(run_pwb(None, pwb_dir, *LOGIN))
+    assert 'chmod' in row_for(message)[1]
+
+
 def test_the_store_formats_table_says_what_each_database_store_needs() -> None:
     """Each URL scheme's row names the extra that installs SQLAlchemy and the driver, or
     SQLAlchemy itself where no extra does (SQLite's driver comes with Python)."""
