@@ -31,7 +31,8 @@ __all__ = [
 
 
 def enable(*, token_store: str | os.PathLike[str] | Any = None,
-           token_store_password: str | Any = None) -> None:
+           token_store_password: str | Any = None,
+           password_login: bool | None = None) -> None:
     """Make Pywikibot use this package for every ``authenticate`` entry.
 
     Safe to call from user-config.py (the patch waits until Pywikibot's site
@@ -40,6 +41,9 @@ def enable(*, token_store: str | os.PathLike[str] | Any = None,
     or a database URL (``postgresql://``, ``mysql://``, ``sqlite:///``) for a
     fleet of bots on several hosts; either it or ``token_store_password``
     may be a secret reference (``env()``, ``file()``, ``keyring()``).
+    ``password_login=False`` is for OAuth-only operators: Pywikibot never
+    logs in with a password (nor asks for one); a wiki without an OAuth entry
+    then ends the run with one line naming the nearest key.
     """
     from pwb_oauth_ext.config.references import SecretRef
     from pwb_oauth_ext.config.settings import Settings
@@ -52,7 +56,9 @@ def enable(*, token_store: str | os.PathLike[str] | Any = None,
         store = token_store
     else:
         store = os.path.expanduser(os.fspath(token_store))
-    _hook.arm(Settings(store, token_store_password))
+    if password_login is not None and not isinstance(password_login, bool):
+        raise ConfigError(f'enable(password_login={password_login!r}): give True or False')
+    _hook.arm(Settings(store, token_store_password, password_login))
 
 
 def disable() -> None:

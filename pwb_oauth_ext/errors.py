@@ -9,6 +9,16 @@ from __future__ import annotations
 USERNAMES_PLACEHOLDER = 'usernames[FAMILY][CODE]'
 
 
+def shown_id(identifier: str) -> str:
+    """How a consumer key or client id is shown: ``abcdef...wxyz`` (first 6, last 4).
+
+    Not secrets, but long: the head alone makes a key with a typo at its end
+    look like the right one. Short ones are shown whole.
+    """
+    text = str(identifier)
+    return text if len(text) <= 13 else f'{text[:6]}...{text[-4:]}'
+
+
 class OAuthExtError(Exception):
     """Base class of every error this package raises itself.
 
@@ -92,7 +102,7 @@ class GrantChoiceError(OAuthExtError):
         names = ', '.join(repr(name) for name in self.accounts)
         first = self.accounts[0]
         return (f'The token store holds grants of {len(self.accounts)} accounts for client'
-                f' {self.client_id[:6]}... on {self.central_wiki}: {names}. Choose the account:'
+                f' {shown_id(self.client_id)} on {self.central_wiki}: {names}. Choose the account:'
                 f' set {usernames_key} = {first!r} in user-config.py, run the script'
                 f' with -user:{first}, or create the site with'
                 f' pywikibot.Site(..., user={first!r}).')

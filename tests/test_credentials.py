@@ -245,7 +245,8 @@ def test_repr_shows_no_secret(cred):
 def test_repr_names_what_helps_find_the_entry(tmp_path):
     assert CK[:6] in repr(OAuth1(CK, CS, AT, AS))
     assert CK not in repr(OAuth1(CK, CS, AT, AS))
-    assert "'client'" in repr(OAuth2(client_id='client123', client_secret=CS))
+    assert "'client123'" in repr(OAuth2(client_id='client123', client_secret=CS))
+    assert "'ckVALU...e5f6'" in repr(OAuth1(CK, CS, AT, AS))   # first 6 and last 4
     assert 'alice' in repr(BasicAuth('alice', PASSWORD))
     secret_file = tmp_path / 'secret'
     by_reference = OAuth1(CK, env('BOT_CS'), AT, file(secret_file))

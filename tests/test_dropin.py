@@ -73,7 +73,8 @@ def test_pywikibots_own_get_authentication_test_passes_with_the_plugin(
     result = run_pwb(REPORT + '''
 import pywikibot, pwb_oauth_ext
 from pywikibot.comms import http
-patched = 'pwb_oauth_ext' in http.get_authentication.__code__.co_filename
+from pwb_oauth_ext.integration import install as _install
+patched = _install.integration().patched(http, 'get_authentication')
 ''' + UPSTREAM_TEST + '''
 report(patched=patched, ok=all(answers[url] == auth for url, auth in pairs.items()),
        answers=answers, invalid_warned=invalid_warned)
@@ -352,9 +353,10 @@ except NoUsernameError as exc:
     refused = report(run_pwb(code, pwb_dir, '-user:OtherBot'))
     log = [entry[2] for entry in wiki.wiki.request_log[before:]]
     assert refused['user'] is None
-    assert re.search(r"belongs to 'BotUser', but the configured user is 'OtherBot'",
+    assert re.search(r"belongs to 'BotUser', but this run asks for 'OtherBot' with"
+                     r' -user:OtherBot\. Run without -user:OtherBot to run as BotUser',
                      refused['error'])
-    assert "add an entry authenticate['OtherBot@127.0.0.1']" in refused['error']
+    assert f"add an entry authenticate['OtherBot@{wiki.host}']" in refused['error']
     assert 'login' not in log and 'clientlogin' not in log
 
     pwb_dir = pwb_dir_factory([authenticate_line(wiki.host, oauth1_consumer),

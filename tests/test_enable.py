@@ -14,24 +14,31 @@ def report(**values):
     print('REPORT ' + _json.dumps(values), flush=True)
 '''
 
-#: Where each patched name's code lives: 'pwb_oauth_ext' for ours, 'pywikibot' for
-#: Pywikibot's own (names and docstrings are Pywikibot's either way: functools.wraps).
+#: Whose each patched name is: 'pwb_oauth_ext' when it is the replacement the integration's
+#: patch records hold (identity, not where the code lives: a checkout named pwb_oauth_ext
+#: holds Pywikibot's files too), else 'pywikibot' (names and docstrings are Pywikibot's
+#: either way: functools.wraps).
 PATCH_STATE = '''
 from pywikibot import login
 from pywikibot.comms import http
 from pywikibot.data import api
 from pywikibot.site import APISite
-def _home(function):
-    return 'pwb_oauth_ext' if 'pwb_oauth_ext' in function.__code__.co_filename else 'pywikibot'
+import sys as _sys
+def _home(owner, name):
+    # Without the integration module loaded nothing can be patched (and the state
+    # must not load it: a test checks that the plugin stays unloaded).
+    install = _sys.modules.get('pwb_oauth_ext.integration.install')
+    patched = install is not None and install.integration().patched(owner, name)
+    return 'pwb_oauth_ext' if patched else 'pywikibot'
 def patch_state():
     return {
-        'login': _home(APISite.login),
-        'logout': _home(APISite.logout),
-        'is_oauth_token_available': _home(APISite.is_oauth_token_available),
-        'get_authentication': _home(http.get_authentication),
-        'request': _home(http.request),
-        'fetch': _home(http.fetch),
-        'api_error': _home(api.Request._internal_api_error),
+        'login': _home(APISite, 'login'),
+        'logout': _home(APISite, 'logout'),
+        'is_oauth_token_available': _home(APISite, 'is_oauth_token_available'),
+        'get_authentication': _home(http, 'get_authentication'),
+        'request': _home(http, 'request'),
+        'fetch': _home(http, 'fetch'),
+        'api_error': _home(api.Request, '_internal_api_error'),
         'session_auth': type(http.session.auth).__name__,
         'login_manager': login.ClientLoginManager.__module__.split('.')[0],
     }

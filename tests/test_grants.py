@@ -44,6 +44,11 @@ print('RESULT ' + json.dumps(saved))
 '''
 
 
+def shown(identifier: str) -> str:
+    """A client id or consumer key as messages show it: first 6 and last 4."""
+    return f'{identifier[:6]}...{identifier[-4:]}'
+
+
 # -- the store: format 2, and files written by the release before grants ----------------------
 
 #: What pwb_oauth_ext wrote before grants (format 1, keyed by wiki host), literally:
@@ -264,7 +269,7 @@ def test_client_credentials_one_token_request_for_a_farm(tmp_path: Path,
                            cwd=str(pwb_dir), env=pywikibot_environment(pwb_dir),
                            capture_output=True, text=True, timeout=120, check=False)
     lines = check.stdout.splitlines()
-    grant = f'{USER} on {farm.central.host}, client {client.client_id[:6]}..., expires '
+    grant = f'{USER} on {farm.central.host}, client {shown(client.client_id)}, expires '
     assert sum(line.strip().startswith(f'grant:       {grant}') for line in lines) == 2, lines
     assert '  shared with: wiki2:wiki2' in lines and '  shared with: wiki1:wiki1' in lines
     [listed] = [line for line in lines if line.startswith(f'  {grant}')]
@@ -293,7 +298,7 @@ def test_oauth1_one_handshake_for_a_farm(tmp_path: Path, farm: RunningFarm) -> N
                            timeout=120, check=False)
     lines = check.stdout.splitlines()
     assert f'  grant:       {USER} on {farm.central.host}, client' \
-           f' {consumer.consumer_key[:6]}..., does not expire' in lines, lines
+           f' {shown(consumer.consumer_key)}, does not expire' in lines, lines
     assert '  grants:      basic, highvolume, editpage, createeditmovepage' in lines, lines
 
 
@@ -412,7 +417,7 @@ def test_a_grant_stored_per_host_by_the_release_before_grants_keeps_working(
                             '-site:wiki1:wiki1'], cwd=str(pwb_dir),
                            env=pywikibot_environment(pwb_dir), capture_output=True, text=True,
                            timeout=120, check=False)
-    assert f'  grant:       {USER} on {wiki1.host}, client {client.client_id[:6]}..., expires' \
+    assert f'  grant:       {USER} on {wiki1.host}, client {shown(client.client_id)}, expires' \
         in check.stdout, check.stdout + check.stderr
     assert sum(provider.token_requests.values()) == before
 
@@ -506,7 +511,7 @@ def test_two_accounts_with_grants_and_no_user_chosen_lists_them(tmp_path: Path,
     proc = run(pwb_dir, SAVE_ON, 'wiki1', 'Two accounts', 'never')
     assert proc.returncode != 0
     output = proc.stdout + proc.stderr
-    assert f"grants of 2 accounts for client {client.client_id[:6]}... on" \
+    assert f"grants of 2 accounts for client {shown(client.client_id)} on" \
            f" {farm.central.host}: '{USER}', 'Owner'" in output
     assert f"usernames['wiki1']['wiki1'] = '{USER}'" in output and f'-user:{USER}' in output
     # Choosing one works.

@@ -79,7 +79,7 @@ def test_check_says_the_entry_needs_enable(wiki: RunningWiki, oauth1_consumer: O
     entry = f"authenticate[{wiki.host!r}] = _oauth.OAuth2(access_token='x' * 30)"
     pwb_dir = pwb_dir_factory(['import pwb_oauth_ext as _oauth', entry], enable=False)
     result = run_pwb(None, pwb_dir, *CLI, 'check')
-    assert result.returncode == 1
+    assert result.returncode == 2   # a configuration error: nothing was sent
     assert (f"ERROR:       authenticate[{wiki.host!r}] is OAuth2(...), which only works with"
             f' the plugin enabled: add {ENABLE_HINT}') in result.stdout
     assert 'Traceback' not in console(result)
@@ -190,7 +190,7 @@ def test_check_on_a_port_without_tls(tmp_path: Path, wiki: RunningWiki, run_pwb:
     (ssl.SSLError(1, 'WRONG_VERSION_NUMBER'), 'TLS handshake failed'),
 ])
 def test_connection_errors_are_named(error: OSError, expected: str) -> None:
-    from pwb_oauth_ext.commands.check import describe_connect_error
+    from pwb_oauth_ext.network.reachability import describe_connect_error
     assert describe_connect_error(error, 5.0).startswith(expected)
 
 
@@ -232,7 +232,8 @@ def test_pwb_oauth_check_with_user_option(wiki: RunningWiki, oauth1_consumer: OA
     # -user: takes effect: another account is checked against the token's owner.
     other = run_pwb(PWB, pwb_dir, 'oauth', 'check', '-user:SomeoneElse')
     assert other.returncode == 1
-    assert "belongs to 'BotUser', but the configured user is 'SomeoneElse'" in other.stdout
+    assert ("belongs to 'BotUser', but this run asks for 'SomeoneElse' with"
+            ' -user:SomeoneElse') in other.stdout
 
 
 def test_global_options_take_effect(tmp_path: Path, wiki: RunningWiki,

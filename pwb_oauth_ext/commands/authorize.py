@@ -15,7 +15,7 @@ from typing import Any, Optional, TextIO
 from pwb_oauth_ext.config.credentials import OAuth1, OAuth2
 from pwb_oauth_ext.config.grant_types import ClientCredentials, OAuth1Token, OwnerOnlyToken
 from pwb_oauth_ext.config.references import resolve_secret
-from pwb_oauth_ext.errors import GrantChoiceError, OAuthExtError, OAuthFlowError
+from pwb_oauth_ext.errors import GrantChoiceError, OAuthExtError, OAuthFlowError, shown_id
 from pwb_oauth_ext.integration import facade
 from pwb_oauth_ext.network.hosts import normalize_account
 from pwb_oauth_ext.network.text import printable
@@ -24,6 +24,7 @@ from pwb_oauth_ext.network.urls import server_of
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2   # the configuration is not ready: nothing was sent
+EXIT_UNREACHABLE = 3   # as check: the wiki cannot be reached
 EXIT_INTERRUPTED = 130
 
 
@@ -89,22 +90,24 @@ def run_authorize(site: Any, *, user: Optional[str], paste: bool, show: bool, ou
     facade.install()   # get_authentication must not hand our objects to requests
     try:
         account = user or site.username()
+        if account:   # as the store keeps it: -user:Bot_User is the grant of 'Bot User'
+            account = normalize_account(account)
         match = _oauth_entry(site, account)
         cred = match.value
         key = match.key.original
         refusal = _NOTHING_TO_AUTHORIZE.get(type(cred.grant_type))
         if refusal is not None:
-            raise _Abort(f'authenticate[{key!r}] {refusal}')
+            raise _Abort(f'authenticate[{key!r}] {refusal}', EXIT_USAGE)
+        if not isinstance(cred, (OAuth1, OAuth2)):
+            raise _Abort(f'authenticate[{key!r}] is not an OAuth entry.', EXIT_USAGE)
+        grant = _grant(site, match, account, force)
+        _require_reachable(site, grant[0])
         if isinstance(cred, OAuth1):
-            grant = _grant(site, match, account, force)
             return _authorize_oauth1(site, cred, key, account, grant, show=show, out=out,
                                      inp=inp, open_browser=open_browser)
-        if isinstance(cred, OAuth2):
-            grant = _grant(site, match, account, force)
-            return _authorize_oauth2(site, cred, key, account, grant, paste=paste, show=show,
-                                     out=out, inp=inp, open_browser=open_browser,
-                                     timeout=timeout)
-        raise _Abort(f'authenticate[{key!r}] is not an OAuth entry.')
+        return _authorize_oauth2(site, cred, key, account, grant, paste=paste, show=show,
+                                 out=out, inp=inp, open_browser=open_browser,
+                                 timeout=timeout)
     except _Abort as exc:
         _say(out, f'Error: {printable(exc)}')
         return exc.status
@@ -118,6 +121,21 @@ def run_authorize(site: Any, *, user: Optional[str], paste: bool, show: bool, ou
 
 # --- helpers -----------------------------------------------------------------
 
+def _require_reachable(site: Any, central: Any) -> None:
+    """Connect to the central wiki's host first (as check does): exit 3 when it cannot be."""
+    from pwb_oauth_ext.network.hosts import wiki_host
+    from pwb_oauth_ext.network.reachability import unreachable
+    url = central.script_url + '/api.php'
+    verify = True
+    if wiki_host(url) == wiki_host(facade.site_url(site)):   # the family may turn TLS checks off
+        verify = facade.site_address(site.family.name, site.code).verify_ssl
+    problem = unreachable(url, facade.socket_timeout(), verify=verify,
+                          proxied=facade.uses_proxy(url))
+    if problem:
+        raise _Abort(f'{problem}. Nothing was sent; start the wiki (or fix the family file)'
+                     ' and run this again.', EXIT_UNREACHABLE)
+
+
 def _oauth_entry(site: Any, account: Optional[str]) -> Any:
     """The OAuth entry that applies to the site and account; _Abort when there is none."""
     match = facade.resolver.match(facade.site_url(site), account)
@@ -126,7 +144,7 @@ def _oauth_entry(site: Any, account: Optional[str]) -> Any:
             f'No OAuth entry in config.authenticate applies to {site} '
             f'({facade.site_url(site)}, account {account or "unset"}). Add one'
             ' to user-config.py, e.g. authenticate[\'<host>\'] = OAuth1(consumer_key,'
-            ' consumer_secret) or OAuth2(client_id=...), then run this again.')
+            ' consumer_secret) or OAuth2(client_id=...), then run this again.', EXIT_USAGE)
     return match
 
 
@@ -161,7 +179,7 @@ def _grant(site: Any, match: Any, account: Optional[str], force: bool) -> Any:
     if accounts:
         other = '' if account else ' To add another account, run with -user:NAME.'
         raise _Abort(
-            f'A grant of {", ".join(accounts)} for client {key.client_id[:6]}... on'
+            f'A grant of {", ".join(accounts)} for client {shown_id(key.client_id)} on'
             f' {central.host} is already stored, and {site} uses it (like every wiki whose'
             f' entry has this consumer and central wiki). To replace it, run again with'
             f' --force.{other}')
@@ -291,8 +309,16 @@ def _consent(url: str, redirect_uri: Optional[str], *, state: str, paste: bool, 
     try:
         _open(url, open_browser, out)
         if receiver is not None:
-            _say(out, f'Waiting for the wiki to send the browser to {redirect_uri} ...')
-            return receiver.wait(timeout)
+            _say(out, f'Waiting for the wiki to send the browser to {redirect_uri} (for up'
+                      f' to {timeout:g} s; press Ctrl-C to cancel, or run again with -paste'
+                      ' to paste the address from the browser instead) ...')
+            try:
+                return receiver.wait(timeout)
+            except OAuthFlowError as exc:
+                raise _Abort(f'{exc} Nothing was stored. Run this again and press "Allow"'
+                             ' in time (-timeout:SECONDS waits longer), or with -paste if'
+                             ' the browser runs on another machine, then paste the address'
+                             ' it shows after "Allow".') from None
         redirected = _read_line(inp, out, 'After "Allow", paste the whole URL the wiki'
                                           ' sent you to, then press Enter:')
     finally:

@@ -18,7 +18,9 @@ from typing import Any, TextIO
 from pwb_oauth_ext.config.credentials import OAuth1, OAuth2
 from pwb_oauth_ext.config.grant_types import AuthorizationCode
 from pwb_oauth_ext.config.references import resolve_secret
+from pwb_oauth_ext.errors import shown_id
 from pwb_oauth_ext.integration import facade
+from pwb_oauth_ext.network.reachability import describe_connect_error, host_port, unreachable
 from pwb_oauth_ext.network.text import printable
 from pwb_oauth_ext.network.urls import server_of
 from pwb_oauth_ext.protocol.mediawiki import (
@@ -49,18 +51,24 @@ def _grant_type_of(match: Any) -> Any:
 
 EXIT_OK = 0
 EXIT_FAILED = 1
+EXIT_CONFIG = 2   # a configuration error: nothing was sent
 EXIT_UNREACHABLE = 3
+__all__ = ['EXIT_CONFIG', 'EXIT_FAILED', 'EXIT_OK', 'EXIT_UNREACHABLE', 'check_site',
+           'describe_connect_error', 'format_grants', 'format_report', 'run_check',
+           'unreachable']
 
 
 def run_check(sites: list[tuple[str, str]], *, all_sites: bool, as_json: bool,
-              out: TextIO) -> int:
-    """Check each site; print text or JSON.
+              out: TextIO, user: str | None = None) -> int:
+    """Check each site (as ``user``, default: each site's configured account); print text or JSON.
 
-    0 when every site passes, 3 when a wiki could not be reached, else 1.
+    0 when every site passes, 2 for a configuration error, 3 when a wiki could
+    not be reached, else 1.
     """
     load_pywikibot()
     facade.report_without_retries()
-    reports = [check_site(family, code) for family, code in _targets(sites, all_sites)]
+    facade.report_file_modes_myself()
+    reports = [check_site(family, code, user) for family, code in _targets(sites, all_sites)]
     grants = _shared_grants(reports)
     ok = all(report['ok'] for report in reports)
     store = _store_in_use()
@@ -78,6 +86,8 @@ def run_check(sites: list[tuple[str, str]], *, all_sites: bool, as_json: bool,
     out.flush()
     if ok:
         return EXIT_OK
+    if any(r['config_error'] for r in reports):
+        return EXIT_CONFIG
     return EXIT_UNREACHABLE if any(r['unreachable'] for r in reports) else EXIT_FAILED
 
 
@@ -98,12 +108,12 @@ class _SiteCheckEnded(Exception):
     """A step found what ends a site's check; its error is in the report already."""
 
 
-def check_site(family_name: str, code: str) -> dict[str, Any]:
+def check_site(family_name: str, code: str, user: str | None = None) -> dict[str, Any]:
     """One site's report as a JSON-ready dict (``ok``, ``errors``, ``warnings``, ...)."""
     report = _new_report(family_name, code)
     _setup_warnings(report['warnings'])
     try:
-        address = _locate(report, family_name, code)
+        address = _locate(report, family_name, code, user)
         match = _choose_key(report, address.api_url)
         credential = _read_credential(report, match)
         site = _reach(report, address, family_name, code)
@@ -127,14 +137,17 @@ def _new_report(family_name: str, code: str) -> dict[str, Any]:
         'identity': None, 'groups': [], 'grants': None,
         'rights': {'present': [], 'missing': []},
         'token_expires_at': None, 'token_expiry': None, 'grant': None, 'shared_with': [],
-        'warnings': [], 'errors': [], 'unreachable': False, 'ok': False,
+        'warnings': [], 'errors': [], 'unreachable': False, 'config_error': False,
+        'ok': False,
     }
 
 
-def _end(report: dict[str, Any], error: str, *, unreachable: bool = False) -> _SiteCheckEnded:
+def _end(report: dict[str, Any], error: str, *, unreachable: bool = False,
+         config: bool = False) -> _SiteCheckEnded:
     """Record the error that ends the site's check; the exception to raise for it."""
     report['errors'].append(error)
     report['unreachable'] = unreachable
+    report['config_error'] = config
     return _SiteCheckEnded(error)
 
 
@@ -146,28 +159,33 @@ def _setup_warnings(warnings: list[str]) -> None:
                         ' (add: import pwb_oauth_ext as _oauth; _oauth.enable())')
 
 
-def _locate(report: dict[str, Any], family_name: str, code: str) -> facade.SiteAddress:
-    """The site's API URL from its family file, and the account configured for it."""
+def _locate(report: dict[str, Any], family_name: str, code: str,
+            user: str | None) -> facade.SiteAddress:
+    """The site's API URL from its family file, and the account (-user:, else configured)."""
     try:
         address = facade.site_address(family_name, code)
     except Exception as exc:
-        raise _end(report, f'unknown site {family_name}:{code}: {type(exc).__name__}: {exc}'
-                   ) from None
+        raise _end(report, f'unknown site {family_name}:{code}: {type(exc).__name__}: {exc}',
+                   config=True) from None
     report['api_url'] = address.api_url
-    report['configured_user'] = facade.configured_account(family_name, code)
+    report['configured_user'] = user or facade.configured_account(family_name, code)
     return address
 
 
 def _choose_key(report: dict[str, Any], api_url: str) -> Any:
     """The config.authenticate entry the runtime uses for the API URL (its host table)."""
+    from pwb_oauth_ext.network.nearest import nearest_key
     try:
-        explanation = facade.resolver.table().explain(api_url, report['configured_user'])
+        table = facade.resolver.table()
+        explanation = table.explain(api_url, report['configured_user'])
     except Exception as exc:
-        raise _end(report, f'config.authenticate cannot be read: {exc}') from None
+        raise _end(report, f'config.authenticate cannot be read: {exc}', config=True) from None
     report['explanation'] = explanation.format()
     match = explanation.winner
     if match is None:
-        raise _end(report, f'no config.authenticate key matches {api_url}')
+        nearest = nearest_key(table, api_url, report['configured_user'])
+        why = f'; the nearest key is {nearest[0]!r}: {nearest[1]}' if nearest else ''
+        raise _end(report, f'no config.authenticate key matches {api_url}{why}', config=True)
     report['key'] = match.key.original
     report['key_reason'] = match.reason
     if match.key.is_catch_all:
@@ -193,7 +211,7 @@ def _read_credential(report: dict[str, Any], match: Any) -> Any:
         raise _end(report, f'authenticate[{match.key.original!r}] is {type(written).__name__}'
                            '(...), which only works with the plugin enabled: add'
                            ' "_oauth.enable()" after "import pwb_oauth_ext as _oauth" in'
-                           ' user-config.py')
+                           ' user-config.py', config=True)
     if isinstance(grant_type, AuthorizationCode) and credential.client_secret is None:
         report['warnings'].append(PUBLIC_CLIENT_WARNING)
     return credential
@@ -203,7 +221,7 @@ def _reach(report: dict[str, Any], address: facade.SiteAddress, family_name: str
            code: str) -> Any:
     """Connect to the wiki's host, then log in; the logged-in site."""
     problem = unreachable(address.api_url, facade.socket_timeout(),
-                          verify=address.verify_ssl)
+                          verify=address.verify_ssl, proxied=facade.uses_proxy(address.api_url))
     if problem:
         raise _end(report, problem, unreachable=True)
     return _login(report, family_name, code)
@@ -268,7 +286,7 @@ def _grant_of(site: Any, warnings: list[str]) -> dict[str, Any] | None:
         return None
     key, record = grant.found if grant.found else (grant.key, {})
     expires_at = record.get('expires_at')
-    return {'central_wiki': key.central_wiki, 'client_id': key.client_id[:6] + '...',
+    return {'central_wiki': key.central_wiki, 'client_id': shown_id(key.client_id),
             'account': key.account, 'stored': grant.found is not None,
             'expires_at': float(expires_at) if expires_at is not None else None,
             'key': [key.central_wiki, key.client_id, key.account]}
@@ -323,7 +341,7 @@ def _login(report: dict[str, Any], family: str, code: str) -> Any:
     except Exception as exc:
         text = str(exc).strip() or type(exc).__name__
         if facade.is_network_failure(exc):
-            raise _end(report, f'cannot reach {_host_port(report["api_url"])}: the wiki did not'
+            raise _end(report, f'cannot reach {host_port(report["api_url"])}: the wiki did not'
                                f' answer ({type(exc).__name__}: {text}); it may be down or'
                                ' overloaded', unreachable=True) from None
         kind = 'identity mismatch' if facade.is_identity_mismatch(exc) else 'login refused'
@@ -331,83 +349,6 @@ def _login(report: dict[str, Any], family: str, code: str) -> Any:
     if not site.logged_in():
         raise _end(report, 'login refused: the wiki treated the request as anonymous')
     return site
-
-
-# --- reachability ----------------------------------------------------------------
-
-def _address(url: str) -> tuple[str, int]:
-    """The host and port a URL connects to (the scheme's default port if none)."""
-    from urllib.parse import urlsplit
-    parts = urlsplit(url)
-    return parts.hostname or '', parts.port or (443 if parts.scheme == 'https' else 80)
-
-
-def _host_port(url: str) -> str:
-    host, port = _address(url)
-    return f'{host}:{port}'
-
-
-def unreachable(url: str, timeout: Any = 30, *, verify: bool = True) -> str | None:
-    """Why the wiki's host cannot be reached (DNS, refused, timeout, TLS), or None.
-
-    A TCP connection and, for https, a TLS handshake; no HTTP request, so the
-    wiki sees nothing. Skipped behind a proxy (only the proxy could tell).
-    """
-    import socket
-    import ssl
-    from urllib.parse import urlsplit
-
-    if facade.uses_proxy(url):
-        return None
-    host, port = _address(url)
-    connect_timeout = float(timeout[0] if isinstance(timeout, (tuple, list)) else timeout)
-    try:
-        sock = socket.create_connection((host, port), timeout=min(connect_timeout, 30.0))
-    except OSError as exc:
-        return f'cannot reach {host}:{port}: {describe_connect_error(exc, connect_timeout)}'
-    with sock:
-        if urlsplit(url).scheme != 'https':
-            return None
-        context = ssl.create_default_context(cafile=_ca_bundle())
-        if not verify:   # the family turns certificate checks off for this site
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        try:
-            with context.wrap_socket(sock, server_hostname=host):
-                return None
-        except (ssl.SSLError, OSError) as exc:
-            return f'cannot reach {host}:{port}: {describe_connect_error(exc, connect_timeout)}'
-
-
-def _ca_bundle() -> str | None:
-    """The CA bundle requests uses (certifi), so the probe trusts what Pywikibot trusts."""
-    try:
-        import certifi
-    except ImportError:
-        return None
-    return str(certifi.where())
-
-
-def describe_connect_error(exc: BaseException, timeout: float) -> str:
-    """One phrase for a failed connection: which of DNS, refused, timeout, TLS, and why."""
-    import socket
-    import ssl
-    if isinstance(exc, socket.gaierror):
-        return (f'DNS lookup failed ({exc.strerror or exc}): check the host name in the'
-                ' family file, and the network or DNS settings')
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return (f'TLS certificate not accepted ({exc.verify_message}): a proxy or the'
-                ' wrong host answers, or the certificate expired')
-    if isinstance(exc, ssl.SSLError):
-        return (f'TLS handshake failed ({getattr(exc, "reason", None) or exc}): is this port'
-                ' https? (an http server, or a proxy, answers there)')
-    if isinstance(exc, (socket.timeout, TimeoutError)):
-        return (f'timeout: no answer within {timeout:g} s (a firewall, the wrong address,'
-                ' or the wiki is down)')
-    if isinstance(exc, ConnectionRefusedError):
-        return ('connection refused: nothing listens on that port (the wiki server is not'
-                ' running, or the port in the family file is wrong)')
-    return f'{type(exc).__name__}: {getattr(exc, "strerror", None) or exc}'
 
 
 # --- grants and token expiry -------------------------------------------------------
@@ -519,8 +460,10 @@ def format_report(report: dict[str, Any]) -> str:
     """A site's report as readable text."""
     lines = [printable(f'{report["site"]}  ({report["api_url"] or "unknown URL"})')]
 
-    def row(label: str, value: Any) -> None:
-        lines.append(f'  {label + ":":<13}{printable(value)}')   # names, wiki messages
+    def row(label: str, value: Any) -> None:   # names, wiki messages; next lines indented
+        first, *more = [printable(line) for line in str(value).splitlines()] or ['']
+        lines.append(f'  {label + ":":<13}{first}')
+        lines.extend(' ' * 15 + line for line in more)
 
     if report['key'] is not None:
         row('key', f'{report["key"]!r} ({report["key_reason"]})')
@@ -558,5 +501,5 @@ def _describe_protocol(report: dict[str, Any]) -> str:
     if public_id and '(' in public_id:   # a reference: env('NAME')...
         return f'{report["protocol_name"]} (key from {public_id})'
     if public_id:
-        return f'{report["protocol_name"]} (id {public_id}...)'
+        return f'{report["protocol_name"]} (id {public_id})'
     return report['protocol_name']

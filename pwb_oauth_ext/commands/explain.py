@@ -1,4 +1,4 @@
-"""``pwb-oauth explain URL [-user:NAME]``: which ``config.authenticate`` key a URL gets, and why.
+"""``pwb-oauth explain URL|-site:FAMILY:CODE [-user:NAME]``: which key applies, and why.
 
 No network. The answer is ``pwb_oauth_ext.explain``'s, which asks the host
 table the runtime (``SessionAuth``) asks: a URL is explained as a request of
@@ -9,12 +9,24 @@ from __future__ import annotations
 from typing import Any, TextIO
 
 
-def run_explain(url: str, user: str | None, out: TextIO) -> int:
-    """Print the candidate keys for ``url``; 1 when none matches, 2 for a bad config or URL."""
+def run_explain(url: str | None, user: str | None, out: TextIO, *,
+                site: tuple[str, str] | None = None) -> int:
+    """Print the candidate keys for ``url`` (or the API URL of ``site``, (family, code)).
+
+    1 when no key matches, 2 for a bad config, URL or site.
+    """
     import pwb_oauth_ext
     from pwb_oauth_ext.errors import ConfigError
     from pwb_oauth_ext.integration import facade
     from pwb_oauth_ext.network.text import printable
+    if site is not None:
+        try:
+            url = facade.site_address(*site).api_url
+        except Exception as exc:
+            print(f'pwb-oauth explain: unknown site {site[0]}:{site[1]}'
+                  f' ({type(exc).__name__}: {exc})', file=out)
+            return 2
+    assert url is not None
     try:
         explanation = pwb_oauth_ext.explain(url, user)
     except (ConfigError, ValueError) as exc:
@@ -27,9 +39,13 @@ def run_explain(url: str, user: str | None, out: TextIO) -> int:
         source = (f'Keys read from {config_file}.' if config_file.exists() else
                   f'There is no user-config.py in {config_file.parent}, so config.authenticate'
                   ' is empty (set PYWIKIBOT_DIR or -dir: to the directory that has it).')
+        from pwb_oauth_ext.network.nearest import nearest_key
+        nearest = nearest_key(facade.resolver.table(), url, user) \
+            if not explanation.candidates else None
+        near = f' The nearest key is {nearest[0]!r}: {nearest[1]}.' if nearest else ''
         print(f'No config.authenticate key matches {printable(url)}'
               f'{" for account " + explanation.account if explanation.account else ""};'
-              f' Pywikibot would send no credentials there. {source}', file=out)
+              f' Pywikibot would send no credentials there.{near} {source}', file=out)
         return 1
     if winner.key.is_catch_all:
         print(f'{winner.key.original!r} applies to the requests of the wiki at this host and'

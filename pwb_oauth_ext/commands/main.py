@@ -20,29 +20,33 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from pwb_oauth_ext.commands.parser import PywikibotStyleParser, command_parser
 from pwb_oauth_ext.network.text import printable
 
 EXIT_USAGE = 2
-#: Our own options in Pywikibot's spelling, rewritten for argparse for the commands
-#: that have them (they are Pywikibot global options too, handed to handle_args as well:
-#: check gets -user: that way only, the demo neither).
-_PYWIKIBOT_STYLE = {'-site:': ('--site=', ('check', 'authorize')),
-                    '-user:': ('--user=', ('explain', 'authorize'))}
+#: Pywikibot global options a command may also have as its own (check -site:, authorize
+#: -user: ...): given to both, our parser and handle_args, as a Pywikibot script reads them.
+_GLOBAL_TOO = ('-site', '-user')
 #: Global options that make no sense for the demo (it makes its own wiki and directory).
 _NOT_FOR_DEMO = ('-dir', '-config', '-site', '-family', '-code', '-lang', '-user')
+#: Commands that make their own Pywikibot directory: no Pywikibot global option applies.
+_OWN_DIRECTORY = ('demo', 'testwiki')
 
 
-def _split_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+def _split_args(parser: argparse.ArgumentParser,
+                argv: Sequence[str]) -> tuple[list[str], list[str]]:
     """(our arguments for argparse, Pywikibot global options for handle_args).
 
-    ``-help``/``help`` become ``--help``; ``-site:``/``-user:`` go to both lists;
-    any other single-dash option (``-log``, ``-debug``, ``-family:x`` ...) is
-    Pywikibot's, and handle_args says if it is unknown.
+    ``-help``/``help`` become ``--help``. A single-dash option the command has
+    (``-json``, ``-site:X``, ``-dir:X`` of testwiki ...) is ours; ``-site:`` and
+    ``-user:`` go to handle_args as well; any other single-dash option (``-log``,
+    ``-debug``, ``-family:x`` ...) is Pywikibot's, and handle_args says if it is unknown.
     """
     ours: list[str] = []
     pywikibot_args: list[str] = []
     command = None
     want_help = False
+    known: set[str] = set()
     for arg in argv:
         if (arg in ('-help', '-h', '--help') or arg.startswith('-help:')
                 or (arg == 'help' and ours in ([], [command]))):
@@ -50,21 +54,25 @@ def _split_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
         elif command is None and not arg.startswith('-'):
             command = arg
             ours.append(arg)
-        elif arg.startswith('-') and not arg.startswith('--') and arg not in ('-u', '-'):
-            pywikibot_args.append(arg)
+            sub = command_parser(parser, command)
+            known = sub.option_names() if sub is not None else set()
+        elif arg.startswith('-') and not arg.startswith('--') and arg != '-':
+            name = arg.split(':', 1)[0].split('=', 1)[0]
+            if name in known:
+                ours.append(arg)
+                if name in _GLOBAL_TOO and command not in _OWN_DIRECTORY:
+                    pywikibot_args.append(arg)
+            else:
+                pywikibot_args.append(arg)
         else:
             ours.append(arg)
-    for arg in pywikibot_args:   # -site:/-user: are ours too where the command has them
-        for old, (new, commands) in _PYWIKIBOT_STYLE.items():
-            if arg.startswith(old) and command in commands:
-                ours.append(new + arg[len(old):])
     if want_help:   # "help check", "check help", "check -help" = "check --help"
         ours.append('--help')
     return ours, pywikibot_args
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = PywikibotStyleParser(
         prog='pwb-oauth',
         description='OAuth for Pywikibot: try it, explain and check the configuration,'
                     ' authorize a bot. Pywikibot global options (-dir:, -family:, -lang:,'
@@ -101,11 +109,15 @@ def _add_demo(commands: Any) -> None:
 
 def _add_explain(commands: Any) -> None:
     explain = commands.add_parser(
-        'explain', help='which config.authenticate key applies to a URL, and why',
-        description='List the config.authenticate keys that apply to URL in precedence'
-                    ' order and tell which one is used. No network.')
-    explain.add_argument('url')
-    explain.add_argument('--user', '-u', help='the account (as -user:NAME)')
+        'explain', help='which config.authenticate key applies to a URL or site, and why',
+        description='List the config.authenticate keys that apply to URL (or to the API of'
+                    ' -site:FAMILY:CODE) in precedence order and tell which one is used.'
+                    ' No network.')
+    explain.add_argument('url', nargs='?', metavar='URL',
+                         help='a URL requests will be sent to (or give -site:FAMILY:CODE)')
+    explain.add_argument('--site', metavar='FAMILY:CODE',
+                         help="the site whose API URL to explain, instead of a URL")
+    explain.add_argument('--user', '-u', metavar='NAME', help='the account')
 
 
 def _add_check(commands: Any) -> None:
@@ -113,11 +125,13 @@ def _add_check(commands: Any) -> None:
         'check', help='check OAuth login, identity, rights and token files per site',
         description='Log in to each site with its OAuth credentials and report the key'
                     ' used, the protocol, the identity, groups, grants, rights, token'
-                    ' expiry and warnings. -user:NAME checks that account.',
-        epilog='Exit status: 0 every check passed; 1 a check failed; 3 a wiki could not'
-               ' be reached.')
+                    ' expiry and warnings.',
+        epilog='Exit status: 0 every check passed; 1 a check failed; 2 a configuration'
+               ' error; 3 a wiki could not be reached.')
     check.add_argument('--site', action='append', default=[], metavar='FAMILY:CODE',
                        help='a site to check (repeatable; default: the configured site)')
+    check.add_argument('--user', metavar='NAME',
+                       help='the account to check (default: usernames[...] of each site)')
     check.add_argument('--all', action='store_true',
                        help='every site in config.usernames plus the default site')
     check.add_argument('--json', action='store_true', help='machine-readable output')
@@ -128,11 +142,13 @@ def _add_authorize(commands: Any) -> None:
         'authorize', help='obtain and store a token for a bot account (browser consent)',
         description='Run the OAuth consent flow for a site and store the token.')
     authorize.add_argument('--site', metavar='FAMILY:CODE',
-                           help='the site (as -site:FAMILY:CODE; default: the configured'
-                                ' site, or -family: and -lang:)')
-    authorize.add_argument('--user', help='the bot account the token is for')
+                           help='the site (default: the configured site, or -family: and'
+                                ' -lang:)')
+    authorize.add_argument('--user', metavar='NAME', help='the bot account the token is for')
     authorize.add_argument('--paste', action='store_true',
                            help='paste the redirect URL instead of receiving it locally')
+    authorize.add_argument('--timeout', type=float, default=300.0, metavar='SECONDS',
+                           help='how long to wait for the browser (default: 300)')
     authorize.add_argument('--show', action='store_true',
                            help='also print the new access token (and secret or refresh'
                                 ' token) after storing it; they are secrets')
@@ -153,8 +169,9 @@ def parse_site(text: str) -> tuple[str, str]:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Entry point of the ``pwb-oauth`` console script; returns the exit status."""
     out = out or sys.stdout
-    ours, pywikibot_args = _split_args(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(ours)
+    parser = build_parser()
+    ours, pywikibot_args = _split_args(parser, sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(ours)
     try:
         if args.command == 'demo':
             refused = [arg for arg in pywikibot_args if arg.partition(':')[0] in _NOT_FOR_DEMO]
@@ -200,12 +217,12 @@ def _dispatch(args: Any, out: TextIO) -> int:
         from pwb_oauth_ext.commands.demo import parse_modes, run_demo
         return run_demo(parse_modes(args.mode), out, pywikibot_args=args.pywikibot_args)
     if args.command == 'explain':
-        from pwb_oauth_ext.commands.explain import run_explain
-        return run_explain(args.url, args.user, out)
+        return _explain(args, out)
     if args.command == 'check':
         from pwb_oauth_ext.commands.check import run_check
         sites = [parse_site(text) for text in args.site]
-        return run_check(sites, all_sites=args.all, as_json=args.json, out=out)
+        return run_check(sites, all_sites=args.all, as_json=args.json, out=out,
+                         user=args.user)
     if args.command == 'authorize':
         return _authorize(args, out)
     if args.command == 'testwiki':
@@ -217,7 +234,18 @@ def _dispatch(args: Any, out: TextIO) -> int:
     raise AssertionError(args.command)
 
 
+def _explain(args: Any, out: TextIO) -> int:
+    from pwb_oauth_ext.commands.explain import run_explain
+    if (args.url is None) == (args.site is None):
+        raise ValueError('give a URL or -site:FAMILY:CODE (one of them)')
+    if args.site is not None:
+        return run_explain(None, args.user, out, site=parse_site(args.site))
+    return run_explain(args.url, args.user, out)
+
+
 def _authorize(args: Any, out: TextIO) -> int:
+    if not args.timeout > 0:
+        raise ValueError(f'-timeout:{args.timeout:g} must be a number of seconds above 0')
     family, code = _default_site(args.site)
     from pwb_oauth_ext.commands.authorize import EXIT_USAGE as CONFIG_ERROR
     from pwb_oauth_ext.commands.authorize import check_configuration, run_authorize
@@ -229,7 +257,8 @@ def _authorize(args: Any, out: TextIO) -> int:
     facade.install()   # even without enable(): creating the site must not log in
     site = facade.site_without_login(family, code, args.user)
     return run_authorize(site, user=args.user, paste=args.paste, show=args.show, out=out,
-                         inp=sys.stdin, open_browser=not args.no_browser, force=args.force)
+                         inp=sys.stdin, open_browser=not args.no_browser, force=args.force,
+                         timeout=args.timeout)
 
 
 if __name__ == '__main__':

@@ -7,6 +7,7 @@ there); otherwise it is written. Nothing is deleted from either store.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any, TextIO
 
 
@@ -22,8 +23,9 @@ def add_parser(commands: Any) -> None:
     actions.required = True
     migrate = actions.add_parser('migrate', help='copy every grant to --to')
     migrate.add_argument('--to', required=True, metavar='URL_OR_FILE',
-                         help='the target store: a database URL or a file path; the'
-                              ' password may come from $PWB_OAUTH_STORE_PASSWORD')
+                         help='the target store: a database URL or a file path (a relative'
+                              ' one is in the current folder); the password may come from'
+                              ' $PWB_OAUTH_STORE_PASSWORD')
     migrate.add_argument('--from', dest='source', metavar='URL_OR_FILE',
                          help='the source store (default: the one user-config.py uses)')
 
@@ -42,9 +44,49 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     print(f'{describe_store(source)} -> {describe_store(target)}: {counts["copied"]} copied,'
           f' {counts["unchanged"]} already there, {counts["newer"]} kept (newer in the'
           ' target).', file=out)
+    written = local_file(args.to)
+    if written is not None:
+        print(f'The grants are in the file {written}.', file=out)
     print('Switch every bot to the new store at once (enable(token_store=...) in'
           ' user-config.py): a grant refreshed in one store is dead in the other.', file=out)
+    if written is not None and is_relative(args.to):
+        print(f'{args.to} is relative to the folder this ran in; a bot runs elsewhere:'
+              f' give enable(token_store={absolute_setting(args.to, written)!r}).', file=out)
     return 0
+
+
+def _sqlite_path(setting: str) -> str | None:
+    """The file part of ``sqlite:///PATH[?...]``; None for another URL."""
+    if not setting.lower().startswith('sqlite'):
+        return None
+    rest = setting.partition('://')[2]
+    path = rest[1:] if rest.startswith('/') else rest
+    return path.partition('?')[0] or None
+
+
+def local_file(setting: str) -> Path | None:
+    """The absolute file a store setting (a path or ``sqlite:///PATH``) names; None for a server."""
+    import os
+    if '://' not in setting:
+        return Path(os.path.abspath(os.path.expanduser(setting)))
+    path = _sqlite_path(setting)
+    if path is None or path == ':memory:':
+        return None
+    return Path(os.path.abspath(os.path.expanduser(path)))
+
+
+def is_relative(setting: str) -> bool:
+    """True for a store path that depends on the current folder."""
+    path = _sqlite_path(setting) if '://' in setting else setting
+    return path is not None and not path.startswith(('/', '~'))
+
+
+def absolute_setting(setting: str, written: Path) -> str:
+    """``setting`` with its file made absolute (``sqlite:////abs/path``)."""
+    if '://' not in setting:
+        return str(written)
+    query = setting.partition('?')[2]
+    return f'sqlite:///{written}' + (f'?{query}' if query else '')
 
 
 def migrate(source: Any, target: Any) -> dict[str, int]:

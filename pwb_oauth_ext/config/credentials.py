@@ -15,7 +15,7 @@ from pwb_oauth_ext.config.grant_types import (
     OAuth2GrantType,
 )
 from pwb_oauth_ext.config.references import SecretRef, has_control_character
-from pwb_oauth_ext.errors import ConfigError, NotEnabledError
+from pwb_oauth_ext.errors import ConfigError, NotEnabledError, shown_id
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: keep the import cheap
@@ -108,7 +108,7 @@ class Credential:
     is_oauth = True
 
     def public_id(self) -> str:
-        """A non-secret identifier, e.g. the first characters of the consumer key."""
+        """A non-secret identifier: the consumer key or client id as ``errors.shown_id``."""
         return ''
 
     def __bool__(self) -> bool:
@@ -167,10 +167,10 @@ class OAuth1(Credential):
 
     def public_id(self) -> str:
         key = self.consumer_key
-        return key.describe() if isinstance(key, SecretRef) else key[:6]
+        return key.describe() if isinstance(key, SecretRef) else shown_id(key)
 
     def __repr__(self) -> str:
-        return (f'OAuth1(consumer_key={self.public_id()!r}..., consumer_secret='
+        return (f'OAuth1(consumer_key={self.public_id()!r}, consumer_secret='
                 f'{_mask(self.consumer_secret)}, access_token={_mask(self.access_token)},'
                 f' access_secret={_mask(self.access_secret)})')
 
@@ -226,12 +226,12 @@ class OAuth2(Credential):
         return self.grant_type.name
 
     def public_id(self) -> str:
-        return (self.client_id or '')[:6]
+        return shown_id(self.client_id) if self.client_id else ''
 
     def __repr__(self) -> str:
         parts = [f'grant={self.grant!r}']
         if self.client_id:
-            parts.append(f'client_id={self.public_id()!r}...')
+            parts.append(f'client_id={self.public_id()!r}')
         if self.client_secret is not None:
             parts.append(f'client_secret={_mask(self.client_secret)}')
         if self.access_token is not None:

@@ -10,17 +10,21 @@ class Settings:
     """The options of ``enable()``; None means "not given" (the default applies).
 
     ``token_store`` is a file path (expanded), a database URL or a secret
-    reference; ``token_store_password`` a string or a secret reference.
+    reference; ``token_store_password`` a string or a secret reference;
+    ``password_login`` False when no password login may ever be attempted.
     Immutable: a later ``enable(...)`` makes a new one with ``updated``.
     """
 
-    __slots__ = ('token_store', 'token_store_password')
+    __slots__ = ('password_login', 'token_store', 'token_store_password')
     token_store: Any
     token_store_password: Any
+    password_login: bool | None
 
-    def __init__(self, token_store: Any = None, token_store_password: Any = None) -> None:
+    def __init__(self, token_store: Any = None, token_store_password: Any = None,
+                 password_login: bool | None = None) -> None:
         object.__setattr__(self, 'token_store', token_store)
         object.__setattr__(self, 'token_store_password', token_store_password)
+        object.__setattr__(self, 'password_login', password_login)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError('Settings are immutable')
@@ -30,7 +34,13 @@ class Settings:
         return Settings(
             self.token_store if newer.token_store is None else newer.token_store,
             self.token_store_password if newer.token_store_password is None
-            else newer.token_store_password)
+            else newer.token_store_password,
+            self.password_login if newer.password_login is None else newer.password_login)
+
+    @property
+    def passwords_allowed(self) -> bool:
+        """False after ``enable(password_login=False)``: never a password login."""
+        return self.password_login is not False
 
     @property
     def store_is_url(self) -> bool:
@@ -40,4 +50,5 @@ class Settings:
     def __repr__(self) -> str:   # names what is set, never a password
         store = 'default' if self.token_store is None else type(self.token_store).__name__
         password = 'set' if self.token_store_password is not None else 'unset'
-        return f'Settings(token_store={store}, token_store_password={password})'
+        logins = '' if self.password_login is None else f', password_login={self.password_login}'
+        return f'Settings(token_store={store}, token_store_password={password}{logins})'

@@ -33,8 +33,9 @@ __all__ = [
     'fetch_without_auth', 'handle_global_args', 'install', 'installed', 'integration',
     'is_expected_failure', 'is_identity_mismatch', 'is_network_failure', 'load_pywikibot',
     'logged_in_site', 'no_auth', 'page', 'post_without_auth', 'pywikibot_transport',
-    'report_without_retries', 'site_address', 'site_get', 'site_url', 'site_without_login',
-    'socket_timeout', 'stored_grant', 'user_config_path', 'uses_proxy',
+    'report_file_modes_myself', 'report_without_retries', 'site_address', 'site_get',
+    'site_url', 'site_without_login', 'socket_timeout', 'stored_grant', 'user_config_path',
+    'uses_proxy',
 ]
 
 
@@ -99,6 +100,11 @@ def configured_account(family: str, code: str) -> str | None:
     from pywikibot import config
     names = config.usernames.get(family, {})
     return names.get(code) or names.get('*')
+
+
+def report_file_modes_myself() -> None:
+    """The caller reports files others can read (``check``): no warning of its own too."""
+    integration().resolver.warn_readable_config = False
 
 
 def report_without_retries() -> None:

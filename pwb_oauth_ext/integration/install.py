@@ -33,15 +33,35 @@ SECRET_LOGGERS = ('oauthlib', 'requests_oauthlib')
 
 
 class Patch:
-    """One replaced name: ``owner.name`` was ``original`` before we set it."""
+    """One replaced name: ``owner.name`` was ``original`` before we set it to ``replacement``."""
 
-    __slots__ = ('name', 'original', 'owner')
+    __slots__ = ('name', 'original', 'owner', 'replacement')
 
-    def __init__(self, owner: Any, name: str, original: Any) -> None:
+    def __init__(self, owner: Any, name: str, original: Any, replacement: Any) -> None:
         self.owner, self.name, self.original = owner, name, original
+        self.replacement = replacement
 
     def restore(self) -> None:
         setattr(self.owner, self.name, self.original)
+
+
+class RefusalWarningFilter(logging.Filter):
+    """Pywikibot's ``WARNING: API error mwoauth-invalid-authorization...`` goes to the log only.
+
+    Pywikibot warns about every API error before its error hook runs; for an
+    OAuth refusal that hook (``handle_rejection``) either retries it quietly or
+    raises one error that names the key and the likely cause, with the same
+    text. One refusal, one message: the warning is logged at Pywikibot's
+    ``log()`` level (VERBOSE), so ``-log`` files keep it and the console does not.
+    """
+
+    PREFIX = 'API error mwoauth-invalid-authorization'
+    VERBOSE = 18   # pywikibot.logging.VERBOSE: what pywikibot.log() writes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and str(record.msg).startswith(self.PREFIX):
+            record.levelno, record.levelname = self.VERBOSE, logging.getLevelName(self.VERBOSE)
+        return True
 
 
 class BelowInfoFilter(logging.Filter):
@@ -68,6 +88,7 @@ class Integration:
         self._patches: list[Patch] = []
         self._log_filter = BelowInfoFilter()
         self._filtered: list[logging.Logger] = []
+        self._refusal_filter = RefusalWarningFilter()
 
     @property
     def settings(self) -> Settings:
@@ -88,8 +109,22 @@ class Integration:
                 return patch.original
         return getattr(owner, name)
 
+    def patched(self, owner: Any, name: str) -> bool:
+        """True when ``owner.name`` is, right now, the replacement this integration set.
+
+        Decided by identity with the patch records, never by where code lives
+        (a checkout named ``pwb_oauth_ext`` holds Pywikibot's files too).
+        """
+        current = getattr(owner, name, None)
+        return any(patch.owner is owner and patch.name == name
+                   and current is patch.replacement for patch in self._patches)
+
+    def patches(self) -> list[Patch]:
+        """The patch records, in the order they were applied (empty when not installed)."""
+        return list(self._patches)
+
     def _patch(self, owner: Any, name: str, replacement: Any) -> None:
-        self._patches.append(Patch(owner, name, getattr(owner, name)))
+        self._patches.append(Patch(owner, name, getattr(owner, name), replacement))
         setattr(owner, name, replacement)
 
     def install(self) -> None:
@@ -101,6 +136,7 @@ class Integration:
         from pywikibot.data import api
         from pywikibot.site import _apisite
         self._hide_secret_logs()
+        logging.getLogger('pywiki').addFilter(self._refusal_filter)
         self._patch_request(http)
         self._patch_fetch(http)
         self._patch_get_authentication(http)
@@ -121,6 +157,7 @@ class Integration:
         for logger in self._filtered:
             logger.removeFilter(self._log_filter)
         self._filtered.clear()
+        logging.getLogger('pywiki').removeFilter(self._refusal_filter)
         self.resolver.forget()
 
     def _hide_secret_logs(self) -> None:

@@ -50,11 +50,41 @@ class OAuthLoginMixin:
     def login(self, retry: bool = False, autocreate: bool = False) -> bool:
         """Log in with the OAuth entry, or as Pywikibot's ClientLoginManager does."""
         if self.oauth_entry is None:
+            self._before_password_login()
             return super().login(retry=retry, autocreate=autocreate)  # type: ignore[misc]
         from pwb_oauth_ext.integration.errors import OAuthIdentityError
         self._oauth_login(self.oauth_entry, OAuthIdentityError)
         self.username = self.login_name = self.site.username()
         return True
+
+    def _before_password_login(self) -> None:
+        """No OAuth entry applies: say so (and the nearest key) before a password is used.
+
+        With ``enable(password_login=False)``, or with no terminal to ask for the
+        password, the login ends here with one line instead.
+        """
+        import sys
+
+        import pywikibot
+
+        from pwb_oauth_ext.integration.errors import OAuthCredentialError
+        from pwb_oauth_ext.network.nearest import no_match_line
+        url = site_url(self.site)
+        table = self.resolver.table()
+        missed = no_match_line(table, url, self.username) if len(table) else None
+        if not self.resolver.settings.passwords_allowed:
+            raise OAuthCredentialError(
+                f'{missed or _no_entries(url)} Password login is off'
+                ' (enable(password_login=False)), so nothing logs in to'
+                f' {self.site}: add an OAuth entry for it to config.authenticate.')
+        if not self.password and not _has_terminal(sys.stdin):
+            raise OAuthCredentialError(
+                f'{missed or _no_entries(url)} Pywikibot would ask for the password of'
+                f' {self.username} on {self.site}, but there is no terminal to type it:'
+                ' add an OAuth entry for this wiki (or set password_file in'
+                ' user-config.py).')
+        if missed:
+            pywikibot.warning(f'{missed} Pywikibot logs in with a password instead.')
 
     def _oauth_login(self, match: Match[AnyCredential], identity_error: type) -> None:
         """Prove the identity with one userinfo request; never send a password."""
@@ -75,7 +105,7 @@ class OAuthLoginMixin:
                     raise identity_error(
                         f'OAuth login on {site} failed: the wiki gives the client credentials'
                         f' token of authenticate[{match.key.original!r}] (client'
-                        f' {cred.public_id()}...) no user, so every request is anonymous. That'
+                        f' {cred.public_id()}) no user, so every request is anonymous. That'
                         ' is what MediaWiki does for a client that is not owner-only: use an'
                         ' owner-only client for client credentials, or the authorization-code'
                         ' grant (OAuth2(client_id=..., client_secret=...) and pwb-oauth'
@@ -92,17 +122,61 @@ class OAuthLoginMixin:
             elif configured == name:
                 self.resolver.adopt(site, match, name, configured)
             else:
-                raise identity_error(
-                    f'OAuth login on {site}: the token of authenticate[{match.key.original!r}]'
-                    f' ({match.reason}) belongs to {name!r}, but the configured user is'
-                    f' {configured!r}. Set'
-                    f" usernames[{site.family.name!r}][{site.code!r}] = {name!r}, or add an"
-                    f" entry authenticate['{configured}@{match.key.host or '*'}'] with"
-                    f" {configured}'s own token.", wiki_user=name, configured_user=configured)
+                raise identity_error(_mismatch_message(site, match, name, configured),
+                                     wiki_user=name, configured_user=configured)
         except BaseException:
             site._loginstatus = LoginStatus.NOT_LOGGED_IN
             raise
         site._loginstatus = LoginStatus.AS_USER
+
+
+def _mismatch_message(site: Any, match: Match[AnyCredential], name: str,
+                      configured: str) -> str:
+    """The token is another account's: say where the configured name came from, and the fix."""
+    key = match.key
+    account_key = f"{configured}@{key.canonical.partition('@')[2] or key.canonical}"
+    own_entry = f"add an entry authenticate[{account_key!r}] with {configured}'s own token"
+    text = (f'OAuth login on {site}: the token of authenticate[{key.original!r}]'
+            f' ({match.reason}) belongs to {name!r}, but')
+    option = _user_option(configured)
+    if option is not None:
+        return (f'{text} this run asks for {configured!r} with {option}. Run without'
+                f' {option} to run as {name}, or {own_entry}.')
+    from pywikibot import config
+    names = config.usernames.get(site.family.name, {})
+    if (names.get(site.code) or names.get('*')) == name:
+        return (f'{text} the site was created for {configured!r} (pywikibot.Site(...,'
+                f' user={configured!r})). Create it without user= to run as {name}, or'
+                f' {own_entry}.')
+    return (f'{text} the configured user is {configured!r}. Set'
+            f' usernames[{site.family.name!r}][{site.code!r}] = {name!r}, or {own_entry}.')
+
+
+def _user_option(configured: str) -> str | None:
+    """The ``-user:NAME`` of this run's command line naming ``configured``, if there is one."""
+    import sys
+
+    import pywikibot
+
+    from pwb_oauth_ext.network.hosts import normalize_account
+    for arg in [*getattr(pywikibot, 'argvu', []), *sys.argv]:
+        if isinstance(arg, str) and arg.startswith('-user:') \
+                and normalize_account(arg[len('-user:'):]) == configured:
+            return arg
+    return None
+
+
+def _has_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError):   # replaced or closed stdin
+        return False
+
+
+def _no_entries(url: str) -> str:
+    host, port = split_url(url)
+    where = host if port is None else f'{host}:{port}'
+    return f'config.authenticate has no entry for {where} (it has none at all).'
 
 
 def login_manager_class(base: type, resolver: Resolver) -> type:
@@ -208,7 +282,7 @@ def _rejection_message(site: Any, match: Match[AnyCredential] | None, info: str)
     where = ('no entry' if match is None
              else f'authenticate[{match.key.original!r}]: {match.reason}')
     public_id = match.value.public_id() if match is not None else ''
-    who = f'; consumer key {public_id}...' if public_id else ''
+    who = f'; consumer key {public_id}' if public_id else ''
     text = f'OAuth authentication on {site} was refused ({where}{who}): {printable(info)}'
     if causes:
         text += '\nLikely cause: ' + '; or '.join(causes) + '.'

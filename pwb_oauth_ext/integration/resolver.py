@@ -36,6 +36,8 @@ class Resolver:
         self._auth_cache: dict[tuple[Any, ...], Any] = {}
         #: One auth object per stored grant, shared by every wiki that uses it.
         self._grant_auth: dict[tuple[GrantKey, type], Any] = {}
+        #: False while a command reports readable files itself (``check``): warn once.
+        self.warn_readable_config = True
         #: Auth objects for site-less requests to a host no site or family names: their
         #: endpoints are a guess, so neither a site's request nor the grant reuses them.
         self._provisional: dict[tuple[Any, ...], Any] = {}
@@ -63,7 +65,7 @@ class Resolver:
             snapshot = dict(entries)
             table = HostTable({key: credential_from_config(key, value)
                                for key, value in snapshot.items()})
-            if self._source is None:
+            if self._source is None and self.warn_readable_config:
                 _warn_readable_user_config(entries)
             self._table, self._source, self._snapshot = table, entries, snapshot
             self._size, self._last_key = len(snapshot), next(reversed(snapshot), _NO_KEY)
@@ -172,7 +174,8 @@ class Resolver:
         auth = make_auth(cred, AuthInputs(
             config_key=match.key.original, central=grant[0] if grant else None,
             grant=grant[1] if grant else None, store=self.store() if grant else None,
-            transport=pywikibot_transport, reauthorize_hint=reauthorize_hint(site, account)))
+            transport=pywikibot_transport, reauthorize_hint=reauthorize_hint(site, account),
+            on_renewal=announce_renewal))
         if not known:
             self._provisional[cache_key] = auth
             return auth
@@ -258,6 +261,30 @@ class Resolver:
         """
         grant = self.grant_of(match, account, url, site)
         return None if grant is None else self._stored_before_grants(grant, url, site)
+
+
+def announce_renewal(grant: GrantKey, tokens: Any, how: str) -> None:
+    """One INFO line per token the wiki issued (site, grant, new expiry; never a token)."""
+    import time
+
+    import pywikibot
+
+    from pwb_oauth_ext.integration.context import site_in_flight
+    site = site_in_flight.get()
+    where = f'{site} ' if site is not None else ''
+    expiry = tokens.expires_at
+    if expiry is None:
+        until = 'it does not expire'
+    else:
+        minutes = max(0, round((float(expiry) - time.time()) / 60))
+        until = time.strftime('it expires %Y-%m-%d %H:%M:%S UTC', time.gmtime(float(expiry)))
+        until += f' (in {minutes} min)'
+    from pwb_oauth_ext.errors import shown_id
+    from pwb_oauth_ext.network.text import printable
+    who = printable(grant.account) if grant.account else 'account not yet known'
+    pywikibot.info(f'OAuth 2.0 token renewed {"for " + where if where else ""}with the {how}'
+                   f' of the grant of {who} on {grant.central_wiki} (client'
+                   f' {shown_id(grant.client_id)}); {until}.')
 
 
 def _warn_readable_user_config(entries: Any) -> None:

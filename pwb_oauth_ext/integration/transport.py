@@ -40,7 +40,16 @@ def post_without_auth(url: str, headers: dict[str, str]) -> Any:
 
 
 def pywikibot_transport(url: str, data: dict[str, str], headers: dict[str, str]) -> Any:
-    """POST a token request (the OAuth 2.0 client's transport)."""
-    return fetch_without_auth(url, method='POST', headers=headers, data=data,
-                              what='a token request',
-                              endpoint=f'the OAuth 2.0 token endpoint {url}')
+    """POST a token request (the OAuth 2.0 client's transport); shown under ``-debug``.
+
+    The debug lines name the endpoint, the grant type and the answer's status,
+    never the body (it holds the client secret, the code or the refresh token).
+    """
+    import pywikibot
+    grant_type = data.get('grant_type', '?') if isinstance(data, dict) else '?'
+    pywikibot.debug(f'OAuth 2.0 token request: POST {url} (grant_type={grant_type})')
+    response = fetch_without_auth(url, method='POST', headers=headers, data=data,
+                                  what='a token request',
+                                  endpoint=f'the OAuth 2.0 token endpoint {url}')
+    pywikibot.debug(f'OAuth 2.0 token answer from {url}: HTTP {response.status_code}')
+    return response

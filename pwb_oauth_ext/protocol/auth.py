@@ -13,7 +13,7 @@ from typing import Any
 import requests
 import requests_oauthlib
 
-from pwb_oauth_ext.errors import OAuthFlowError
+from pwb_oauth_ext.errors import OAuthFlowError, shown_id
 from pwb_oauth_ext.network.urls import unsafe_destination
 from pwb_oauth_ext.protocol.oauth2 import is_b64token
 
@@ -55,7 +55,7 @@ class OAuth1Auth(requests.auth.AuthBase):
         return 4
 
     def __repr__(self) -> str:
-        return f'OAuth1Auth(consumer_key={self.consumer_key[:6]!r}..., <secrets hidden>)'
+        return f'OAuth1Auth(consumer_key={shown_id(self.consumer_key)!r}, <secrets hidden>)'
 
 
 class HTTPBasicAuth(requests.auth.HTTPBasicAuth):

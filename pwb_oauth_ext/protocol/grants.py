@@ -25,7 +25,7 @@ from pwb_oauth_ext.config.grant_types import (
     OwnerOnlyToken,
 )
 from pwb_oauth_ext.config.references import resolve_secret
-from pwb_oauth_ext.errors import ConfigError, OAuthFlowError
+from pwb_oauth_ext.errors import ConfigError, OAuthFlowError, ReauthorizationRequired, shown_id
 from pwb_oauth_ext.network.hosts import wiki_host
 from pwb_oauth_ext.protocol.auth import BearerAuth, HTTPBasicAuth, OAuth1Auth
 from pwb_oauth_ext.protocol.mediawiki import (
@@ -134,6 +134,10 @@ class AuthInputs:
     store: Any
     transport: Transport
     reauthorize_hint: str
+    #: Called after each token the wiki issued for a stored grant (a refresh, or a
+    #: client-credentials fetch): ``on_renewal(grant key, new tokens, how)``. Never
+    #: given to anything that prints secrets: the integration logs one line of it.
+    on_renewal: Optional[Callable[[GrantKey, TokenSet, str], None]] = None
 
 
 def make_auth(cred: Credential, inputs: AuthInputs) -> Any:
@@ -164,8 +168,9 @@ def _oauth1_stored_auth(cred: Any, inputs: AuthInputs) -> OAuth1Auth:
         whose = f' of {grant.account}' if grant.account else ''
         raise ConfigError(
             f'authenticate[{key!r}] has no access token and no grant{whose} is stored'
-            f' for consumer {consumer_key[:6]}... on {grant.central_wiki}:'
-            f' {inputs.reauthorize_hint}', config_key=key)
+            f' for consumer {shown_id(consumer_key)} on {grant.central_wiki}.'
+            f' {where_grants_were_looked_for(inputs.store)} {inputs.reauthorize_hint}',
+            config_key=key)
     stored_key, record = found
     return OAuth1Auth(consumer_key, consumer_secret, record['access_token'],
                       record['access_secret'], grant=stored_key)
@@ -197,10 +202,61 @@ def _renewing_bearer_auth(cred: OAuth2, inputs: AuthInputs) -> BearerAuth:
         # unnamed until the wiki names its owner at login, never after config.
         grant = grant._replace(account=None)
     source = BearerTokenSource(store=inputs.store, key=grant,
-                               obtain=lambda current: checked(current))
-    checked = same_owner(obtain, lambda: source.grant.describe())
+                               obtain=lambda current: announced(current))
+    checked = same_owner(_first_token_needs_authorize(obtain, inputs, client_credentials),
+                         lambda: source.grant.describe())
+
+    def announced(current: Optional[TokenSet]) -> TokenSet:
+        fresh = checked(current)
+        if inputs.on_renewal is not None:
+            how = ('refresh token' if current is not None and current.refresh_token
+                   else 'client credentials')
+            inputs.on_renewal(source.grant, fresh, how)
+        return fresh
     return BearerAuth(source)
 
+
+def _first_token_needs_authorize(obtain: Callable[[Optional[TokenSet]], TokenSet],
+                                 inputs: AuthInputs, client_credentials: bool,
+                                 ) -> Callable[[Optional[TokenSet]], TokenSet]:
+    """``obtain``, except that with no stored token at all the error says where it looked."""
+    if client_credentials:   # fetched by itself: nothing to authorize
+        return obtain
+
+    def obtain_stored(current: Optional[TokenSet]) -> TokenSet:
+        if current is None:
+            grant = inputs.grant
+            assert grant is not None
+            whose = f' of {grant.account}' if grant.account else ''
+            raise ReauthorizationRequired(
+                f'There is no OAuth 2.0 token{whose} to renew for client'
+                f' {shown_id(grant.client_id)} on {grant.central_wiki}:'
+                f' {where_grants_were_looked_for(inputs.store)} {inputs.reauthorize_hint}')
+        return obtain(current)
+    return obtain_stored
+
+
+def where_grants_were_looked_for(store: Any) -> str:
+    """Which store was read, and whether this looks like a first authorization or a lost store."""
+    from pathlib import Path
+
+    from pwb_oauth_ext.protocol.store import describe_store
+    where = describe_store(store)
+    path = getattr(store, 'path', None)
+    if isinstance(path, Path) and not path.exists():
+        return (f'The token store {where} does not exist: if this is the first run with'
+                ' this entry, authorize once; if bots ran before, the file was deleted or'
+                ' moved, or this run uses another Pywikibot directory (PYWIKIBOT_DIR, -dir:).')
+    try:
+        count = len(store.entries())
+    except Exception:   # the store's own errors are raised where it is used
+        count = None
+    held = ('it holds no grants' if count == 0 else
+            f'it holds {count} other grant{"s" if count != 1 else ""}' if count else
+            'it holds none for this entry')
+    return (f'The token store {where} was read and {held}: authorize this entry once (or, if'
+            ' it was authorized before, its grant was removed from the store, or another'
+            ' store is in use).')
 
 _AUTH_MAKERS: dict[type[GrantType], Callable[[Any, AuthInputs], Any]] = {
     HttpBasic: _basic_auth,
