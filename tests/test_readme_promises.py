@@ -433,14 +433,6 @@ GLOBAL_OPTIONS = ('-dir:', '-config:', '-family:', '-lang:', '-code:', '-site:',
                   '-log', '-debug', '-verbose', '-simulate')
 
 
-def split_args(main: Any, parser: Any, argv: list[str]) -> tuple[list[str], list[str]]:
-    """pwb-oauth's own split of a command line into (its arguments, Pywikibot's)."""
-    import inspect
-    if len(inspect.signature(main._split_args).parameters) == 2:
-        return main._split_args(parser, argv)
-    return main._split_args(argv)
-
-
 def test_every_pwb_oauth_command_line_in_the_manual_parses() -> None:
     """What the README and the manual show in backticks (and console blocks do not run, such
     as authorize on a real wiki) is a command line the parser accepts: no option that only
@@ -454,7 +446,7 @@ def test_every_pwb_oauth_command_line_in_the_manual_parses() -> None:
             continue  # a synopsis with alternatives, or help (it exits)
         argv = shlex.split(line)[1:]
         parser = main.build_parser()
-        ours, pywikibot_args = split_args(main, parser, argv)
+        ours, pywikibot_args = main._split_args(parser, argv)
         try:
             parser.parse_args(ours)
         except SystemExit:
