@@ -22,7 +22,7 @@ from conftest import PYWIKIBOT_PYTHON, result_of, save_page_bot
 
 from pwb_oauth_ext.commands.store import migrate
 from pwb_oauth_ext.errors import ConfigError, TokenStoreError
-from pwb_oauth_ext.protocol.database_store import DatabaseStore
+from pwb_oauth_ext.protocol.stores.database import DatabaseStore
 from pwb_oauth_ext.protocol.oauth2 import BearerTokenSource, TokenSet
 from pwb_oauth_ext.protocol.store import GrantKey, TokenStore, open_store
 from pwb_oauth_ext.testwiki import databases
@@ -207,7 +207,7 @@ def test_a_lock_held_by_a_dead_connection_is_released(server: Any) -> None:
     key = GrantKey('wiki.example', 'cid', USER)
     DatabaseStore(url).put(key, {'access_token': 'AT-1'})
     holder = subprocess.Popen(
-        [sys.executable, '-c', 'import sys, time\nfrom pwb_oauth_ext.protocol.database_store import'
+        [sys.executable, '-c', 'import sys, time\nfrom pwb_oauth_ext.protocol.stores.database import'
          ' DatabaseStore\nfrom pwb_oauth_ext.protocol.store import GrantKey\n'
          'with DatabaseStore(sys.argv[1]).transaction() as tx:\n'
          '    tx.get(GrantKey("wiki.example", "cid", "BotUser"))\n'
@@ -232,7 +232,7 @@ def test_a_lock_held_by_a_dead_connection_is_released(server: Any) -> None:
 
 HUNG_HOLDER = """
 import sys, time
-from pwb_oauth_ext.protocol.database_store import DatabaseStore
+from pwb_oauth_ext.protocol.stores.database import DatabaseStore
 from pwb_oauth_ext.errors import TokenStoreError
 from pwb_oauth_ext.protocol.store import GrantKey
 key = GrantKey('wiki.example', 'cid', 'BotUser')
