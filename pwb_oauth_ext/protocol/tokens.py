@@ -21,6 +21,7 @@ import atexit
 import dataclasses
 import threading
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -28,7 +29,7 @@ from pwb_oauth_ext.errors import OAuthFlowError, ReauthorizationRequired
 from pwb_oauth_ext.protocol.stores.records import GrantKey, freshness
 
 Clock = Callable[[], float]
-#: Seconds a process that ends waits for a pair it could not store yet.
+#: Seconds ``finish`` waits by default for a pair not stored yet.
 EXIT_WAIT = 10.0
 
 
@@ -344,9 +345,16 @@ _unfinished: set[BearerTokenSource] = set()
 
 @atexit.register
 def _finish_writes() -> None:
-    deadline = time.monotonic() + EXIT_WAIT
+    """At exit, a pair the store has not taken yet is waited for (each retry is bounded)."""
     for source in list(_unfinished):
-        source.finish(max(deadline - time.monotonic(), 0.0))
+        if source._writer is None:
+            continue
+        wait = getattr(source._store, 'outage_wait', EXIT_WAIT)
+        with suppress(Exception):
+            source._store.warn(f'Waiting (up to {wait:.0f} s) for the token store to take the'
+                               ' refreshed OAuth 2.0 token; interrupted, it stays in the'
+                               ' journal for the next run.')
+        source.finish(wait)
 
 
 def _first_line(exc: BaseException) -> str:
