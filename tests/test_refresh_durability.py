@@ -17,7 +17,7 @@ import pytest
 from conftest import PYWIKIBOT_PYTHON
 
 from pwb_oauth_ext.testwiki import databases
-from pwb_oauth_ext.testwiki.faults import run_fault
+from pwb_oauth_ext.testwiki.faults import MATRIX, run_fault
 from pwb_oauth_ext.testwiki.server import RunningWiki
 
 
@@ -42,24 +42,14 @@ def mariadb() -> Iterator[databases.MariaDBServer]:
     yield from _server(databases.MariaDBServer)
 
 
-CASES = [
-    ('connection killed', 'postgres'),
-    ('connection killed', 'mariadb'),
-    ('database down', 'postgres'),
-    ('wiki slower than the lease', 'postgres'),
-    ('wiki slower than the lease', 'mariadb'),
-    ('file write fails', None),
-    ('SIGKILL after the answer', 'postgres'),
-]
-
-
-@pytest.mark.parametrize('fault, server_name', CASES,
-                         ids=[f'{fault}-{name or "file"}' for fault, name in CASES])
+@pytest.mark.parametrize('fault, server_name', MATRIX,
+                         ids=[f'{fault}-{name or "file"}' for fault, name in MATRIX])
 def test_a_rotated_pair_survives_the_fault(fault: str, server_name: str | None,
                                            wiki: RunningWiki, pwb_dir_factory: Any,
                                            tmp_path: Path,
                                            request: pytest.FixtureRequest) -> None:
-    server = request.getfixturevalue(server_name) if server_name else None
+    server = request.getfixturevalue(
+        {'postgresql': 'postgres', 'mariadb': 'mariadb'}[server_name]) if server_name else None
     result = run_fault(fault, wiki, server=server, python=PYWIKIBOT_PYTHON, workdir=tmp_path,
                        make_dir=lambda lines: pwb_dir_factory(lines), bots=3)
     details = '\n----\n'.join(result['errors'])

@@ -173,8 +173,29 @@ def parse_token_answer(text: str, endpoint: str, status: int = 200) -> dict[str,
     refresh_token = params.get('refresh_token')
     if refresh_token is not None and not is_b64token(refresh_token):
         raise unusable('refresh_token is not a token (RFC 6750 characters)')
+    if _jwt_payload_too_deep(params['access_token']):
+        raise unusable('access_token is a JWT whose payload is nested too deeply')
     return {'access_token': params['access_token'], 'token_type': 'Bearer',
             'expires_in': expires_in, 'refresh_token': refresh_token}
+
+
+def _jwt_payload_too_deep(token: str) -> bool:
+    """True for a JWT-shaped token whose payload JSON nests deeper than Python can read.
+
+    The token's ``sub`` is read later (``grants.jwt_subject``); a payload nested
+    thousands deep would raise RecursionError there, after the grant rotated.
+    """
+    import base64
+    parts = token.split('.')
+    if len(parts) != 3:
+        return False
+    try:
+        json.loads(base64.urlsafe_b64decode(parts[1] + '=' * (-len(parts[1]) % 4)))
+    except RecursionError:
+        return True
+    except (ValueError, TypeError):
+        return False
+    return False
 
 
 def _token_endpoint_error(status: int, details: dict[str, str]) -> TokenEndpointError:

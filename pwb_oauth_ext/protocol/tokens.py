@@ -242,8 +242,7 @@ class BearerTokenSource:
                     return found
                 base = found
                 try:
-                    with tx.keepalive():
-                        fresh = self._obtain(base)
+                    fresh, kept = self._obtain_and_keep(tx, base)
                 except ReauthorizationRequired:
                     # Another process may have rotated the grant without our lock
                     # (another store path, a copied file): retry once with what is
@@ -257,17 +256,9 @@ class BearerTokenSource:
                         self._current = again
                         return again
                     base = again
-                    with tx.keepalive():
-                        fresh = self._obtain(again)
-                fresh = dataclasses.replace(
-                    fresh, generation=max(base.generation if base else 0, 0) + 1)
-                # The old refresh token is dead on the wiki from now on: the fresh pair
-                # is used, and on disk, before the store write can fail.
-                self._current = fresh
-                self._grant = self.grant
+                    fresh, kept = self._obtain_and_keep(tx, base)
                 record = fresh.to_record()
-                kept = self._store.keep_pending(self._grant, record)
-                tx.put_newest(self._grant, record)
+                tx.put_newest(self.grant, record)
         except Exception as exc:
             if fresh is None:
                 raise
@@ -275,6 +266,22 @@ class BearerTokenSource:
             return fresh
         self._store.forget_pending(self._grant, record)
         return fresh
+
+    def _obtain_and_keep(self, tx: Any, base: Optional[TokenSet]) -> tuple[TokenSet, bool]:
+        """The token request, and the fresh pair in memory and in the journal at once.
+
+        The old refresh token is dead on the wiki from the answer on; the journal is
+        written before the transaction's connection is touched again (a database that
+        hangs now cannot keep the pair from the disk).
+        """
+        assert self._obtain is not None
+        with tx.keepalive():
+            fresh = self._obtain(base)
+            fresh = dataclasses.replace(fresh, generation=(base.generation if base else 0) + 1)
+            self._current = fresh
+            self._grant = self.grant
+            kept = self._store.keep_pending(self._grant, fresh.to_record())
+        return fresh, kept
 
     # --- a fresh pair the store did not take -----------------------------------------
 

@@ -36,6 +36,19 @@ FAULTS = {
     'file write fails': False,
     'SIGKILL after the answer': True,
 }
+#: The matrix: each fault, on the servers it runs against (None: the file store).
+MATRIX = [
+    ('connection killed', 'postgresql'),
+    ('connection killed', 'mariadb'),
+    ('database down', 'postgresql'),
+    ('wiki slower than the lease', 'postgresql'),
+    ('wiki slower than the lease', 'mariadb'),
+    ('file write fails', None),
+    ('SIGKILL after the answer', 'postgresql'),
+]
+#: The matrix table's columns (``matrix_row``).
+MATRIX_HEADERS = ['fault', 'store', 'grants lost', 'refreshes / rotations',
+                  'saves ok / attempted']
 #: Seconds the database stays down in the ``database down`` fault.
 OUTAGE = 20.0
 #: The lease of the ``wiki slower than the lease`` fault, and how long the wiki waits.
@@ -86,6 +99,19 @@ def _engine(url: str) -> Any:
 
     from pwb_oauth_ext.protocol.stores.urls import StoreURL
     return sa.create_engine(StoreURL(url.partition('?')[0]).sqlalchemy_url())
+
+
+def other_sessions(url: str) -> list[int]:
+    """The server process ids of the other sessions on the store's PostgreSQL database."""
+    import sqlalchemy as sa
+    engine = _engine(url)
+    try:
+        with engine.connect() as conn:
+            return [int(pid) for pid in conn.execute(sa.text(
+                'SELECT pid FROM pg_stat_activity WHERE datname = current_database()'
+                ' AND pid <> pg_backend_pid()')).scalars()]
+    finally:
+        engine.dispose()
 
 
 def kill_connections(server: Any, url: str) -> None:
@@ -201,6 +227,7 @@ def _faulted(fault: str, wiki: RunningWiki, server: Any, store: Store, python: s
     """The refreshing bot's run with the fault; (saved, its stderr)."""
     holder: list[subprocess.Popen] = []
     restart: list[threading.Timer] = []
+    frozen: list[int] = []
 
     def action() -> None:
         if fault == 'connection killed':
@@ -217,8 +244,10 @@ def _faulted(fault: str, wiki: RunningWiki, server: Any, store: Store, python: s
             while not holder:
                 time.sleep(0.01)
             resource.prlimit(holder[0].pid, resource.RLIMIT_FSIZE, (4096, 4096))
-        else:   # freeze the database: the bot holds the answer and cannot store it
-            os.killpg(server.proc.pid, signal.SIGSTOP)
+        else:   # freeze the bot's database session: it holds the answer, cannot store it
+            for pid in other_sessions(store.setting):
+                os.kill(pid, signal.SIGSTOP)
+                frozen.append(pid)
 
     with AfterRefresh(wiki, action) as hook:
         bot = _start(python, pwb_dir, store.setting, f'Fault {slug}')
@@ -230,6 +259,7 @@ def _faulted(fault: str, wiki: RunningWiki, server: Any, store: Store, python: s
             return result
         try:
             hook.done.wait(120)
+            assert frozen, 'the refreshing bot had no database session to freeze'
             journal = pwb_dir / 'pwb-oauth-pending.json'
             deadline = time.monotonic() + 20
             while not journal.exists() and time.monotonic() < deadline:
@@ -238,7 +268,8 @@ def _faulted(fault: str, wiki: RunningWiki, server: Any, store: Store, python: s
             bot.send_signal(signal.SIGKILL)
             bot.communicate(timeout=60)
         finally:
-            os.killpg(server.proc.pid, signal.SIGCONT)
+            for pid in frozen:
+                os.kill(pid, signal.SIGCONT)
     # The next process in that directory, or `pwb-oauth store flush`, stores the pair.
     env = {**pywikibot_environment(pwb_dir), 'PWB_OAUTH_STORE': store.setting}
     flush = subprocess.run([python, '-m', 'pwb_oauth_ext.commands.main', 'store', 'flush'],

@@ -145,12 +145,11 @@ class GrantStore:
         journal = self.journal
         if journal is None:
             return False
-        from pwb_oauth_ext.errors import TokenStoreError
         try:
             with journal.transaction() as tx:
                 tx.put_newest(key, record)
             return True
-        except (TokenStoreError, OSError) as exc:
+        except Exception as exc:   # whatever it is, the refresh goes on without the journal
             self.warn(f'{exc} (the refreshed token could not be kept in the journal)')
             return False
 
