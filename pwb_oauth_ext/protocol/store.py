@@ -1,9 +1,9 @@
 """Opening the token store a setting names, and the stores' public names.
 
 The stores themselves are in ``protocol.stores``: ``file`` (a JSON file),
-``database`` (PostgreSQL, MariaDB/MySQL, SQLite), the shared ``records`` and
-``transactions``, and the ``journal`` rule (a refreshed pair is on disk before
-the store is written). This module only picks one for a setting.
+``database`` (PostgreSQL, MariaDB/MySQL, SQLite), and what they share,
+``records`` and ``transactions`` (with the journal a refreshed pair is kept in
+before the store is written). This module only picks one for a setting.
 """
 from __future__ import annotations
 
