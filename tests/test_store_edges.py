@@ -122,3 +122,46 @@ def test_a_version_1_key_of_an_ipv6_wiki_is_found(tmp_path: Path, stored: str,
     assert store.find(GrantKey(looked_up, 'cid', 'Bot'))[1] == {'access_token': 'AT-1'}
     assert store.find(GrantKey(looked_up, 'cid', None))[1] == {'access_token': 'AT-1'}
 
+
+
+def test_pywikibot_stops_at_one_refresh_with_a_deeply_nested_jwt(
+        wiki: Any, pwb_dir_factory: Any, run_pwb: Any) -> None:
+    """Before: RecursionError in the subject check, three token requests, ApiTimeoutError."""
+    from conftest import save_page_bot
+
+    from pwb_oauth_ext.testwiki.browser import authorization_code_grant
+
+    provider = wiki.app.oauth2
+    callback = 'http://127.0.0.1:9/callback'
+    client = provider.register_client('BotUser', confidential=True, redirect_uri=callback)
+    tokens = authorization_code_grant(wiki, client, 'BotUser', redirect_uri=callback)
+    pwb_dir = pwb_dir_factory([f'authenticate[{wiki.host!r}] = _oauth.OAuth2('
+                               f'client_id={client.client_id!r},'
+                               f' client_secret={client.client_secret!r})'])
+    record = tokens.to_record()
+    record['expires_at'] = 1.0
+    TokenStore(pwb_dir / 'pwb-oauth-tokens.json').put(
+        GrantKey(wiki.host, client.client_id, 'BotUser'), record)
+    payload = base64.urlsafe_b64encode(
+        ('{"a":' * 100000 + '1' + '}' * 100000).encode()).decode().rstrip('=')
+    original = provider.rest.access_token
+
+    def nested(req: Any) -> Any:
+        response = original(req)
+        if req.form.get('grant_type') == 'refresh_token':
+            body = json.loads(response.body)
+            body['access_token'] = f'eyJhbGciOiJub25lIn0.{payload}.c2ln'
+            response.body = json.dumps(body).encode()
+        return response
+
+    before = provider.token_requests['refresh_token']
+    provider.rest.access_token = nested
+    try:
+        result = run_pwb(save_page_bot('nested'), pwb_dir, 'Nested JWT', 'x')
+    finally:
+        provider.rest.access_token = original
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert 'access_token is a JWT whose payload is nested too deeply' in output, output[-3000:]
+    assert 'RecursionError' not in output and 'ApiTimeoutError' not in output
+    assert provider.token_requests['refresh_token'] == before + 1
