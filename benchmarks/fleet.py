@@ -32,8 +32,8 @@ from benchmarks.helpers import (
     save_at_once,
     save_once,
 )
-from pwb_oauth_ext.protocol.oauth2 import BearerTokenSource
 from pwb_oauth_ext.protocol.store import open_store
+from pwb_oauth_ext.protocol.tokens import BearerTokenSource
 from pwb_oauth_ext.testwiki import faults
 from pwb_oauth_ext.testwiki.databases import MariaDBServer, PostgresServer, ServerUnavailable
 from pwb_oauth_ext.testwiki.pywikibot_env import write_pywikibot_dir

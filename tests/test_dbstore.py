@@ -22,9 +22,9 @@ from conftest import PYWIKIBOT_PYTHON, result_of, save_page_bot
 
 from pwb_oauth_ext.commands.store import migrate
 from pwb_oauth_ext.errors import ConfigError, TokenStoreError
-from pwb_oauth_ext.protocol.oauth2 import BearerTokenSource, TokenSet
 from pwb_oauth_ext.protocol.store import GrantKey, TokenStore, open_store
 from pwb_oauth_ext.protocol.stores.database import DatabaseStore
+from pwb_oauth_ext.protocol.tokens import BearerTokenSource, TokenSet
 from pwb_oauth_ext.testwiki import databases
 from pwb_oauth_ext.testwiki.browser import authorization_code_grant
 from pwb_oauth_ext.testwiki.pywikibot_env import pywikibot_environment

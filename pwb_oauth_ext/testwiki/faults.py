@@ -217,7 +217,8 @@ def run_fault(fault: str, wiki: RunningWiki, *, make_dir: MakeDir, workdir: Path
         provider.refresh_grace_seconds = grace
         if server is not None and server.proc is None:
             server.start()
-    return {'fault': fault, 'store': server.kind if FAULTS[fault] else 'file',
+    kind = {'mysql': 'mariadb'}.get(server.kind, server.kind) if FAULTS[fault] else 'file'
+    return {'fault': fault, 'store': kind,
             'grants_lost': int(lost), 'refreshes': provider.token_requests['refresh_token']
             - before, 'rotations': 2, 'saves': saves, 'attempts': attempts, 'errors': errors}
 
