@@ -51,7 +51,7 @@ def test_a_rotated_pair_survives_the_fault(fault: str, server_name: str | None,
     server = request.getfixturevalue(
         {'postgresql': 'postgres', 'mariadb': 'mariadb'}[server_name]) if server_name else None
     result = run_fault(fault, wiki, server=server, python=PYWIKIBOT_PYTHON, workdir=tmp_path,
-                       make_dir=lambda lines: pwb_dir_factory(lines), bots=3)
+                       make_dir=lambda lines: pwb_dir_factory(lines), bots=2)
     details = '\n----\n'.join(result['errors'])
     assert result['grants_lost'] == 0, details
     assert result['saves'] == result['attempts'], details
