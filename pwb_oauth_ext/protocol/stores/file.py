@@ -162,7 +162,7 @@ class TokenStore(GrantStore):
 
     def __init__(self, path: str | os.PathLike, *,
                  lock_timeout: float = LOCK_TIMEOUT, journal: bool = True,
-                 outage_wait: float = 30.0,
+                 outage_wait: float = 10.0,
                  warn: Callable[[str], None] | None = None) -> None:
         path = Path(path)
         try:
