@@ -571,3 +571,30 @@ def test_oauth2_garbage_paste_is_not_the_address(tmp_path: Path, wiki: RunningWi
         ' Nothing was stored.')
     assert 'state mismatch' not in output
     assert stored(pwb_dir) == []
+
+
+def test_oauth2_new_token_never_goes_to_a_plain_http_profile_url_off_loopback(
+        tmp_path: Path, wiki: RunningWiki) -> None:
+    """The profile request after the exchange carries ``Bearer <token>``: plain http only to
+    loopback, judged on the host connected to (``127.2`` is 127.0.0.2 to the resolver, but
+    no loopback name)."""
+    from capture import CaptureServer
+    redirect_uri = 'https://bot.example/callback'
+    wiki.app.add_bot('Owner')
+    client = wiki.app.oauth2.register_client('Owner', confidential=True,
+                                             redirect_uri=redirect_uri)
+    with CaptureServer('127.0.0.2') as trap:
+        pwb_dir = pywikibot_dir(
+            tmp_path / 'pwb', wiki,
+            f"OAuth2(client_id='{client.client_id}', client_secret='{client.client_secret}',"
+            f" redirect_uri='{redirect_uri}',"
+            f" profile_url='http://127.2:{trap.port}/w/rest.php/oauth2/resource/profile')")
+        command = Command(pwb_dir)
+        url = command.expect(r'(http://\S+/rest\.php/oauth2/authorize\S+)').group(1)
+        command.answer(consent(wiki, USER, url))
+        status, output = command.finish()
+    assert trap.requests == [], 'the new bearer token went to http://127.2'
+    assert status != 0, output
+    assert 'Refusing to send the new access token: http://127.2:' in output, output
+    assert stored(pwb_dir) == []
+    assert wiki.app.oauth2.token_requests['authorization_code'] == 1

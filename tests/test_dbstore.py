@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -350,17 +351,27 @@ def start_bot(pwb_dir: Path, url: str, title: str, text: str,
                             stderr=subprocess.PIPE, text=True, encoding='utf-8')
 
 
+@pytest.fixture(params=['sqlite', 'postgresql', 'mariadb'])
+def fleet_store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    """(kind, URL) of a new store: SQLite too, whose one-writer lock is BEGIN IMMEDIATE."""
+    if request.param == 'sqlite':
+        return 'sqlite', f'sqlite:///{tmp_path}/fleet.sqlite'
+    server = request.getfixturevalue('postgres' if request.param == 'postgresql'
+                                     else 'mariadb')
+    return server.kind, server.new_database()
+
+
 def test_16_bots_sharing_only_the_database_refresh_once_and_all_save(
-        wiki: RunningWiki, server: Any, pwb_dir_factory: Any) -> None:
-    url = server.new_database()
+        wiki: RunningWiki, fleet_store: tuple[str, str], pwb_dir_factory: Any) -> None:
+    kind, url = fleet_store
     client, key = fleet_grant(wiki, url)
     dirs = fleet_dirs(pwb_dir_factory, client, wiki, 16)
     before = wiki.app.oauth2.token_requests['refresh_token']
-    bots = [start_bot(pwb_dir, url, f'Fleet {server.kind} {n}', f'bot {n}')
+    bots = [start_bot(pwb_dir, url, f'Fleet {kind} {n}', f'bot {n}')
             for n, pwb_dir in enumerate(dirs)]
     assert [result_of(bot) for bot in bots] == [USER] * 16
     assert wiki.app.oauth2.token_requests['refresh_token'] == before + 1
-    assert wiki.wiki.pages[f'Fleet {server.kind} 15'].revisions[-1].user == USER
+    assert wiki.wiki.pages[f'Fleet {kind} 15'].revisions[-1].user == USER
     assert DatabaseStore(url).get(key)['expires_at'] > time.time()
 
 
@@ -440,6 +451,50 @@ def test_kill_9_of_the_bot_refreshing_leaves_the_others_working_and_the_grant_al
         tx.put(key, record)
     assert result_of(start_bot(dirs[0], url, 'After the kill', 'ok')) == USER
     assert provider.token_requests['refresh_token'] == before + 3
+
+
+def processes_with_open(pids: list[int], path: Path) -> int:
+    """How many of ``pids`` have ``path`` open (Linux /proc): a bot inside a transaction."""
+    count = 0
+    for pid in pids:
+        with suppress(OSError):
+            fds = Path(f'/proc/{pid}/fd')
+            if any(os.path.realpath(fd) == str(path) for fd in fds.iterdir()):
+                count += 1
+    return count
+
+
+@pytest.mark.skipif(not Path('/proc/self/fd').is_dir(), reason='needs /proc')
+def test_bots_on_sqlite_wait_for_the_one_refreshing_instead_of_refreshing_too(
+        wiki: RunningWiki, pwb_dir_factory: Any, tmp_path: Path) -> None:
+    """The first bot's refresh is held by the wiki while five more bots want the grant.
+
+    SQLite has no row locks: every transaction takes the write lock at BEGIN (BEGIN
+    IMMEDIATE), so the five wait with the store open. With a deferred BEGIN they would
+    read the expired grant and send refresh requests of their own (the loser then ends
+    in "database is locked" or a dead grant).
+    """
+    provider = wiki.app.oauth2
+    path = tmp_path / 'fleet.sqlite'
+    url = f'sqlite:///{path}'
+    client, _key = fleet_grant(wiki, url)
+    dirs = fleet_dirs(pwb_dir_factory, client, wiki, 6)
+    before = provider.token_requests['refresh_token']
+    with HeldRefresh(wiki) as held:
+        holder = start_bot(dirs[0], url, 'SQLite holder', 'first')
+        assert held.rotated.wait(120), 'the first bot never refreshed'
+        others = [start_bot(pwb_dir, url, f'SQLite waiter {n}', f'bot {n}')
+                  for n, pwb_dir in enumerate(dirs[1:])]
+        pids = [bot.pid for bot in others]
+        deadline = time.monotonic() + 120
+        while (processes_with_open(pids, path) < len(others)
+               and provider.token_requests['refresh_token'] == before + 1
+               and time.monotonic() < deadline):
+            time.sleep(0.2)
+        waiting = processes_with_open(pids, path)
+    assert [result_of(bot) for bot in [holder, *others]] == [USER] * 6
+    assert provider.token_requests['refresh_token'] == before + 1
+    assert waiting == len(others)
 
 
 OUTAGE = '''

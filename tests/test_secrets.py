@@ -101,6 +101,32 @@ def test_file_readable_by_others_is_refused_with_chmod_fix(tmp_path: Path, mode:
 
 
 @posix_only
+def test_file_secret_is_refused_for_every_mode_with_a_group_or_other_bit(tmp_path: Path) -> None:
+    """The one rule: any permission of group or others (read, write or execute) refuses it.
+
+    A check of the read bits alone would accept 0620 or 0602 (group- or world-writable:
+    anyone may replace the secret) and read it.
+    """
+    path = _private_file(tmp_path / 'secret.txt', SECRET)
+    accepted, badly_refused = [], []
+    for owner in (0o400, 0o600, 0o700):
+        for rest in range(0o100):
+            mode = owner | rest
+            path.chmod(mode)
+            try:
+                resolve_secret(_oauth.file(path), 'k')
+            except ConfigError as exc:
+                if rest == 0 or f'chmod 600 {path}' not in str(exc) or SECRET in str(exc) \
+                        or f'mode {mode:04o}' not in str(exc):
+                    badly_refused.append(f'{mode:04o}')
+            else:
+                if rest:
+                    accepted.append(f'{mode:04o}')
+    assert accepted == [], 'read although group or others have access'
+    assert badly_refused == []
+
+
+@posix_only
 def test_file_permission_error_names_config_key(tmp_path: Path) -> None:
     path = _private_file(tmp_path / 'secret.txt', SECRET, 0o644)
     with pytest.raises(ConfigError, match=r"authenticate\['fr.wikipedia.org'\]"):

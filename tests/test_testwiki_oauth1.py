@@ -359,7 +359,11 @@ def test_authorize_without_login_redirects_to_userlogin(
         'title': 'Special:OAuth/authorize', 'oauth_token': token,
         'oauth_consumer_key': handshake_consumer.consumer_key})
     assert response.status_code == shape['status']
-    expected = (shape['headers']['Location']
+    location = shape['headers']['Location']
+    if wiki.app.wiki.at_least('1.43'):   # recorded on the 1.43 farm (farm-1.43/README.md)
+        location = location.replace('mwoauth-login-required-reason',
+                                    'mwoauth-named-account-required-reason')
+    expected = (location
                 .replace('http://127.0.0.1:8080', wiki.url)
                 .replace('<request_token>', token)
                 .replace('<consumer_key>', handshake_consumer.consumer_key))
@@ -407,14 +411,24 @@ def test_token_for_unapproved_request_token(wiki: RunningWiki,
     assert response.text == shape['response']['body']
 
 
-def test_token_for_an_unknown_request_token(wiki: RunningWiki,
-                                            handshake_consumer: OAuth1Consumer) -> None:
-    """MediaWiki's bad-token refusal, before the signature (which could not match)."""
+def test_token_for_an_unauthorized_request_token(wiki: RunningWiki,
+                                                 handshake_consumer: OAuth1Consumer) -> None:
+    """A request token the user never authorized: MediaWiki's bad-token refusal."""
     shape = recorded('oauth1-token-error-unauthorized-request-token.json',
                      wiki.app.wiki.mediawiki)['exchanges'][1]
+    token = {k: v[0] for k, v in parse_qs(initiate(wiki, handshake_consumer).text).items()}
+    response = token_request(wiki, handshake_consumer, token, 'e' * 32)
+    assert response.text == shape['response']['body']
+
+
+def test_token_for_an_unknown_request_token(wiki: RunningWiki,
+                                            handshake_consumer: OAuth1Consumer) -> None:
+    """A token this wiki's session cache does not hold: E004, before the signature (which
+    could not match), as the farm recorded for another wiki's request token."""
+    shape = recorded('farm-1.43/farm-oauth1-error-request-token-at-other-wiki.json')
     unknown = {'oauth_token': 'f' * 32, 'oauth_token_secret': 'f' * 32}
     response = token_request(wiki, handshake_consumer, unknown, 'e' * 32)
-    assert response.text == shape['response']['body']
+    assert response.text == shape['exchanges'][5]['response']['body']
 
 
 def test_token_format_json(wiki: RunningWiki, handshake_consumer: OAuth1Consumer) -> None:

@@ -18,6 +18,7 @@ from pwb_oauth_ext.config.references import resolve_secret
 from pwb_oauth_ext.errors import GrantChoiceError, OAuthExtError, OAuthFlowError
 from pwb_oauth_ext.integration import facade
 from pwb_oauth_ext.network.hosts import normalize_account
+from pwb_oauth_ext.network.text import printable
 from pwb_oauth_ext.network.urls import server_of
 
 EXIT_OK = 0
@@ -105,10 +106,10 @@ def run_authorize(site: Any, *, user: Optional[str], paste: bool, show: bool, ou
                                      timeout=timeout)
         raise _Abort(f'authenticate[{key!r}] is not an OAuth entry.')
     except _Abort as exc:
-        _say(out, f'Error: {exc}')
+        _say(out, f'Error: {printable(exc)}')
         return exc.status
-    except OAuthExtError as exc:
-        _say(out, f'Error: {exc}')
+    except OAuthExtError as exc:   # may quote the wiki or the redirect
+        _say(out, f'Error: {printable(exc)}')
         return EXIT_FAILED
     except KeyboardInterrupt:
         _say(out, 'Cancelled; nothing was stored.')
@@ -231,7 +232,7 @@ def _authorize_oauth1(site: Any, cred: OAuth1, key: str, account: Optional[str],
     path = _store(site, grant, identity, {
         'protocol': 'oauth1', 'access_token': access.key, 'access_secret': access.secret,
         'identity': identity})
-    _say(out, f'Authorized as {identity}; token stored in {path}')
+    _say(out, f'Authorized as {printable(identity)}; token stored in {path}')
     if show:
         _say(out, f'Access token: {access.key}\nAccess secret: {access.secret}')
     return EXIT_OK
@@ -254,7 +255,7 @@ def _authorize_oauth2(site: Any, cred: OAuth2, key: str, account: Optional[str],
     state = oauth2.new_state()
     url = oauth2.authorization_url(endpoints, cred.client_id, redirect_uri=cred.redirect_uri,
                                    state=state, code_challenge=challenge)
-    redirected = _consent(url, cred.redirect_uri, paste=paste, out=out, inp=inp,
+    redirected = _consent(url, cred.redirect_uri, state=state, paste=paste, out=out, inp=inp,
                           open_browser=open_browser, timeout=timeout)
     code = oauth2.parse_redirect(redirected, state)
     tokens = oauth2.exchange_code(facade.pywikibot_transport, endpoints, cred.client_id,
@@ -266,7 +267,7 @@ def _authorize_oauth2(site: Any, cred: OAuth2, key: str, account: Optional[str],
     stored_as = identity if identity is not None else account
     assert stored_as is not None
     path = _store(site, grant, stored_as, tokens.to_record())
-    who = identity if identity is not None else f'{stored_as} (not confirmed)'
+    who = printable(identity if identity is not None else f'{stored_as} (not confirmed)')
     _say(out, f'Authorized as {who}; token stored in {path}')
     if show:
         _say(out, f'Access token: {tokens.access_token}')
@@ -275,16 +276,18 @@ def _authorize_oauth2(site: Any, cred: OAuth2, key: str, account: Optional[str],
     return EXIT_OK
 
 
-def _consent(url: str, redirect_uri: Optional[str], *, paste: bool, out: TextIO, inp: TextIO,
-             open_browser: bool, timeout: float) -> str:
+def _consent(url: str, redirect_uri: Optional[str], *, state: str, paste: bool, out: TextIO,
+             inp: TextIO, open_browser: bool, timeout: float) -> str:
     """Send the user to the consent URL; the URL the wiki redirected the browser to.
 
     Received on a loopback redirect URI by itself, else pasted by the user.
     """
     from pwb_oauth_ext.network.loopback import LoopbackReceiver, is_loopback_redirect
+    from pwb_oauth_ext.protocol.oauth2 import redirect_belongs
 
     listen = redirect_uri is not None and is_loopback_redirect(redirect_uri) and not paste
-    receiver = LoopbackReceiver(redirect_uri) if listen and redirect_uri else None
+    receiver = (LoopbackReceiver(redirect_uri, lambda params: redirect_belongs(params, state))
+                if listen and redirect_uri else None)
     try:
         _open(url, open_browser, out)
         if receiver is not None:
@@ -305,13 +308,19 @@ def _consent(url: str, redirect_uri: Optional[str], *, paste: bool, out: TextIO,
 def _new_token_owner(profile_url: str, access_token: str, account: Optional[str],
                      out: TextIO) -> Optional[str]:
     """Who the new token belongs to; None (with a warning) when that cannot be checked
-    and the account was named (it is stored under that name, unconfirmed)."""
+    and the account was named (it is stored under that name, unconfirmed).
+
+    A profile URL the token may not go to (plain http off loopback) is an error, not
+    a reason to store the token unchecked."""
+    from pwb_oauth_ext.network.urls import require_safe_url
+
+    require_safe_url(profile_url, 'the new access token')
     try:
         return _profile_username(profile_url, access_token)
     except OAuthFlowError as exc:
         if not account:
             raise
-        _say(out, f'Warning: the new token could not be checked ({exc}).')
+        _say(out, f'Warning: the new token could not be checked ({printable(exc)}).')
         return None
 
 
@@ -323,12 +332,10 @@ def _looks_like_redirect(text: str) -> bool:
 
 
 def _profile_username(profile_url: str, access_token: str) -> str:
-    """Who the new bearer token belongs to, from ``rest.php/oauth2/resource/profile``."""
+    """Who the new bearer token belongs to, from ``rest.php/oauth2/resource/profile``
+    (a URL ``_new_token_owner`` checked: https, or plain http to loopback)."""
     import json
 
-    from pwb_oauth_ext.network.urls import require_safe_url
-
-    require_safe_url(profile_url, 'the new access token')
     response = facade.fetch_without_auth(profile_url, method='GET', headers={
         'Authorization': f'Bearer {access_token}', 'Accept': 'application/json'})
     try:
@@ -340,5 +347,5 @@ def _profile_username(profile_url: str, access_token: str) -> str:
                              ' without JSON.')
     if int(response.status_code) != 200 or not body.get('username'):
         detail = body.get('message') or body.get('error') or f'HTTP {response.status_code}'
-        raise OAuthFlowError(f'The profile endpoint refused the new token: {detail}')
+        raise OAuthFlowError(f'The profile endpoint refused the new token: {printable(detail)}')
     return str(body['username'])

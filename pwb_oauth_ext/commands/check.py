@@ -19,6 +19,7 @@ from pwb_oauth_ext.config.credentials import OAuth1, OAuth2
 from pwb_oauth_ext.config.grant_types import AuthorizationCode
 from pwb_oauth_ext.config.references import resolve_secret
 from pwb_oauth_ext.integration import facade
+from pwb_oauth_ext.network.text import printable
 from pwb_oauth_ext.network.urls import server_of
 from pwb_oauth_ext.protocol.mediawiki import (
     PROFILE_PATH,
@@ -302,7 +303,7 @@ def format_grants(grants: list[dict[str, Any]]) -> str:
     """``check --all``: every stored grant once, with the sites that use it."""
     lines = ['grants:']
     for grant in grants:
-        lines.append(f'  {_describe_grant(grant)}: used by {", ".join(grant["sites"])}')
+        lines.append(printable(f'  {_describe_grant(grant)}: used by {", ".join(grant["sites"])}'))
     return '\n'.join(lines)
 
 
@@ -516,10 +517,10 @@ def _file_warnings(warnings: list[str]) -> None:
 
 def format_report(report: dict[str, Any]) -> str:
     """A site's report as readable text."""
-    lines = [f'{report["site"]}  ({report["api_url"] or "unknown URL"})']
+    lines = [printable(f'{report["site"]}  ({report["api_url"] or "unknown URL"})')]
 
     def row(label: str, value: Any) -> None:
-        lines.append(f'  {label + ":":<13}{value}')
+        lines.append(f'  {label + ":":<13}{printable(value)}')   # names, wiki messages
 
     if report['key'] is not None:
         row('key', f'{report["key"]!r} ({report["key_reason"]})')
@@ -547,7 +548,7 @@ def format_report(report: dict[str, Any]) -> str:
     row('result', 'OK' if report['ok'] else 'FAILED')
     if report['explanation'] and not report['ok'] and not report['unreachable']:
         lines.append('  how the key was chosen:')
-        lines.extend('    ' + line for line in report['explanation'].splitlines())
+        lines.extend('    ' + printable(line) for line in report['explanation'].splitlines())
     return '\n'.join(lines)
 
 

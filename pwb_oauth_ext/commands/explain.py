@@ -14,19 +14,20 @@ def run_explain(url: str, user: str | None, out: TextIO) -> int:
     import pwb_oauth_ext
     from pwb_oauth_ext.errors import ConfigError
     from pwb_oauth_ext.integration import facade
+    from pwb_oauth_ext.network.text import printable
     try:
         explanation = pwb_oauth_ext.explain(url, user)
     except (ConfigError, ValueError) as exc:
-        print(f'pwb-oauth explain: {exc}', file=out)
+        print(f'pwb-oauth explain: {printable(exc)}', file=out)
         return 2
-    print(explanation.format(), file=out)
+    print('\n'.join(printable(line) for line in explanation.format().split('\n')), file=out)
     winner = explanation.winner
     if winner is None:
         config_file = facade.user_config_path()
         source = (f'Keys read from {config_file}.' if config_file.exists() else
                   f'There is no user-config.py in {config_file.parent}, so config.authenticate'
                   ' is empty (set PYWIKIBOT_DIR or -dir: to the directory that has it).')
-        print(f'No config.authenticate key matches {url}'
+        print(f'No config.authenticate key matches {printable(url)}'
               f'{" for account " + explanation.account if explanation.account else ""};'
               f' Pywikibot would send no credentials there. {source}', file=out)
         return 1

@@ -20,6 +20,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from pwb_oauth_ext.network.text import printable
+
 EXIT_USAGE = 2
 #: Our own options in Pywikibot's spelling, rewritten for argparse for the commands
 #: that have them (they are Pywikibot global options too, handed to handle_args as well:
@@ -167,7 +169,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             _handle_global_args(pywikibot_args)
         return _dispatch(args, out)
     except ValueError as exc:
-        print(f'pwb-oauth {args.command}: {exc}', file=sys.stderr)
+        print(f'pwb-oauth {args.command}: {printable(exc)}', file=sys.stderr)
         return EXIT_USAGE
 
 
@@ -222,7 +224,7 @@ def _authorize(args: Any, out: TextIO) -> int:
     from pwb_oauth_ext.integration import facade
     problem = check_configuration(family, code, args.user)
     if problem:   # before the site exists: creating it goes online
-        print(f'Error: {problem}', file=out)
+        print(f'Error: {printable(problem)}', file=out)
         return CONFIG_ERROR
     facade.install()   # even without enable(): creating the site must not log in
     site = facade.site_without_login(family, code, args.user)

@@ -8,6 +8,7 @@ names the config key and the reference, never a value.
 from __future__ import annotations
 
 import os
+import stat
 
 from pwb_oauth_ext.config.file_modes import others_may_access
 from pwb_oauth_ext.errors import ConfigError
@@ -107,8 +108,9 @@ class file(SecretRef):  # noqa: N801
             return None
         if others_may_access(mode):
             raise ConfigError(
-                f'{self.describe()}: the secret file can be read by other users;'
-                f' fix it with: chmod 600 {self.path}')
+                f'{self.describe()}: the secret file is open to other users (mode'
+                f' {stat.S_IMODE(mode):04o}; group and others may have no permission at'
+                f' all); fix it with: chmod 600 {self.path}')
         with open(self.path, encoding='utf-8') as handle:
             return handle.read()
 

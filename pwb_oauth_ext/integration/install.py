@@ -288,18 +288,20 @@ def short_error_hook(previous: Any) -> Any:
     Pywikibot catches nothing around a script: Python prints the traceback
     (40-50 lines through Pywikibot's request code) and ``comms.http.flush()``
     logs it and repeats the message as CRITICAL. Without ``-debug`` the user
-    sees our message alone (it names the key, the site and the command that
-    fixes it); the traceback still goes to the ``-log`` file.
+    sees our message and one line for each exception it was raised from or while
+    handling (a bot's own error included); the full traceback goes to the
+    ``-log`` file, or without ``-log`` to a 0600 file in ``logs/``, named on the
+    line before the message (``integration/error_report``).
     """
     def excepthook(exc_type: type[BaseException], exc: BaseException, tb: Any) -> Any:
         from pywikibot import config
-        if config.debug_log or not is_expected_failure(exc):
+        if not is_expected_failure(exc):
             return previous(exc_type, exc, tb)
-        import traceback
-
-        import pywikibot
-        pywikibot.log(''.join(traceback.format_exception(exc_type, exc, tb)))
-        pywikibot.error(str(exc))
+        from pwb_oauth_ext.integration.error_report import full_traceback, report_short
+        if config.debug_log:   # Python's, plus a bot's error our 'from None' would hide
+            sys.stderr.write(full_traceback(exc_type, exc, tb))
+            return None
+        report_short(exc_type, exc, tb)
         for name in ('last_type', 'last_value', 'last_traceback', 'last_exc'):
             if hasattr(sys, name):   # flush() would print it again, as CRITICAL
                 delattr(sys, name)

@@ -10,6 +10,7 @@ from pwb_oauth_ext.errors import OAuthExtError
 from pwb_oauth_ext.integration.session import logged_out_lock, logged_out_sites
 from pwb_oauth_ext.integration.sites import LOGGED_OUT, site_url
 from pwb_oauth_ext.network.hosts import Match, split_url
+from pwb_oauth_ext.network.text import printable
 from pwb_oauth_ext.protocol.mediawiki import WRONG_WIKI, clock_skew, is_nonce_reused, likely_causes
 
 if TYPE_CHECKING:
@@ -193,7 +194,7 @@ def _wrong_wiki_message(site: Any, match: Match[AnyCredential] | None, auth: Any
         except OAuthExtError:
             found = None
         record_wiki = found[1].get('authorized_on') if found else None
-    registered = (f'registered for {record_wiki} only' if record_wiki
+    registered = (f'registered for {printable(record_wiki)} only' if record_wiki
                   else 'registered for a single wiki')
     host = split_url(site_url(site))[0]
     return (f'{text}\nThe consumer is {registered}, not for {site} ({host}). Register a'
@@ -208,7 +209,7 @@ def _rejection_message(site: Any, match: Match[AnyCredential] | None, info: str)
              else f'authenticate[{match.key.original!r}]: {match.reason}')
     public_id = match.value.public_id() if match is not None else ''
     who = f'; consumer key {public_id}...' if public_id else ''
-    text = f'OAuth authentication on {site} was refused ({where}{who}): {info}'
+    text = f'OAuth authentication on {site} was refused ({where}{who}): {printable(info)}'
     if causes:
         text += '\nLikely cause: ' + '; or '.join(causes) + '.'
     return text

@@ -13,12 +13,7 @@ if TYPE_CHECKING:
     from pwb_oauth_ext.config.settings import Settings
     from pwb_oauth_ext.protocol.grants import CentralWiki
     from pwb_oauth_ext.protocol.store import GrantKey
-from pwb_oauth_ext.integration.sites import (
-    is_wikimedia_wiki,
-    reauthorize_hint,
-    site_url,
-    wiki_script_url,
-)
+from pwb_oauth_ext.integration.sites import reauthorize_hint, site_url, wiki_at
 from pwb_oauth_ext.integration.transport import pywikibot_transport
 
 _NO_KEY = object()  # stands for "no such key" in snapshot comparisons
@@ -41,6 +36,9 @@ class Resolver:
         self._auth_cache: dict[tuple[Any, ...], Any] = {}
         #: One auth object per stored grant, shared by every wiki that uses it.
         self._grant_auth: dict[tuple[GrantKey, type], Any] = {}
+        #: Auth objects for site-less requests to a host no site or family names: their
+        #: endpoints are a guess, so neither a site's request nor the grant reuses them.
+        self._provisional: dict[tuple[Any, ...], Any] = {}
 
     def table(self) -> HostTable[AnyCredential]:
         """The host table for the current ``config.authenticate``.
@@ -71,6 +69,7 @@ class Resolver:
             self._size, self._last_key = len(snapshot), next(reversed(snapshot), _NO_KEY)
             self._auth_cache.clear()
             self._grant_auth.clear()
+            self._provisional.clear()
 
     def check_entries(self) -> None:
         """Compare every item with the snapshot (O(n)): for the rare events, not per request."""
@@ -124,8 +123,7 @@ class Resolver:
             with self._lock:
                 auth = self._auth_cache.get(cache_key)
                 if auth is None:
-                    auth = self._make_auth(match, account, url, site)
-                    self._auth_cache[cache_key] = auth
+                    auth = self._make_auth(match, account, url, site, cache_key)
         return auth
 
     def grant_of(self, match: Match[AnyCredential], account: str | None, url: str,
@@ -137,26 +135,50 @@ class Resolver:
         client_id = cred.grant_type.stored_grant_client(cred, match.key.original)
         if client_id is None:
             return None
-        central = central_wiki_of(cred, wiki_script_url(site, url),
-                                  wikimedia=is_wikimedia_wiki(site, url))
+        # The entry and the family of the wiki's host decide, with a site in flight
+        # or without: never the request URL's directory (see sites.wiki_at).
+        wiki = wiki_at(site, url)
+        central = central_wiki_of(cred, wiki.script_url, wikimedia=wiki.wikimedia)
         return central, GrantKey(central.host, client_id, account)
 
+    def _endpoints_known(self, match: Match[AnyCredential], url: str, site: Any) -> bool:
+        """False when the grant's endpoints would rest on a guessed script path."""
+        cred = match.value
+        if cred.grant_type.stored_grant_client(cred, match.key.original) is None:
+            return True
+        if getattr(cred, 'central_url', None) is not None:
+            return True
+        return wiki_at(site, url).known
+
     def _make_auth(self, match: Match[AnyCredential], account: str | None, url: str,
-                   site: Any) -> Any:
-        """A new auth object, or the one of the stored grant the entry shares."""
+                   site: Any, cache_key: tuple[Any, ...]) -> Any:
+        """A new auth object, or the one of the stored grant the entry shares; cached.
+
+        Called with the lock held. One made from a guessed script path (a site-less
+        request to a host no family names) is kept apart: a later site or grant
+        lookup never reuses its endpoints.
+        """
         from pwb_oauth_ext.protocol.grants import AuthInputs, make_auth
         cred = match.value
+        known = self._endpoints_known(match, url, site)
+        if not known and cache_key in self._provisional:
+            return self._provisional[cache_key]
         grant = self.grant_in_use(match, account, url, site)
         if grant is not None:
             shared = self._grant_auth.get((grant[1], type(cred)))
             if shared is not None:
+                self._auth_cache[cache_key] = shared
                 return shared
         auth = make_auth(cred, AuthInputs(
             config_key=match.key.original, central=grant[0] if grant else None,
             grant=grant[1] if grant else None, store=self.store() if grant else None,
             transport=pywikibot_transport, reauthorize_hint=reauthorize_hint(site, account)))
+        if not known:
+            self._provisional[cache_key] = auth
+            return auth
         if grant is not None:
             self._grant_auth[(grant[1], type(cred))] = auth
+        self._auth_cache[cache_key] = auth
         return auth
 
     def adopt(self, site: Any, match: Match[AnyCredential], name: str,
@@ -197,15 +219,18 @@ class Resolver:
         return open_store(setting, password=self.settings.token_store_password,
                           warn=pywikibot.warning, journal_dir=Path(config.base_dir))
 
-    def _stored_before_grants(self, grant: tuple[CentralWiki, GrantKey],
-                              url: str) -> tuple[CentralWiki, GrantKey]:
+    def _stored_before_grants(self, grant: tuple[CentralWiki, GrantKey], url: str,
+                              site: Any = None) -> tuple[CentralWiki, GrantKey]:
         """A grant stored by a release before grants, under the wiki's own host, keeps working.
 
         Such stores keyed tokens by wiki host; on Wikimedia the central wiki is
         now Meta, so a token kept for en.wikipedia.org is looked up there
-        unless the central wiki has a grant of that client already.
+        unless the central wiki has a grant of that client already. That wiki
+        issued the grant, so it is renewed there too: a farm wiki refuses another
+        wiki's refresh token (farm-1.43: the OAuth session cache is per wiki).
         """
-        central, key = grant
+        from pwb_oauth_ext.protocol import grants as protocol_grants
+        key = grant[1]
         own_host = wiki_host(url)
         if own_host == key.central_wiki:
             return grant
@@ -213,13 +238,15 @@ class Resolver:
         if store.grants_of(key.central_wiki, key.client_id) \
                 or not store.grants_of(own_host, key.client_id):
             return grant
-        return central, key._replace(central_wiki=own_host)
+        return (protocol_grants.CentralWiki(own_host, wiki_at(site, url).script_url.rstrip('/')),
+                key._replace(central_wiki=own_host))
 
     def forget(self) -> None:
         """Drop cached auth objects (tokens are re-read on next use)."""
         with self._lock:
             self._auth_cache.clear()
             self._grant_auth.clear()
+            self._provisional.clear()
 
     def grant_in_use(self, match: Match[AnyCredential], account: str | None, url: str,
                      site: Any = None) -> tuple[CentralWiki, GrantKey] | None:
@@ -231,7 +258,7 @@ class Resolver:
         None for an entry that uses no stored grant.
         """
         grant = self.grant_of(match, account, url, site)
-        return None if grant is None else self._stored_before_grants(grant, url)
+        return None if grant is None else self._stored_before_grants(grant, url, site)
 
 
 def _warn_readable_user_config(entries: Any) -> None:

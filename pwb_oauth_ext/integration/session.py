@@ -58,10 +58,12 @@ class SessionAuth:
             if logged_out_sites and _is_logged_out_host(site, request.url):
                 return request
             match = resolver.match(request.url, account, wiki)
+        except OAuthExtError as exc:
+            # First: a ConfigError is a ValueError too. A table that cannot be built
+            # stops every request, with a site or without, never sends it anonymously.
+            raise _credential_error(str(exc), exc) from None
         except ValueError:
             return request  # no host we could match: requests refuses to send it anyway
-        except OAuthExtError as exc:
-            raise _credential_error(str(exc), exc) from None
         if match is None:
             return request
         try:

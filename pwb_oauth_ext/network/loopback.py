@@ -10,11 +10,12 @@ import html
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable, Optional
 from urllib.parse import parse_qsl, urlsplit
 
 from pwb_oauth_ext.errors import ConfigError, OAuthFlowError
 from pwb_oauth_ext.network.hosts import url_target
+from pwb_oauth_ext.network.text import printable
 from pwb_oauth_ext.network.urls import is_loopback_host
 
 #: Seconds one connection may stay idle before it is dropped (a browser preconnect, say).
@@ -47,6 +48,8 @@ class _Server(ThreadingHTTPServer):
     expected_path: str = '/'
     base_url: str = ''
     arrived: threading.Event
+    #: Whether a redirect's query belongs to the authorization being waited for.
+    belongs: Callable[[dict[str, str]], bool] = staticmethod(lambda params: True)
 
 
 class _V6Server(_Server):
@@ -62,12 +65,21 @@ class _Handler(BaseHTTPRequestHandler):
         if path != self.server.expected_path:
             self._answer(404, 'Not found', 'This address only receives the OAuth redirect.')
             return
-        params = dict(parse_qsl(urlsplit(self.path).query))
+        params = dict(parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
+        if not self.server.belongs(params):
+            # Anyone can send a GET here (another local user; any web page through an
+            # <img>): without this request's state it is not the redirect. It is
+            # ignored and the receiver goes on waiting for the real one.
+            self._answer(400, 'Not this authorization',
+                         'This address only receives the redirect of the authorization'
+                         ' that pwb-oauth authorize is waiting for; this request was'
+                         ' ignored.')
+            return
         try:
             if 'error' in params:
                 self._answer(200, 'Authorization not granted',
                              'The wiki reported: '
-                             + params.get('error_description', params['error'])
+                             + printable(params.get('error_description', params['error']))
                              + '. You can close this window and return to the terminal.')
             else:
                 self._answer(200, 'Authorization received',
@@ -98,7 +110,11 @@ class LoopbackReceiver:
     Use it as a context manager: bind, open the browser, then ``wait()``.
     """
 
-    def __init__(self, redirect_uri: str) -> None:
+    def __init__(self, redirect_uri: str,
+                 belongs: Optional[Callable[[dict[str, str]], bool]] = None) -> None:
+        """``belongs(query parameters)`` tells the awaited redirect from any other GET
+        (the caller's ``state`` check); requests it refuses get an error page and are
+        ignored. Without it the first request to the path is taken."""
         parts = urlsplit(redirect_uri)
         if parts.port == 0:
             raise ConfigError(
@@ -122,6 +138,8 @@ class LoopbackReceiver:
         self._server.expected_path = parts.path or '/'
         self._server.base_url = f'{parts.scheme}://{parts.netloc}'
         self._server.arrived = threading.Event()
+        if belongs is not None:
+            self._server.belongs = belongs   # type: ignore[method-assign]
         self._thread: threading.Thread | None = None
         self.redirect_uri = redirect_uri
 

@@ -12,6 +12,7 @@ from urllib.parse import urljoin
 
 from pwb_oauth_ext.errors import OAuthFlowError
 from pwb_oauth_ext.network.hosts import url_target
+from pwb_oauth_ext.network.text import printable
 
 
 @functools.lru_cache(maxsize=256)
@@ -92,7 +93,7 @@ def refuse_redirect(response: Any, endpoint: str, what: str) -> None:
         target = 'an unusable Location'
     raise OAuthFlowError(
         f'{endpoint} answered {what} with a redirect (HTTP {status}) to'
-        f' {target}; redirects are not followed for requests that carry OAuth secrets,'
+        f' {printable(target)}; redirects are not followed for requests that carry OAuth secrets,'
         ' and nothing was re-sent. Configure the final URL of the endpoint.')
 
 

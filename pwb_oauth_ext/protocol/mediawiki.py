@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
 from pwb_oauth_ext.errors import OAuthFlowError, TokenEndpointError
+from pwb_oauth_ext.network.text import printable
 
 # --- where things are -----------------------------------------------------
 
@@ -137,9 +138,12 @@ _SPACE = re.compile(r'\s+')
 
 
 def _readable(text: str) -> str:
-    """MediaWiki's error text without HTML (help links become their code, e.g. E010)."""
+    """MediaWiki's error text without HTML (help links become their code, e.g. E010).
+
+    Control characters are escaped: the text is the wiki's, and it is printed.
+    """
     # The help link is real HTML, its wrapping span is escaped HTML: strip both.
-    return _SPACE.sub(' ', _TAG.sub('', html.unescape(_TAG.sub('', text)))).strip()
+    return printable(_SPACE.sub(' ', _TAG.sub('', html.unescape(_TAG.sub('', text)))).strip())
 
 
 def special_oauth_error(text: str, what: str) -> OAuthFlowError | None:
@@ -159,8 +163,8 @@ def special_oauth_error(text: str, what: str) -> OAuthFlowError | None:
             return None
         if isinstance(body, dict) and 'error' in body:
             message = _readable(str(body.get('message') or ''))
-            return OAuthFlowError(f'The wiki refused {what}: {message or body["error"]}'
-                                  f' ({body["error"]})')
+            code = printable(body['error'])
+            return OAuthFlowError(f'The wiki refused {what}: {message or code} ({code})')
     return None
 
 

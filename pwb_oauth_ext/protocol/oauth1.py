@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pwb_oauth_ext.errors import OAuthFlowError
 from pwb_oauth_ext.network.hosts import split_url
+from pwb_oauth_ext.network.text import printable
 from pwb_oauth_ext.protocol.mediawiki import special_oauth_error, special_oauth_url
 
 #: post(url, headers) -> response with .status_code, .headers and .text (empty body POST).
@@ -50,10 +51,11 @@ def authorize_url(index_url: str, request_token: str, consumer_key: str) -> str:
 
 def _unexpected(response: Any, what: str) -> OAuthFlowError:
     status = getattr(response, 'status_code', '?')
-    content_type = getattr(response, 'headers', {}).get('Content-Type', 'no content type')
+    content_type = printable(getattr(response, 'headers', {}).get('Content-Type',
+                                                                  'no content type'))
     return OAuthFlowError(
-        f'Unexpected answer to {what} (HTTP {status}, {content_type}): is Extension:OAuth'
-        ' installed on this wiki, and is the site URL right?')
+        f'Unexpected answer to {what} (HTTP {printable(status)}, {content_type}): is'
+        ' Extension:OAuth installed on this wiki, and is the site URL right?')
 
 
 #: What Special:OAuth/initiate and /token answer, form-encoded or (format=json) JSON.
@@ -115,8 +117,14 @@ def _signed_headers(url: str, consumer_key: str, consumer_secret: str, *,
 
 
 def _post(post: Poster, url: str, headers: dict[str, str], what: str) -> Any:
-    from pwb_oauth_ext.network.urls import refuse_redirect
+    """POST a handshake step: https, or plain http to loopback only (OAuth 2.0's rule).
 
+    The answers carry the request and access token secrets; over plain http to
+    another machine anyone on the way could read them.
+    """
+    from pwb_oauth_ext.network.urls import refuse_redirect, require_safe_url
+
+    require_safe_url(url, f'the OAuth 1.0a handshake request for {what}')
     try:
         response = post(url, headers)
     except OAuthFlowError:
@@ -223,7 +231,8 @@ def verify_identity(token: str, *, consumer_key: str, consumer_secret: str, serv
     _check_freshness(claims, time.time() if now is None else now, leeway)
     if not same_server(str(claims['iss']), server):
         raise IdentityVerificationError(
-            f'The identity answer was issued by {claims["iss"]}, not by this wiki ({server}).')
+            f'The identity answer was issued by {printable(claims["iss"])}, not by this wiki'
+            f' ({server}).')
     if str(claims.get('nonce', '')) != nonce:
         raise IdentityVerificationError(
             'The identity answer does not answer our request (nonce mismatch): it may have'

@@ -23,6 +23,7 @@ from pwb_oauth_ext.errors import (
     ReauthorizationRequired,
     TokenEndpointError,
 )
+from pwb_oauth_ext.network.text import printable
 from pwb_oauth_ext.network.urls import refuse_redirect, require_safe_url
 from pwb_oauth_ext.protocol.mediawiki import (
     OAuth2Endpoints,
@@ -99,19 +100,34 @@ def parse_redirect(url: str, expected_state: str) -> str:
     if is_redirect_denial(params):
         raise OAuthFlowError(
             'The authorization was denied on the wiki '
-            f'({params["error"]}: {params.get("error_description", "no description")}).')
-    if not secrets.compare_digest(params.get('state', ''), expected_state):
+            f'({_redirect_error(params)}).')
+    if not same_state(params.get('state', ''), expected_state):
         raise OAuthFlowError(
             'The redirect does not belong to this authorization request (state mismatch); '
             'start the authorization again.')
     if 'error' in params:
-        raise OAuthFlowError(
-            f'The wiki refused the authorization ({params["error"]}: '
-            f'{params.get("error_description", "no description")}).')
+        raise OAuthFlowError(f'The wiki refused the authorization ({_redirect_error(params)}).')
     code = params.get('code')
     if not code:
         raise OAuthFlowError('The redirect carries no authorization code.')
     return code
+
+
+def _redirect_error(params: dict[str, str]) -> str:
+    """``error: error_description`` of a redirect, escaped: anyone can send the browser there."""
+    return printable(f'{params["error"]}: {params.get("error_description", "no description")}')
+
+
+def redirect_belongs(params: dict[str, str], expected_state: str) -> bool:
+    """True for the redirect of this authorization request: its ``state``, or the wiki's
+    "Cancel" redirect, which MediaWiki sends without state (``is_redirect_denial``)."""
+    return is_redirect_denial(params) or same_state(params.get('state', ''), expected_state)
+
+
+def same_state(received: str, expected: str) -> bool:
+    """Constant-time ``state`` comparison that takes any text (compared as UTF-8 bytes)."""
+    return secrets.compare_digest(received.encode('utf-8', 'surrogatepass'),
+                                  expected.encode('utf-8', 'surrogatepass'))
 
 
 # --- token requests ---------------------------------------------------------
@@ -199,9 +215,12 @@ def _jwt_payload_too_deep(token: str) -> bool:
 
 
 def _token_endpoint_error(status: int, details: dict[str, str]) -> TokenEndpointError:
-    error = details['error']
+    # The wiki's words (or a proxy's): escaped before they reach any message.
+    error = printable(details['error'])
     description = details.get('error_description') or details.get('message')
+    description = printable(description) if description else description
     hint = details.get('hint')
+    hint = printable(hint) if hint else hint
     message = f'The wiki refused the token request: {error} (HTTP {status})'
     if description:
         message += f': {description}'

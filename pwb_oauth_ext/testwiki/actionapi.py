@@ -10,9 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pwb_oauth_ext.testwiki import i18n
 from pwb_oauth_ext.testwiki._http import WikiRequest, WikiResponse
 from pwb_oauth_ext.testwiki.apidata import expand_modules, paraminfo_module, recorded
-from pwb_oauth_ext.testwiki.model import InvalidAuthorization, Wiki, WikiUser
+from pwb_oauth_ext.testwiki.model import (
+    InvalidAuthorization,
+    Wiki,
+    WikiUser,
+    WrongWikiAuthorization,
+)
 from pwb_oauth_ext.testwiki.pagesapi import ApiFailure, PagesApi
 
 ANON_TOKEN = '+\\'
@@ -22,6 +28,8 @@ ANON_RIGHTS = ['createaccount', 'read', 'edit', 'createpage', 'createtalk', 'wri
                'editmyprivateinfo', 'editmyoptions']
 OAUTH_CANNOT_LOGOUT = ('Logging out is not possible when using '
                        'MediaWiki\\Extension\\OAuth\\SessionProvider sessions.')
+#: A farm consumer registered for another wiki (model.WrongWikiAuthorization).
+WRONG_WIKI_CODE = 'mwoauth-invalid-authorization-wrong-wiki'
 _API_HEADERS = [('Content-Disposition', 'inline; filename=api-result.json'),
                 ('Cache-Control', 'private, must-revalidate, max-age=0')]
 
@@ -95,6 +103,8 @@ class ActionApi:
                                'You do not have the "bot" right, so the action could not '
                                'be completed.')
             return handler(params, caller, fv2)
+        except WrongWikiAuthorization as exc:
+            return self.error(WRONG_WIKI_CODE, i18n.WRONG_WIKI, fv2, params, wiki=exc.wiki_id)
         except InvalidAuthorization as exc:
             return self.error('mwoauth-invalid-authorization',
                               f'The authorization headers in your request are not valid: {exc}',
@@ -102,19 +112,36 @@ class ActionApi:
         except (ApiError, ApiFailure) as exc:
             return self.error(exc.code, exc.info, fv2)
 
-    def error(self, code: str, info: str, fv2: bool) -> WikiResponse:
-        """MediaWiki's error body and header; the help key depends on formatversion."""
-        docref = (f'See {self.wiki.server_url}/api.php for API usage. Subscribe to the '
-                  'mediawiki-api-announce mailing list at &lt;https://lists.wikimedia.org/'
-                  'postorius/lists/mediawiki-api-announce.lists.wikimedia.org/&gt; for notice '
-                  'of API deprecations and breaking changes.')
-        body = {'error': {'code': code, 'info': info, ('docref' if fv2 else '*'): docref}}
+    def error(self, code: str, info: str | dict[str, str], fv2: bool,
+              params: dict[str, str] | None = None, **values: str) -> WikiResponse:
+        """MediaWiki's error body and header; the help key depends on formatversion.
+
+        ``info`` is the English text, or messages by language (``i18n``) filled with
+        ``values``: ``errorformat=plaintext`` (in ``params``) words them in ``uselang``
+        or the wiki's content language, as a list of ``errors``.
+        """
+        messages = info if isinstance(info, dict) else {'en': info}
+        api = f'{self.wiki.server_url}/api.php'
+        params = params or {}
+        if params.get('errorformat', 'bc') in ('plaintext', 'wikitext', 'html'):
+            language = params.get('uselang') or self.wiki.language
+            text = i18n.text(messages, language, **values)
+            docref = i18n.text(i18n.DOCREF, language, api=api)
+            body: dict[str, Any] = {
+                'errors': [{'code': code, ('text' if fv2 else '*'): text}],
+                ('docref' if fv2 else '*'): docref}
+        else:
+            body = {'error': {'code': code, 'info': i18n.text(messages, 'en', **values),
+                              ('docref' if fv2 else '*'): i18n.text(i18n.DOCREF, 'en', api=api)}}
         return WikiResponse.json(body, headers=[('MediaWiki-API-Error', code), *_API_HEADERS])
 
     def _authenticate(self, req: WikiRequest, session_cookie_name: str) -> Caller:
         authorization = req.authorization
         if authorization.startswith('OAuth '):
-            user, grants, _consumer = self.oauth1.authenticate(req)
+            user, grants, consumer = self.oauth1.authenticate(req)
+            if not getattr(self.oauth1, 'consumer_allowed', lambda key: True)(
+                    consumer.consumer_key):
+                raise WrongWikiAuthorization(self.wiki.wiki_id or '')
             return Caller(user, oauth=True, grants=grants)
         if authorization.startswith('Bearer'):
             user, grants = self.oauth2.authenticate_bearer(authorization[len('Bearer'):].strip())
@@ -205,6 +232,8 @@ class ActionApi:
         if 'general' in result:
             result['general'] = dict(result['general'], sitename=self.wiki.sitename,
                                      time=_iso(self.wiki.now()))
+            if self.wiki.wiki_id is not None:   # a farm wiki: its own id and language
+                result['general'].update(wikiid=self.wiki.wiki_id, lang=self.wiki.language)
         return result
 
     # -- other actions ---------------------------------------------------------
@@ -292,6 +321,20 @@ class ActionApi:
         return self._ok({'clientlogin': {'status': 'FAIL', 'messagecode': 'authmanager-'
                                          'authn-no-primary', 'message': 'The supplied '
                                          'credentials could not be authenticated.'}})
+
+    def _action_rsd(self, params: dict[str, str], caller: Caller, fv2: bool) -> WikiResponse:
+        """Really Simple Discovery: the API's URL, and that OAuth is on (nothing more)."""
+        server = self.wiki.server_url
+        body = ('<?xml version="1.0"?><rsd version="1.0" xmlns="http://archipelago.phrasewise.com'
+                f'/rsd"><service><apis><api name="MediaWiki" preferred="true" apiLink="{server}'
+                '/api.php" blogID=""><settings><docs xml:space="preserve">https://www.mediawiki'
+                '.org/wiki/Special:MyLanguage/API</docs><setting name="OAuth" xml:space='
+                '"preserve">true</setting></settings></api></apis><engineName xml:space='
+                '"preserve">MediaWiki</engineName><engineLink xml:space="preserve">https://www.'
+                'mediawiki.org/</engineLink><homePageLink xml:space="preserve">'
+                f'{server}/index.php/Main_Page</homePageLink></service></rsd>')
+        return WikiResponse.text(body, content_type='application/rsd+xml; charset=utf-8', headers=[
+            ('Content-Disposition', 'inline; filename=api-result.xml'), _API_HEADERS[1]])
 
     def _action_help(self, params: dict[str, str], caller: Caller, fv2: bool) -> WikiResponse:
         return self._ok({'help': {'mime': 'text/plain', 'help': 'TestWiki Action API'}})

@@ -61,11 +61,6 @@ class TestWikiApp:
         self._watchers: list[list[Exchange]] = []
         self._watch_lock = threading.Lock()
 
-    def use_providers(self, oauth1: OAuth1Provider, oauth2: Any) -> None:
-        """Serve through other providers (a farm wiki's views of the central wiki's)."""
-        self.oauth1 = self.api.oauth1 = oauth1
-        self.oauth2 = self.api.oauth2 = oauth2
-
     # -- conveniences for tests ---------------------------------------------
     def add_bot(self, name: str = 'BotUser', groups: list[str] | None = None,
                 password: str = '') -> WikiUser:

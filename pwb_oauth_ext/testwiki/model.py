@@ -176,6 +176,10 @@ class Wiki:
         #: Every request the wiki has seen, as (method, path, action-or-endpoint).
         self.request_log: list[tuple[str, str, str]] = []
         self._token_salt = secrets.token_bytes(16)
+        #: A farm wiki's id ('enwiki') and content language; None/'en' for a lone wiki
+        #: (its siteinfo then keeps the recorded wikiid).
+        self.wiki_id: str | None = None
+        self.language = 'en'
 
     def edit_token(self, seed: str) -> str:
         """A MediaWiki-shaped token (40 hex + '+\\') bound to ``seed`` (user or session).
@@ -302,3 +306,12 @@ class InvalidAuthorization(Exception):
     mwoauth-invalid-authorization`` and info "The authorization headers in
     your request are not valid: <detail>".
     """
+
+
+class WrongWikiAuthorization(InvalidAuthorization):
+    """A farm consumer registered for another wiki: MediaWiki's
+    ``mwoauth-invalid-authorization-wrong-wiki``, naming this wiki's id."""
+
+    def __init__(self, wiki_id: str) -> None:
+        super().__init__(wiki_id)
+        self.wiki_id = wiki_id

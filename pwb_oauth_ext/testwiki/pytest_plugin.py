@@ -47,6 +47,7 @@ def test_wiki_session() -> Iterator[RunningWiki]:
 
 @pytest.fixture
 def test_farm() -> Iterator[RunningFarm]:
-    """A central OAuth wiki on 127.0.0.1 and the wikis 'wiki1' (127.0.0.2), 'wiki2' (127.0.0.3)."""
+    """A central OAuth wiki ('centralwiki', 127.0.0.1) and the wikis 'wiki1' (127.0.0.2) and
+    'wiki2' (127.0.0.3), answering as farm-1.43/ recorded (``testwiki.farm``)."""
     with run_test_farm() as running:
         yield running

@@ -14,8 +14,8 @@ if TYPE_CHECKING:
     from pwb_oauth_ext.testwiki.app import TestWikiApp
 
 #: The kinds of credentials ``seed(clients=...)`` registers (all of them by default).
-CLIENT_KINDS = ('oauth1-owner-only', 'oauth2-owner-only', 'oauth2-confidential',
-                'oauth2-public')
+CLIENT_KINDS = ('oauth1-owner-only', 'oauth1-consumer', 'oauth2-owner-only',
+                'oauth2-confidential', 'oauth2-public')
 
 #: Pages a bot's everyday scripts need: links, a template in use, a redirect, a category.
 STANDARD_PAGES = {
@@ -82,6 +82,8 @@ def seed(app: TestWikiApp, *, pages: Mapping[str, str] | bool = True,
     for kind in kinds:
         if kind == 'oauth1-owner-only':
             client: Any = app.register_oauth1_consumer(owner, owner_only=True)
+        elif kind == 'oauth1-consumer':   # the Special:OAuth handshake: pwb-oauth authorize
+            client = app.register_oauth1_consumer(owner, owner_only=False, callback=callback)
         elif kind == 'oauth2-owner-only':
             client = app.oauth2.register_client(owner, owner_only=True, name='OwnerOnly')
         else:

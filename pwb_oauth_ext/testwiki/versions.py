@@ -2,6 +2,11 @@
 
 Kept in one place so the providers only call these helpers: rows 1-5 and 8-11 of the
 table. Rights under OAuth (row 10) are ``model.RIGHTS_GONE_IN_1_43``.
+
+The farm (farm-1.43/README.md) is ``farm.py``; what the test farm still does not
+reproduce of it (http on 127.0.0.x, one cookie name, groups shared across wikis, siteinfo
+beyond wikiid/lang/server/sitename, French only for the wrong-wiki text, BotPasswords'
+note) and why no client depends on it: ``docs/explanation/test-farm.md``.
 """
 from __future__ import annotations
 
@@ -72,3 +77,10 @@ def grant_type_error(wiki: Wiki, form: dict[str, str]) -> str | None:
         return ('Invalid request: Invalid request body: Unrecognized value for parameter '
                 f'"grant_type": {grant_type}.')
     return None
+
+
+def oauth1_login_warning(wiki: Wiki) -> str:
+    """Special:OAuth/authorize without a login: the warning its login redirect names
+    (1.43 as recorded on the farm, farm-1.43/README.md "Also seen")."""
+    return ('mwoauth-named-account-required-reason' if wiki.at_least('1.43')
+            else 'mwoauth-login-required-reason')

@@ -12,6 +12,7 @@ from urllib.parse import quote, urlencode
 from pwb_oauth_ext.testwiki import versions
 from pwb_oauth_ext.testwiki._http import PRIVATE_PAGE_HEADERS, WikiRequest, WikiResponse
 from pwb_oauth_ext.testwiki.model import SESSION_COOKIE, Wiki, WikiUser, random_hex
+from pwb_oauth_ext.testwiki.providers.oauth1.messages import TOKEN_NOT_FOUND, TOKEN_NOT_FOUND_DETAIL
 
 if TYPE_CHECKING:
     from pwb_oauth_ext.testwiki.providers.oauth1.provider import OAuth1Provider
@@ -40,21 +41,31 @@ class ConsentPages:
                                              if k in params}), safe='')
             return self._redirect(f'{self.wiki.server_url}/index.php?title=Special:UserLogin'
                                   f'&returnto={returnto}&returntoquery={returntoquery}'
-                                  '&warning=mwoauth-login-required-reason')
+                                  f'&warning={versions.oauth1_login_warning(self.wiki)}')
         session = req.cookies[SESSION_COOKIE]
         if req.method == 'POST':
             return self._authorize_submit(req, user, session)
         token_key = params.get('oauth_token', '')
         rtoken = self.provider.request_tokens.get(token_key)
         consumer = self.provider.consumers.get(params.get('oauth_consumer_key', ''))
-        if rtoken is None or consumer is None or rtoken.consumer_key != consumer.consumer_key:
+        if consumer is None or (rtoken is not None
+                                and rtoken.consumer_key != consumer.consumer_key):
             return self._html_page('OAuth', '<p class="error">No request was found for that '
                                    'token.</p>')
+        # The form does not look the request token up (a farm wiki shows it for another
+        # wiki's token); Allow does, and fails with E004 there.
+        return self._html_page('OAuth', self._form(subpage, user, session, consumer.consumer_key,
+                                                   token_key))
+
+    def _form(self, subpage: str, user: WikiUser, session: str, consumer_key: str,
+              token_key: str) -> str:
+        consumer = self.provider.consumers[consumer_key]
         form = _AUTHORIZE_FORM.format(
             sub=subpage, user=html.escape(user.name), app=html.escape(consumer.name),
             token=html.escape(self.wiki.edit_token('session:' + session)),
-            consumer_key=consumer.consumer_key, request_token=rtoken.key)
-        return self._html_page('OAuth', versions.approval_form(self.wiki, form))
+            consumer_key=html.escape(consumer.consumer_key),
+            request_token=html.escape(token_key))
+        return versions.approval_form(self.wiki, form)
 
     def _authorize_submit(self, req: WikiRequest, user: WikiUser, session: str) -> WikiResponse:
         form = req.form
@@ -64,6 +75,12 @@ class ConsentPages:
         consumer = self.provider.consumers.get(form.get('consumerKey', ''))
         with self.wiki.lock:
             rtoken = self.provider.request_tokens.get(form.get('requestToken', ''))
+            if rtoken is None and consumer is not None and 'accept' in form:
+                error = html.escape(f'{TOKEN_NOT_FOUND}{TOKEN_NOT_FOUND_DETAIL}, E004')
+                error = error.replace('\n', '<br/>')
+                return self._html_page('OAuth', self._form(
+                    'authorize', user, session, consumer.consumer_key,
+                    form.get('requestToken', '')) + f'<div class="error">{error}</div>')
             if rtoken is None or consumer is None or rtoken.consumer_key != consumer.consumer_key:
                 return self._html_page('OAuth', '<p class="error">No request was found for '
                                        'that token.</p>')

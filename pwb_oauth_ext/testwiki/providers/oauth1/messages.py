@@ -15,6 +15,14 @@ def details(text: str, code: str) -> str:
     return f'<span class="plainlinks mw-mwoautherror-details">{text}, {_error_link(code)}</span>'
 
 
+#: MediaWiki's E004 lead: a request token this wiki's session cache does not hold (say,
+#: another farm wiki's); ``details(TOKEN_NOT_FOUND_DETAIL, 'E004')`` follows it.
+TOKEN_NOT_FOUND = ('Sorry, something went wrong connecting this application.\n'
+                   'Go back and try to connect your account again, or contact the application'
+                   ' author.\n\n')
+TOKEN_NOT_FOUND_DETAIL = 'OAuth token not found'
+
+
 class HandshakeError(Exception):
     """A Special:OAuth error: message key plus MediaWiki's text (may hold error links)."""
 

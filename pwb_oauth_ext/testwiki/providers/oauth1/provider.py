@@ -25,7 +25,12 @@ from pwb_oauth_ext.testwiki.model import (
 )
 from pwb_oauth_ext.testwiki.providers.oauth1.consent import SPECIAL_PREFIX, ConsentPages
 from pwb_oauth_ext.testwiki.providers.oauth1.handshake import Handshake
-from pwb_oauth_ext.testwiki.providers.oauth1.messages import HandshakeError
+from pwb_oauth_ext.testwiki.providers.oauth1.messages import (
+    TOKEN_NOT_FOUND,
+    TOKEN_NOT_FOUND_DETAIL,
+    HandshakeError,
+    details,
+)
 from pwb_oauth_ext.testwiki.providers.oauth1.records import (
     AccessToken,
     OAuth1Consumer,
@@ -48,6 +53,9 @@ class OAuth1Provider:
         self.request_tokens: dict[str, RequestToken] = {}
         self.access_tokens: dict[str, AccessToken] = {}
         self._nonces: dict[tuple[str, str], dict[str, float]] = {}
+        #: Whether a consumer may act on this wiki's api.php (a farm's single-wiki
+        #: consumers may not elsewhere; the handshake and identify still answer).
+        self.consumer_allowed: Callable[[str], bool] = lambda consumer_key: True
         validator = WikiRequestValidator(self)
         self._resource_endpoint = ResourceEndpoint(validator)
         self.request_token_endpoint = RequestTokenEndpoint(validator)
@@ -143,7 +151,10 @@ class OAuth1Provider:
     def check_request_token(self, consumer: OAuth1Consumer, token: str) -> None:
         """A request token of ``consumer``, or MediaWiki's refusal."""
         record = self.request_tokens.get(token)
-        if record is None or record.consumer_key != consumer.consumer_key:
+        if record is None:   # not in this wiki's session cache (say, another farm wiki's)
+            raise HandshakeError('mwoauthdatastore-request-token-not-found',
+                                 TOKEN_NOT_FOUND + details(TOKEN_NOT_FOUND_DETAIL, 'E004'))
+        if record.consumer_key != consumer.consumer_key:
             raise HandshakeError('mwoauthdatastore-bad-token',
                                  'No token was found matching your request.')
 

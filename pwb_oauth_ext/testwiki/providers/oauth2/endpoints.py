@@ -96,10 +96,15 @@ class RestEndpoints:
         user, grants = result
         if user is None:
             return error_json(MEDIAWIKI_ERRORS['access_token_revoked'], [])
+        # A farm's single-wiki client elsewhere: the session provider's refusal cannot
+        # abort a REST request (T252591), so the session is anonymous: no rights.
+        token = req.authorization[len('Bearer'):].strip()
+        allowed = self.provider.client_allowed(self.provider.tokens.client_of(token))
         return WikiResponse.json(versions.with_email_verified(self.wiki, {
             'sub': str(user.id), 'username': user.name, 'editcount': user.editcount,
             'confirmed_email': True, 'blocked': False, 'registered': user.registered,
-            'groups': list(user.groups), 'rights': list(user.rights), 'grants': grants,
+            'groups': list(user.groups), 'rights': list(user.rights) if allowed else [],
+            'grants': grants,
         }), content_type=versions.resource_content_type(self.wiki))
 
     def scopes(self, req: WikiRequest) -> WikiResponse:

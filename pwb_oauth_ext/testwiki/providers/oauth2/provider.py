@@ -27,6 +27,7 @@ from pwb_oauth_ext.testwiki.model import (
     InvalidAuthorization,
     Wiki,
     WikiUser,
+    WrongWikiAuthorization,
     random_hex,
 )
 from pwb_oauth_ext.testwiki.providers.oauth2.consent import (
@@ -83,6 +84,12 @@ class OAuth2Provider:
         #: Requests to /oauth2/access_token by grant_type ('' when missing).
         self.token_requests: collections.Counter[str] = collections.Counter()
         self._lock = threading.RLock()
+        #: Whether a client may act on this wiki (a farm's single-wiki clients may not
+        #: elsewhere: api.php refuses them, resource/profile shows no rights).
+        self.client_allowed: Callable[[str], bool] = lambda client_id: True
+        #: Whether another wiki of the farm issued this code or refresh token: it decrypts
+        #: here (one $wgOAuthSecretKey) but is not in this wiki's cache, so it is "revoked".
+        self.issued_elsewhere: Callable[[str], bool] = lambda token: False
         self.tokens = TokenIssuer(self)
         self.validator = WikiRequestValidator(self)
         bearer = BearerToken(self.validator, token_generator=self.tokens.issue_access_token,
@@ -161,9 +168,12 @@ class OAuth2Provider:
         """
         with self._lock:
             try:
-                return self.tokens.verify(token)
+                user, grants = self.tokens.verify(token)
             except TokenRejected:
                 raise InvalidAuthorization('Invalid access token') from None
+            if not self.client_allowed(self.tokens.client_of(token)):
+                raise WrongWikiAuthorization(self.wiki.wiki_id or '')
+            return user, grants
 
 
     # -- routing --------------------------------------------------------

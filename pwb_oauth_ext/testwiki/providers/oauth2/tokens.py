@@ -71,6 +71,14 @@ class TokenIssuer:
             raise TokenRejected('access_token_revoked')
         return user, list(record.scopes)
 
+    def client_of(self, token: str) -> str:
+        """The client id (``aud``) of a token ``verify`` accepted."""
+        return str(self._verified_claims.get(token, {}).get('aud', ''))
+
+    def share_key_of(self, other: TokenIssuer) -> None:
+        """Sign and verify with ``other``'s key (a farm has one key for every wiki)."""
+        self._private_key, self._public_key = other._private_key, other._public_key
+
     def sign(self, client_id: str, user_name: str, scopes: list[str],
              ttl: float) -> tuple[str, str]:
         """A MediaWiki-shaped RS256 access token and its jti; stored for revocation."""

@@ -168,7 +168,8 @@ class WikiRequestValidator(RequestValidator):
                       *args: Any, **kwargs: Any) -> bool:
         record = self.provider.codes.get(code)
         if record is None:
-            return self._fail('code_undecryptable')
+            return self._fail('code_revoked' if self.provider.issued_elsewhere(code)
+                              else 'code_undecryptable')
         if record.expires < self.provider.wiki.now():
             return self._fail('code_expired')
         if record.used:
@@ -210,7 +211,8 @@ class WikiRequestValidator(RequestValidator):
         provider = self.provider
         record = provider.refresh_tokens.get(refresh_token)
         if record is None:
-            return self._fail('refresh_undecryptable')
+            return self._fail('refresh_revoked' if provider.issued_elsewhere(refresh_token)
+                              else 'refresh_undecryptable')
         if record.client_id != client.client_id:
             return self._fail('refresh_wrong_client')
         now = provider.wiki.now()
