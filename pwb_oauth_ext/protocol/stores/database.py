@@ -30,7 +30,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from pwb_oauth_ext.errors import ConfigError, TokenStoreError
+from pwb_oauth_ext.errors import ConfigError, TokenStoreError, shown_id
 from pwb_oauth_ext.protocol.stores.records import (
     GrantKey,
     KeyArgs,
@@ -344,7 +344,7 @@ class DatabaseStore(DatabaseSchema, GrantStore):
             if self._lock_timed_out(exc):
                 raise TokenStoreError(
                     f'The token store {self.describe()}: another process has held the lock'
-                    f' of the grants of client {scope[1][:6]}... on {scope[0]} for more than'
+                    f' of the grants of client {shown_id(scope[1])} on {scope[0]} for more than'
                     f' {self.lock_wait:.0f} s. It should have been released after the lease'
                     f' ({self.lease:.0f} s); check the database for a stuck session.') \
                     from None

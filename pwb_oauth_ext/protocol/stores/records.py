@@ -9,7 +9,7 @@ import math
 import re
 from typing import Any, NamedTuple, Optional, Union
 
-from pwb_oauth_ext.errors import GrantChoiceError
+from pwb_oauth_ext.errors import GrantChoiceError, shown_id
 
 #: RFC 6750 section 2.1 ``b64token``: the only characters a bearer token may have.
 _B64TOKEN = re.compile(r'[A-Za-z0-9._~+/-]+=*\Z')
@@ -35,7 +35,7 @@ class GrantKey(NamedTuple):
     def describe(self) -> str:
         """'BotUser@meta.wikimedia.org, client abcdef...' (no secret: ids are public)."""
         who = self.account or 'account not yet known'
-        return f'{who} on {self.central_wiki}, client {self.client_id[:6]}...'
+        return f'{who} on {self.central_wiki}, client {shown_id(self.client_id)}'
 
 
 #: Older call sites pass the three parts instead of a GrantKey.
@@ -45,7 +45,7 @@ KeyArgs = Union[GrantKey, str]
 def entry_name(item: dict, wiki_field: str) -> str:
     """An entry as error messages name it (wiki, client id shortened, account)."""
     account = item.get('account')
-    return (f"{item.get(wiki_field)}, client {str(item.get('client_id'))[:6]}...,"
+    return (f"{item.get(wiki_field)}, client {shown_id(str(item.get('client_id')))},"
             f" account {account if account is not None else 'unset'}")
 
 
