@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PYWIKIBOT_PYTHON, result_of, save_page_bot
+from conftest import PYWIKIBOT_PYTHON, result_of, save_page_bot, serve_database
 
 from pwb_oauth_ext.commands.store import migrate
 from pwb_oauth_ext.errors import ConfigError, TokenStoreError
@@ -37,25 +37,14 @@ CALLBACK = 'http://127.0.0.1:9/callback'
 SAVE = save_page_bot('fleet test')
 
 
-def _server(kind: type) -> Iterator[Any]:
-    try:
-        server = kind()
-    except databases.ServerUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
-        yield server
-    finally:
-        server.close()
-
-
 @pytest.fixture(scope='session')
 def postgres() -> Iterator[databases.PostgresServer]:
-    yield from _server(databases.PostgresServer)
+    yield from serve_database(databases.PostgresServer)
 
 
 @pytest.fixture(scope='session')
 def mariadb() -> Iterator[databases.MariaDBServer]:
-    yield from _server(databases.MariaDBServer)
+    yield from serve_database(databases.MariaDBServer)
 
 
 @pytest.fixture(params=['postgresql', 'mariadb'])

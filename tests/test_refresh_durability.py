@@ -14,32 +14,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PYWIKIBOT_PYTHON
+from conftest import PYWIKIBOT_PYTHON, serve_database
 
 from pwb_oauth_ext.testwiki import databases
 from pwb_oauth_ext.testwiki.faults import MATRIX, run_fault
 from pwb_oauth_ext.testwiki.server import RunningWiki
 
 
-def _server(kind: type) -> Iterator[Any]:
-    try:
-        server = kind()
-    except databases.ServerUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
-        yield server
-    finally:
-        server.close()
-
-
 @pytest.fixture(scope='module')
 def postgres() -> Iterator[databases.PostgresServer]:
-    yield from _server(databases.PostgresServer)
+    yield from serve_database(databases.PostgresServer)
 
 
 @pytest.fixture(scope='module')
 def mariadb() -> Iterator[databases.MariaDBServer]:
-    yield from _server(databases.MariaDBServer)
+    yield from serve_database(databases.MariaDBServer)
 
 
 @pytest.mark.parametrize('fault, server_name', MATRIX,
