@@ -4,15 +4,22 @@
 grant, kept in a PostgreSQL database (started here on 127.0.0.1) or in one
 token file: refresh requests (target 1) and the time until all have saved.
 Then the cost per API request with each store (target: database <= 1.01 x
-file), since the database must stay off the hot path.
+file), since the database must stay off the hot path. Last, the refresh fault matrix
+(``pwb_oauth_ext.testwiki.faults``): each fault injected between the wiki's answer to a
+refresh and the store write, then bots saving twice (grants lost: target 0; refreshes:
+one per rotation).
 """
 from __future__ import annotations
 
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 from benchmarks.helpers import (
+    ACCOUNT,
+    ENABLE_LINES,
+    EXTRA_CONFIG,
     Bench,
     Report,
     Table,
@@ -25,9 +32,11 @@ from benchmarks.helpers import (
     save_at_once,
     save_once,
 )
-from pwb_oauth_ext.protocol.oauth2 import BearerTokenSource
 from pwb_oauth_ext.protocol.store import open_store
-from pwb_oauth_ext.testwiki.databases import PostgresServer, ServerUnavailable
+from pwb_oauth_ext.protocol.tokens import BearerTokenSource
+from pwb_oauth_ext.testwiki import faults
+from pwb_oauth_ext.testwiki.databases import MariaDBServer, PostgresServer, ServerUnavailable
+from pwb_oauth_ext.testwiki.pywikibot_env import write_pywikibot_dir
 
 TARGET = 1.01
 #: A store's label -> (the store, the grant's key in it, a Pywikibot dir using it).
@@ -115,6 +124,7 @@ def run(bench: Bench) -> Report:
                     'postgresql': server.new_database('fleet')}
         results, grants = refresh_at_once(bench, settings, processes, directories)
         results['per_request'] = per_request_cost(grants, bench.quick)
+        results['faults'] = fault_matrix(bench, {'postgresql': server})
     finally:
         server.close()
     table = Table(['store', 'processes / dirs', 'refresh requests', 'target', 'saves ok',
@@ -122,4 +132,33 @@ def run(bench: Bench) -> Report:
     for label in settings:
         row = results[label]
         table.add(label, f"{row['processes']} / {row['directories']}", *refresh_cells(row))
-    return Report(title, table, note(results['per_request']), results)
+    matrix = Table(faults.MATRIX_HEADERS)
+    for row in results['faults']:
+        matrix.add(*faults.matrix_row(row))
+    return Report(title, table, note(results['per_request']) + '\n\nRefresh fault matrix'
+                  ' (grants lost target 0, one refresh per rotation):\n' + matrix.render(),
+                  results)
+
+
+def fault_matrix(bench: Bench, servers: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every fault of the matrix whose server runs here (MariaDB when installed)."""
+    with suppress(ServerUnavailable):
+        servers['mariadb'] = MariaDBServer()
+
+    def make_dir(lines: list) -> Path:
+        return write_pywikibot_dir(bench.logins.new_path('fault'), bench.wiki, username=ACCOUNT,
+                                   authenticate_lines=[*ENABLE_LINES, *lines],
+                                   extra_lines=EXTRA_CONFIG)
+    rows = []
+    try:
+        for fault, kind in faults.MATRIX:
+            if kind is not None and kind not in servers:
+                continue
+            row = faults.run_fault(fault, bench.wiki, make_dir=make_dir, workdir=bench.workdir,
+                                   server=servers.get(kind) if kind else None,
+                                   bots=2 if bench.quick else 3)
+            rows.append({k: v for k, v in row.items() if k != 'errors'})
+    finally:
+        if 'mariadb' in servers:
+            servers.pop('mariadb').close()
+    return rows

@@ -56,7 +56,7 @@ def enable(*, token_store: str | os.PathLike[str] | Any = None,
     if token_store is None or isinstance(token_store, SecretRef):
         store = token_store
     elif isinstance(token_store, str) and '://' in token_store:
-        from pwb_oauth_ext.protocol.database_store import StoreURL
+        from pwb_oauth_ext.protocol.stores.urls import StoreURL
         StoreURL(token_store)   # a bad URL fails here, naming the setting
         store = token_store
     else:

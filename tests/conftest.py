@@ -54,6 +54,19 @@ def recorded(name: str, mediawiki: str = '1.39') -> dict:
     return json.loads(path.read_text(encoding='utf-8'))
 
 #: What a bot run prints before its JSON result (``print(RESULT + json.dumps(...))``).
+def serve_database(kind: type) -> Iterator[Any]:
+    """A database server of ``kind`` (testwiki.databases) on loopback; skipped if not installed."""
+    from pwb_oauth_ext.testwiki import databases
+    try:
+        server = kind()
+    except databases.ServerUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        yield server
+    finally:
+        server.close()
+
+
 RESULT = 'RESULT '
 
 

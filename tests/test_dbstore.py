@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PYWIKIBOT_PYTHON, result_of, save_page_bot
+from conftest import PYWIKIBOT_PYTHON, result_of, save_page_bot, serve_database
 
 from pwb_oauth_ext.commands.store import migrate
 from pwb_oauth_ext.errors import ConfigError, TokenStoreError
-from pwb_oauth_ext.protocol.database_store import DatabaseStore
-from pwb_oauth_ext.protocol.oauth2 import BearerTokenSource, TokenSet
 from pwb_oauth_ext.protocol.store import GrantKey, TokenStore, open_store
+from pwb_oauth_ext.protocol.stores.database import DatabaseStore
+from pwb_oauth_ext.protocol.tokens import BearerTokenSource, TokenSet
 from pwb_oauth_ext.testwiki import databases
 from pwb_oauth_ext.testwiki.browser import authorization_code_grant
 from pwb_oauth_ext.testwiki.pywikibot_env import pywikibot_environment
@@ -37,25 +37,14 @@ CALLBACK = 'http://127.0.0.1:9/callback'
 SAVE = save_page_bot('fleet test')
 
 
-def _server(kind: type) -> Iterator[Any]:
-    try:
-        server = kind()
-    except databases.ServerUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
-        yield server
-    finally:
-        server.close()
-
-
 @pytest.fixture(scope='session')
 def postgres() -> Iterator[databases.PostgresServer]:
-    yield from _server(databases.PostgresServer)
+    yield from serve_database(databases.PostgresServer)
 
 
 @pytest.fixture(scope='session')
 def mariadb() -> Iterator[databases.MariaDBServer]:
-    yield from _server(databases.MariaDBServer)
+    yield from serve_database(databases.MariaDBServer)
 
 
 @pytest.fixture(params=['postgresql', 'mariadb'])
@@ -208,8 +197,8 @@ def test_a_lock_held_by_a_dead_connection_is_released(server: Any) -> None:
     key = GrantKey('wiki.example', 'cid', USER)
     DatabaseStore(url).put(key, {'access_token': 'AT-1'})
     holder = subprocess.Popen(
-        [sys.executable, '-c', 'import sys, time\nfrom pwb_oauth_ext.protocol.database_store import'
-         ' DatabaseStore\nfrom pwb_oauth_ext.protocol.store import GrantKey\n'
+        [sys.executable, '-c', 'import sys, time\nfrom pwb_oauth_ext.protocol.stores.database'
+         ' import DatabaseStore\nfrom pwb_oauth_ext.protocol.store import GrantKey\n'
          'with DatabaseStore(sys.argv[1]).transaction() as tx:\n'
          '    tx.get(GrantKey("wiki.example", "cid", "BotUser"))\n'
          '    print("locked", flush=True)\n    time.sleep(600)\n', url],
@@ -233,7 +222,7 @@ def test_a_lock_held_by_a_dead_connection_is_released(server: Any) -> None:
 
 HUNG_HOLDER = """
 import sys, time
-from pwb_oauth_ext.protocol.database_store import DatabaseStore
+from pwb_oauth_ext.protocol.stores.database import DatabaseStore
 from pwb_oauth_ext.errors import TokenStoreError
 from pwb_oauth_ext.protocol.store import GrantKey
 key = GrantKey('wiki.example', 'cid', 'BotUser')

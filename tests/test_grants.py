@@ -20,8 +20,8 @@ from conftest import PYWIKIBOT_PYTHON, result_of
 from pwb_oauth_ext.config.credentials import OAuth2
 from pwb_oauth_ext.errors import GrantChoiceError, OAuthFlowError
 from pwb_oauth_ext.protocol.grants import central_wiki_of, same_owner
-from pwb_oauth_ext.protocol.oauth2 import BearerTokenSource, TokenSet
 from pwb_oauth_ext.protocol.store import GrantKey, TokenStore
+from pwb_oauth_ext.protocol.tokens import BearerTokenSource, TokenSet
 from pwb_oauth_ext.testwiki.browser import authorization_code_grant, consent
 from pwb_oauth_ext.testwiki.farm import RunningFarm, run_test_farm
 from pwb_oauth_ext.testwiki.pywikibot_env import pywikibot_environment, write_pywikibot_dir

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from conftest import PwbDirFactory, RunPwb
 
+from pwb_oauth_ext.errors import shown_id
 from pwb_oauth_ext.testwiki.server import RunningWiki
 
 STORE_FILE = 'pwb-oauth-tokens.json'
@@ -59,7 +60,7 @@ def test_damaged_store_is_one_clear_error_not_a_retry_loop(
     assert 'KINDS True True' in result.stdout
     assert f'The token store {store} is damaged' in result.stdout
     if damage != 'deep-nesting':
-        assert f'the entry for {wiki.host}, client {consumer.consumer_key[:6]}...' in text
+        assert f'the entry for {wiki.host}, client {shown_id(consumer.consumer_key)}' in text
     for symptom in ('Maximum retries', 'Waiting', 'RecursionError', 'KeyError', 'TypeError',
                     'SECRETMARK'):
         assert symptom not in text, symptom

@@ -358,8 +358,8 @@ def test_reprs_hold_no_secret(tmp_path: Path) -> None:
     from pwb_oauth_ext.config.credentials import BasicAuth, OAuth1, OAuth2
     from pwb_oauth_ext.integration.session import SessionAuth
     from pwb_oauth_ext.protocol.auth import BearerAuth, HTTPBasicAuth, OAuth1Auth
-    from pwb_oauth_ext.protocol.oauth2 import BearerTokenSource, TokenSet
     from pwb_oauth_ext.protocol.store import TokenStore
+    from pwb_oauth_ext.protocol.tokens import BearerTokenSource, TokenSet
 
     tokens = TokenSet(BEARER, REFRESH, 1e10, obtained_at=1.0)
     store = TokenStore(tmp_path / 'store.json')

@@ -376,7 +376,7 @@ def test_threads_renew_once(tmp_path: Path) -> None:
 
 PROCESS_SOURCE = textwrap.dedent('''
     import os, sys, time
-    from pwb_oauth_ext.protocol.oauth2 import BearerTokenSource, TokenSet
+    from pwb_oauth_ext.protocol.tokens import BearerTokenSource, TokenSet
     from pwb_oauth_ext.protocol.store import TokenStore
     store_path, counter, go = sys.argv[1:4]
 

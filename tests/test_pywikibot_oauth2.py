@@ -19,8 +19,8 @@ from typing import Any, Callable
 import pytest
 from conftest import PYWIKIBOT_PYTHON, RESULT, result_of, save_page_bot
 
-from pwb_oauth_ext.protocol.oauth2 import TokenSet
 from pwb_oauth_ext.protocol.store import TokenStore
+from pwb_oauth_ext.protocol.tokens import TokenSet
 from pwb_oauth_ext.testwiki.browser import authorization_code_grant
 from pwb_oauth_ext.testwiki.pywikibot_env import pywikibot_environment
 from pwb_oauth_ext.testwiki.server import RunningWiki

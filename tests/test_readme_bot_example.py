@@ -1,4 +1,7 @@
-"""A bot author's own test, exactly as README's "Testing your own bot offline" shows it."""
+"""A bot author's own test, as the manual's "Test your bot offline" shows it.
+
+docs/howto/testing-offline.md includes this file from its first import on, so the page cannot
+drift from the tested code."""
 import pytest
 
 from pwb_oauth_ext.testwiki.pywikibot_env import run_pywikibot, write_pywikibot_dir

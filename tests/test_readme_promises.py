@@ -1,11 +1,16 @@
-"""README promises that no other test pinned (found by a mutation run), through real Pywikibot.
+"""Promises of the README and the manual (docs/) that no other test pinned, and the
+manual's statements that must stay true of the code.
 
-Each test runs a small bot in a subprocess against the local wiki and checks what a user
-would see: the bot's output, what the wiki received, what Pywikibot keeps in memory.
+Most tests run a small bot in a subprocess against the local wiki and check what a user
+would see: the bot's output, what the wiki received, what Pywikibot keeps in memory. The
+manual's own examples run under ``tox -e docs`` (docs/examples.py); the tests at the end
+compare the manual's tables and command lines with the code, so that they cannot drift.
 """
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import subprocess
 import time
 from pathlib import Path
@@ -304,3 +309,167 @@ def test_oauth2_login_treated_as_anonymous_fails_instead_of_sending_the_password
     assert 'REPORT' not in result.stdout
     assert 'anonymous' in result.stderr   # the error says why (client credentials: which client)
     _assert_no_password_sent(exchanges)
+
+
+# --- the manual's statements that must match the code -----------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+MANUAL = ROOT / 'docs'
+
+
+def manual_text(*names: str) -> str:
+    paths = [MANUAL / name for name in names] if names else [
+        ROOT / 'README.md', *sorted(MANUAL.rglob('*.md'))]
+    return '\n'.join(path.read_text(encoding='utf-8') for path in paths)
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """The cells of every Markdown table row (header and rule rows included)."""
+    return [[cell.strip() for cell in re.split(r'(?<!\\)\|', line.strip())[1:-1]]
+            for line in text.splitlines() if line.lstrip().startswith('|')]
+
+
+def row_for(message: str) -> list[str]:
+    """The row of the errors reference whose first cell describes ``message``.
+
+    A cell names one or more messages in backticks; ``…`` stands for any text and KEY for
+    a config key. Fails naming the message when no row matches.
+    """
+    rows = table_rows(manual_text('reference/errors.md'))
+    for row in rows:
+        for shown in re.findall(r'`([^`]+)`', row[0]):
+            pattern = '.*'.join(re.escape(part).replace('KEY', '.*') for part in shown.split('…'))
+            if re.search(pattern, message):
+                return row
+    raise AssertionError(f'no row of docs/reference/errors.md describes: {message}')
+
+
+def error_line(result: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in (result.stdout + result.stderr).splitlines()
+             if line.startswith('ERROR: ')]
+    assert len(lines) == 1, f'rc={result.returncode}\n{result.stdout}\n{result.stderr}'
+    return lines[0][len('ERROR: '):]
+
+
+#: ``pwb login``, as the ``pwb`` console script runs it.
+LOGIN = ('-c', 'from pywikibot.scripts.wrapper import run; run()', 'login')
+
+
+def test_the_errors_reference_describes_a_missing_oauth1_grant(
+        wiki: RunningWiki, pwb_dir_factory: Any, run_pwb: Any) -> None:
+    consumer = wiki.app.register_oauth1_consumer('BotUser', owner_only=False,
+                                                 callback='oob')
+    pwb_dir = pwb_dir_factory([f'authenticate[{wiki.host!r}] = _oauth.OAuth1('
+                               f'{consumer.consumer_key!r}, {consumer.consumer_secret!r})'])
+    message = error_line(run_pwb(None, pwb_dir, *LOGIN))
+    assert 'pwb-oauth authorize' in row_for(message)[1]
+
+
+def test_the_errors_reference_describes_a_missing_oauth2_grant(
+        wiki: RunningWiki, pwb_dir_factory: Any, run_pwb: Any) -> None:
+    client = wiki.app.oauth2.register_client('BotUser', owner_only=False,
+                                           redirect_uri='http://127.0.0.1:9/callback')
+    pwb_dir = pwb_dir_factory([f'authenticate[{wiki.host!r}] = _oauth.OAuth2('
+                               f'client_id={client.client_id!r},'
+                               f' client_secret={client.client_secret!r})'])
+    message = error_line(run_pwb(None, pwb_dir, *LOGIN))
+    assert 'pwb-oauth authorize' in row_for(message)[1]
+
+
+def test_the_errors_reference_describes_a_secret_file_open_to_others(
+        wiki: RunningWiki, pwb_dir_factory: Any, run_pwb: Any, tmp_path: Path) -> None:
+    client = wiki.app.oauth2.register_client('BotUser', owner_only=True)
+    secret = tmp_path / 'token'
+    secret.write_text(client.owner_only_token + '\n')
+    secret.chmod(0o620)   # others may not read it, but the group may write: refused too
+    pwb_dir = pwb_dir_factory([f'authenticate[{wiki.host!r}] = _oauth.OAuth2('
+                               f'access_token=_oauth.file({str(secret)!r}))'])
+    message = error_line(run_pwb(None, pwb_dir, *LOGIN))
+    assert 'chmod' in row_for(message)[1]
+
+
+def test_the_errors_reference_describes_a_token_store_open_to_others(
+        wiki: RunningWiki, pwb_dir_factory: Any, run_pwb: Any) -> None:
+    client = wiki.app.oauth2.register_client('BotUser', owner_only=True)
+    pwb_dir = pwb_dir_factory([f'authenticate[{wiki.host!r}] = _oauth.OAuth2('
+                               f'client_id={client.client_id!r},'
+                               f' client_secret={client.client_secret!r},'
+                               " grant='client_credentials')"])
+    store = pwb_dir / 'pwb-oauth-tokens.json'
+    store.write_text('{"version": 2, "grants": []}')
+    store.chmod(0o604)
+    message = error_line(run_pwb(None, pwb_dir, *LOGIN))
+    assert 'chmod' in row_for(message)[1]
+
+
+def test_the_store_formats_table_says_what_each_database_store_needs() -> None:
+    """Each URL scheme's row names the extra that installs SQLAlchemy and the driver, or
+    SQLAlchemy itself where no extra does (SQLite's driver comes with Python)."""
+    from pwb_oauth_ext.protocol.stores.urls import _DATABASES
+    rows = table_rows(manual_text('reference/store-formats.md'))
+    install_of = {}
+    for row in rows:
+        for scheme in re.findall(r'`(\w+)://', row[0]):
+            install_of[scheme] = row[-1]
+    assert set(install_of) == set(_DATABASES), install_of
+    for scheme, database in _DATABASES.items():
+        needed = f'pwb_oauth_ext[{database.extra}]' if database.extra else 'SQLAlchemy'
+        assert needed in install_of[scheme], (scheme, install_of[scheme])
+
+
+def test_the_exit_statuses_in_the_manual_are_the_commands() -> None:
+    from pwb_oauth_ext.commands.main import build_parser
+    epilog = build_parser().epilog or ''
+    in_code = dict(re.findall(r'(\d+) ([^;.]+)', epilog.split(':', 1)[1]))
+    rows = table_rows(manual_text('reference/commands.md'))
+    in_manual = {row[0]: row[1] for row in rows if len(row) == 2 and row[0].isdigit()}
+    assert set(in_manual) == set(in_code), (in_manual, in_code)
+    for status, meaning in in_code.items():
+        assert in_manual[status].startswith(meaning.strip()), (status, in_manual[status])
+
+
+#: Pywikibot's global options, as pwb-oauth hands them to pywikibot.handle_args.
+GLOBAL_OPTIONS = ('-dir:', '-config:', '-family:', '-lang:', '-code:', '-site:', '-user:',
+                  '-log', '-debug', '-verbose', '-simulate')
+
+
+def test_every_pwb_oauth_command_line_in_the_manual_parses() -> None:
+    """What the README and the manual show in backticks (and console blocks do not run, such
+    as authorize on a real wiki) is a command line the parser accepts: no option that only
+    one of Pywikibot's and the GNU spellings knows, no synopsis from an older parser."""
+    from pwb_oauth_ext.commands import main
+    lines = set(re.findall(r'`(pwb-oauth [^`]+)`', manual_text()))
+    lines |= set(re.findall(r'^\$ (pwb-oauth .+)$', manual_text(), re.MULTILINE))
+    checked = 0
+    for line in sorted(lines):
+        if re.search(r'[\[\]|]|help|COMMAND|\.\.\.|;', line):
+            continue  # a synopsis with alternatives, or help (it exits)
+        argv = shlex.split(line)[1:]
+        if not any(arg.startswith('-') for arg in argv):
+            continue  # a command named in a sentence ('pwb-oauth store migrate'), not a line
+        parser = main.build_parser()
+        ours, pywikibot_args = main._split_args(parser, argv)
+        try:
+            parser.parse_args(ours)
+        except SystemExit:
+            raise AssertionError(f'the manual shows {line!r}, which pwb-oauth refuses') from None
+        unknown = [arg for arg in pywikibot_args if not arg.startswith(GLOBAL_OPTIONS)]
+        assert unknown == [], f'{line!r}: {unknown} is neither an option nor a global option'
+        checked += 1
+    assert checked >= 10
+
+
+def test_the_readme_is_a_first_screen_that_links_into_the_manual() -> None:
+    """Short, the two commands CI runs kept as they are, and every link to the manual leads
+    to a page that exists (a page renamed in docs/ fails here, not on a reader)."""
+    readme = (ROOT / 'README.md').read_text(encoding='utf-8')
+    assert len(readme.splitlines()) <= 150
+    two = readme.split('\n## Two commands\n', 1)[1].split('\n## ', 1)[0]
+    assert ("\n    python3 -m venv .venv && .venv/bin/pip install -q '.[testwiki]'"
+            " && .venv/bin/pwb-oauth demo\n") in two
+    assert ("\n    python3 -m venv .venv && .venv/bin/pip install -q 'tox>=4'"
+            " && .venv/bin/tox\n") in two
+    links = re.findall(r'\]\((docs/[^)#]+)', readme)
+    assert len(links) >= 10
+    missing = [link for link in links if not (ROOT / link).is_file()]
+    assert missing == []

@@ -1,4 +1,5 @@
-"""``pwb-oauth store migrate --to URL|FILE``: copy every grant to another token store.
+"""``pwb-oauth store migrate --to URL|FILE``: copy every grant to another token store;
+``pwb-oauth store flush``: store the refreshed pairs the journal still holds.
 
 Idempotent: a grant the target holds already is left alone when it is the
 same, and when the target's copy is newer (a fleet already refreshed it
@@ -28,6 +29,12 @@ def add_parser(commands: Any) -> None:
                               ' $PWB_OAUTH_STORE_PASSWORD')
     migrate.add_argument('--from', dest='source', metavar='URL_OR_FILE',
                          help='the source store (default: the one user-config.py uses)')
+    actions.add_parser(
+        'flush', help='store the refreshed tokens the journal still holds',
+        description='A bot whose store write failed (or that was killed right after a'
+                    ' refresh) left the refreshed pair in the journal beside the store'
+                    ' (FILE.pending, or pwb-oauth-pending.json in the Pywikibot directory'
+                    ' for a database). Any later run stores it; this does it now.')
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
@@ -36,7 +43,15 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     from pwb_oauth_ext.integration import facade
     from pwb_oauth_ext.protocol.store import describe_store, open_store
     facade.load_pywikibot()
+    if args.store_action == 'flush':
+        store = facade.resolver.store()
+        moved = store.complete_pending()
+        print(f'{describe_store(store)}: {moved} refreshed grant(s) stored from the journal.',
+              file=out)
+        return 0
     source = (open_store(args.source) if args.source else facade.resolver.store())
+    if not args.source:
+        source.complete_pending()
     target = open_store(args.to, password=os.environ.get('PWB_OAUTH_STORE_PASSWORD') or None)
     if describe_store(source) == describe_store(target):
         raise ValueError('--to names the store that is in use already; nothing to copy')

@@ -215,11 +215,12 @@ class Resolver:
         """The token store in use: the database of ``enable(token_store=URL)``, else the file."""
         from pwb_oauth_ext.protocol.store import open_store
         setting = self.settings.token_store
-        if setting is None or (isinstance(setting, str) and not self.settings.store_is_url):
-            return open_store(self.store_path())
         import pywikibot
+        if setting is None or (isinstance(setting, str) and not self.settings.store_is_url):
+            return open_store(self.store_path(), warn=pywikibot.warning)
+        from pywikibot import config
         return open_store(setting, password=self.settings.token_store_password,
-                          warn=pywikibot.warning)
+                          warn=pywikibot.warning, journal_dir=Path(config.base_dir))
 
     def _stored_before_grants(self, grant: tuple[CentralWiki, GrantKey], url: str,
                               site: Any = None) -> tuple[CentralWiki, GrantKey]:

@@ -2,7 +2,7 @@
 
 Grants (``grants.make_auth``: one auth maker per ``config.grant_types`` class),
 token endpoint and handshake clients (``oauth2``, ``oauth1``), requests auth
-objects (``auth``), the token stores (``store``, ``database_store``) and
+objects (``auth``), the token stores (``store`` opens one of ``stores``) and
 ``mediawiki``: every MediaWiki quirk the client answers, in that one module.
 Network policy (loopback, safe URLs, host and port) is ``pwb_oauth_ext.network``.
 May import ``pwb_oauth_ext.config``, ``pwb_oauth_ext.errors`` and

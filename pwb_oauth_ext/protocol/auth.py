@@ -15,7 +15,7 @@ import requests_oauthlib
 
 from pwb_oauth_ext.errors import OAuthFlowError, shown_id
 from pwb_oauth_ext.network.urls import unsafe_destination
-from pwb_oauth_ext.protocol.oauth2 import is_b64token
+from pwb_oauth_ext.protocol.stores.records import is_b64token
 
 
 class OAuth1Auth(requests.auth.AuthBase):

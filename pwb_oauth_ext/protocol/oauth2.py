@@ -13,11 +13,8 @@ imports this package on every Pywikibot start.
 from __future__ import annotations
 
 import json
-import re
 import secrets
-import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qsl, urlsplit
 
@@ -35,7 +32,8 @@ from pwb_oauth_ext.protocol.mediawiki import (
     token_error_details,
     with_client_secret,
 )
-from pwb_oauth_ext.protocol.store import GrantKey, TokenStore
+from pwb_oauth_ext.protocol.stores.records import is_b64token
+from pwb_oauth_ext.protocol.tokens import BearerTokenSource, TokenSet
 
 #: post_form(url, data, headers) -> response with .status_code, .headers, .text
 Transport = Callable[[str, dict[str, str], dict[str, str]], Any]
@@ -64,66 +62,6 @@ def requests_transport(session: Any = None, timeout: float = 30.0) -> Transport:
 
 
 # --- tokens ----------------------------------------------------------------
-
-@dataclass(frozen=True, repr=False)
-class TokenSet:
-    """An access token with its refresh token and expiry (absolute, Unix seconds)."""
-
-    access_token: str
-    refresh_token: Optional[str]
-    expires_at: Optional[float]
-    token_type: str = 'Bearer'
-    obtained_at: Optional[float] = None
-
-    def __repr__(self) -> str:
-        return (f'TokenSet(token_type={self.token_type!r}, expires_at={self.expires_at!r}, '
-                f'refresh_token={"present" if self.refresh_token else "none"})')
-
-    __str__ = __repr__
-
-    def expired(self, now: float, margin: float = 60.0) -> bool:
-        """True when the token is expired or expires within ``margin`` seconds."""
-        return self.expires_at is not None and now + margin >= self.expires_at
-
-    def to_record(self) -> dict:
-        """The token store record."""
-        return {
-            'protocol': 'oauth2',
-            'access_token': self.access_token,
-            'refresh_token': self.refresh_token,
-            'expires_at': self.expires_at,
-            'token_type': self.token_type,
-            'obtained_at': self.obtained_at,
-        }
-
-    @classmethod
-    def from_record(cls, record: dict) -> TokenSet:
-        """Rebuild from a token store record."""
-        if record.get('protocol', 'oauth2') != 'oauth2' or not record.get('access_token'):
-            raise ValueError('not an OAuth 2.0 token record')
-        expires_at = record.get('expires_at')
-        obtained_at = record.get('obtained_at')
-        return cls(
-            access_token=record['access_token'],
-            refresh_token=record.get('refresh_token') or None,
-            expires_at=float(expires_at) if expires_at is not None else None,
-            token_type=record.get('token_type') or 'Bearer',
-            obtained_at=float(obtained_at) if obtained_at is not None else None,
-        )
-
-    @classmethod
-    def from_token_response(cls, params: dict, now: float) -> TokenSet:
-        """From a checked token endpoint answer (``parse_token_answer``), anchoring
-        expires_in to our clock."""
-        expires_in = params.get('expires_in')
-        return cls(
-            access_token=params['access_token'],
-            refresh_token=params.get('refresh_token') or None,
-            expires_at=now + expires_in if expires_in is not None else None,
-            token_type='Bearer',
-            obtained_at=now,
-        )
-
 
 # --- authorization request ---------------------------------------------------
 
@@ -214,15 +152,8 @@ def _post_token_request(transport: Transport, endpoints: OAuth2Endpoints, client
     return TokenSet.from_token_response(params, requested_at)
 
 
-#: RFC 6750 section 2.1 ``b64token``: the only characters a bearer token may have.
-_B64TOKEN = re.compile(r'[A-Za-z0-9._~+/-]+=*\Z')
 #: The longest ``expires_in`` believed: 10 years. Longer is a broken or hostile answer.
 MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
-
-
-def is_b64token(value: object) -> bool:
-    """True for a non-empty string of RFC 6750 token characters (no spaces, no CR/LF)."""
-    return isinstance(value, str) and _B64TOKEN.match(value) is not None
 
 
 def parse_token_answer(text: str, endpoint: str, status: int = 200) -> dict[str, Any]:
@@ -258,8 +189,29 @@ def parse_token_answer(text: str, endpoint: str, status: int = 200) -> dict[str,
     refresh_token = params.get('refresh_token')
     if refresh_token is not None and not is_b64token(refresh_token):
         raise unusable('refresh_token is not a token (RFC 6750 characters)')
+    if _jwt_payload_too_deep(params['access_token']):
+        raise unusable('access_token is a JWT whose payload is nested too deeply')
     return {'access_token': params['access_token'], 'token_type': 'Bearer',
             'expires_in': expires_in, 'refresh_token': refresh_token}
+
+
+def _jwt_payload_too_deep(token: str) -> bool:
+    """True for a JWT-shaped token whose payload JSON nests deeper than Python can read.
+
+    The token's ``sub`` is read later (``grants.jwt_subject``); a payload nested
+    thousands deep would raise RecursionError there, after the grant rotated.
+    """
+    import base64
+    parts = token.split('.')
+    if len(parts) != 3:
+        return False
+    try:
+        json.loads(base64.urlsafe_b64decode(parts[1] + '=' * (-len(parts[1]) % 4)))
+    except RecursionError:
+        return True
+    except (ValueError, TypeError):
+        return False
+    return False
 
 
 def _token_endpoint_error(status: int, details: dict[str, str]) -> TokenEndpointError:
@@ -343,138 +295,6 @@ def make_obtain(transport: Transport, endpoints: OAuth2Endpoints, client_id: str
             f'There is no OAuth 2.0 token to renew for this wiki. {reauthorize_hint}')
 
     return obtain
-
-
-# --- a renewing token source ---------------------------------------------------
-
-class BearerTokenSource:
-    """Gives a valid access token for one stored grant, renewing it when needed.
-
-    Thread- and process-safe: renewals run inside the token store
-    transaction, re-read the store first (another process may have renewed
-    already) and store the new pair before anyone uses it, because the old
-    refresh token is dead the moment the wiki answers. ``key`` names the
-    grant; with ``account`` None the one grant stored for that consumer is
-    used (``TokenStore.find``), and ``adopt_account`` names it once known.
-    """
-
-    def __init__(self, *, store: TokenStore | None, key: GrantKey | tuple,
-                 obtain: Callable[[Optional[TokenSet]], TokenSet] | None,
-                 initial: TokenSet | None = None, now: Clock = time.time,
-                 margin: float = 60.0) -> None:
-        self._store = store
-        self._key = GrantKey(*key)
-        #: The key the grant is stored under, once found or written.
-        self._grant: GrantKey | None = None
-        self._obtain = obtain
-        self._current = initial
-        self._loaded = store is None
-        self._now = now
-        self._margin = margin
-        self._lock = threading.RLock()
-
-    def __repr__(self) -> str:
-        central, client_id, account = self.grant
-        return f'<BearerTokenSource {central} client={client_id} account={account!r}>'
-
-    @property
-    def grant(self) -> GrantKey:
-        """The grant in use: its stored key once known, else the key asked for."""
-        return self._grant or self._key
-
-    def _stored(self, tx: Any = None) -> TokenSet | None:
-        source = tx or self._store
-        found = source.find(self._grant or self._key)
-        if found is None:
-            return None
-        self._grant = found[0]
-        try:
-            return TokenSet.from_record(found[1])
-        except (ValueError, TypeError, KeyError):
-            return None
-
-    def _usable(self, tokens: TokenSet | None) -> bool:
-        """Valid for a while yet; the margin is at most half the token's lifetime,
-        so short-lived tokens are not renewed on every request."""
-        if tokens is None:
-            return False
-        margin = self._margin
-        if tokens.expires_at is not None and tokens.obtained_at is not None:
-            margin = min(margin, (tokens.expires_at - tokens.obtained_at) / 2)
-        return not tokens.expired(self._now(), margin)
-
-    def token(self) -> str:
-        """The current valid access token, renewed first if it is (nearly) expired."""
-        with self._lock:
-            if not self._loaded:
-                self._current = self._stored() or self._current
-                self._loaded = True
-            current = self._current
-            if current is not None and (self._obtain is None or self._usable(current)):
-                return current.access_token
-            if self._obtain is None:
-                raise OAuthFlowError('No OAuth 2.0 access token is available.')
-            return self._renew(lambda fresh: self._usable(fresh)).access_token
-
-    def renew_after_rejection(self, rejected: str) -> bool:
-        """The wiki rejected ``rejected``: switch to a newer token; False if none can be had."""
-        with self._lock:
-            current = self._current
-            if current is not None and current.access_token != rejected:
-                return True  # another thread already moved on
-            if self._obtain is None and self._store is None:
-                return False
-            if self._obtain is None:
-                stored = self._stored()
-                if stored is not None and stored.access_token != rejected:
-                    self._current = stored
-                    return True
-                return False
-            self._renew(lambda fresh: fresh.access_token != rejected)
-            return True
-
-    def adopt_account(self, account: str) -> GrantKey:
-        """The wiki named the grant's owner: store an unnamed grant under that account."""
-        with self._lock:
-            key = self.grant
-            if self._store is None or key.account is not None:
-                self._grant = key if key.account is not None else key._replace(account=account)
-                return self._grant
-            with self._store.transaction() as tx:
-                self._grant = tx.adopt(key, account)
-            return self._grant
-
-    def _renew(self, good_enough: Callable[[TokenSet], bool]) -> TokenSet:
-        assert self._obtain is not None
-        if self._store is None:
-            self._current = self._obtain(self._current)
-            return self._current
-        with self._store.transaction() as tx:
-            stored = self._stored(tx)
-            if stored is not None and good_enough(stored):
-                self._current = stored
-                return stored
-            base = stored or self._current
-            try:
-                fresh = self._obtain(base)
-            except ReauthorizationRequired:
-                # Another process may have rotated the grant without our lock
-                # (another store path, a copied file): retry once with what is
-                # stored now before declaring the grant dead.
-                tx.reread()
-                again = self._stored(tx)
-                if again is None or base is None or again.refresh_token == base.refresh_token:
-                    raise
-                if good_enough(again):
-                    self._current = again
-                    return again
-                fresh = self._obtain(again)
-            # Kept in memory even if the write below fails: the old refresh
-            # token is already dead on the wiki.
-            self._current = fresh
-            self._grant = self.grant
-            tx.put(self._grant, fresh.to_record())
-        return fresh
 
 
 def new_state() -> str:

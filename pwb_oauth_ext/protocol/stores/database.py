@@ -23,218 +23,38 @@ from __future__ import annotations
 
 import json
 import logging
-import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any, Callable, Optional
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from pwb_oauth_ext.config.file_modes import others_may_access
-from pwb_oauth_ext.errors import ConfigError, TokenStoreError
-from pwb_oauth_ext.protocol.store import (
+from pwb_oauth_ext.errors import ConfigError, TokenStoreError, shown_id
+from pwb_oauth_ext.protocol.stores.records import (
     GrantKey,
-    GrantStore,
-    GrantTransaction,
     KeyArgs,
     grant_key,
     key_and_record,
     validate_record,
 )
+from pwb_oauth_ext.protocol.stores.schema import SCHEMA_VERSION, DatabaseSchema
+from pwb_oauth_ext.protocol.stores.transactions import GrantStore, GrantTransaction
+from pwb_oauth_ext.protocol.stores.urls import DEFAULT_LEASE, StoreURL
 
-SCHEMA_VERSION = 1
-DEFAULT_LEASE = 120.0
+__all__ = ['DEFAULT_LEASE', 'SCHEMA_VERSION', 'DatabaseStore', 'DatabaseTransaction', 'StoreURL']
+
 #: How long a refresh waits for an unreachable database before it gives up.
 DEFAULT_OUTAGE_WAIT = 300.0
 _WAIT_BEYOND_LEASE = 30.0
-#: Query parameters read by this store, not passed to the driver.
-_OWN_PARAMETERS = ('lease',)
 #: account None is stored as '' (MediaWiki has no user with an empty name).
 _UNNAMED = ''
+#: The journal's file name in the directory ``open_store`` is given (Pywikibot's).
+JOURNAL_NAME = 'pwb-oauth-pending.json'
+#: A token request keeps its transaction alive for at most this long.
+_KEEPALIVE_LIMIT = 600.0
 
 log = logging.getLogger(__name__)
-
-
-class Database:
-    """What differs between the databases a store URL can name; one subclass each."""
-
-    #: SQLAlchemy's dialect name, also the scheme a URL is shown with.
-    name = ''
-    #: The pwb_oauth_ext extra that installs SQLAlchemy and the driver.
-    extra: Optional[str] = None
-    #: False for a database in a local file (a path instead of host and database).
-    networked = True
-
-    def default_driver(self) -> str:
-        raise NotImplementedError
-
-    def before_engine(self, url: StoreURL) -> None:
-        """Whatever must exist before the engine is created."""
-
-    def connect_args(self, lock_wait: float) -> dict[str, Any]:
-        return {'connect_timeout': 10}
-
-    def prepare(self, engine: Any) -> None:
-        """Engine-wide settings (event listeners)."""
-
-    def start(self, conn: Any, lock_wait: float, lease: float) -> None:
-        """Bound the lock wait and the lease of the transaction ``conn`` begins."""
-
-
-class PostgreSQL(Database):
-    name = 'postgresql'
-    extra = 'postgresql'
-
-    def default_driver(self) -> str:
-        import importlib.util
-        return 'psycopg' if importlib.util.find_spec('psycopg') else 'psycopg2'
-
-    def start(self, conn: Any, lock_wait: float, lease: float) -> None:
-        # Idle in a transaction longer than the lease: the server ends the session
-        # (and so the lock) of a holder that hangs.
-        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(lock_wait * 1000)}ms'")
-        conn.exec_driver_sql('SET LOCAL idle_in_transaction_session_timeout ='
-                             f" '{int(lease * 1000)}ms'")
-
-
-class MySQL(Database):
-    """MySQL and MariaDB."""
-
-    name = 'mysql'
-    extra = 'mysql'
-
-    def default_driver(self) -> str:
-        return 'pymysql'
-
-    def start(self, conn: Any, lock_wait: float, lease: float) -> None:
-        conn.exec_driver_sql(f'SET SESSION innodb_lock_wait_timeout = {max(1, int(lock_wait))}')
-        conn.exec_driver_sql(f'SET SESSION wait_timeout = {max(1, int(lease))}')
-
-
-class SQLite(Database):
-    """One host only: a file, locked by SQLite itself (``BEGIN IMMEDIATE``)."""
-
-    name = 'sqlite'
-    networked = False
-
-    def before_engine(self, url: StoreURL) -> None:
-        _create_private_file(url.path)
-
-    def connect_args(self, lock_wait: float) -> dict[str, Any]:
-        return {'timeout': lock_wait}
-
-    def prepare(self, engine: Any) -> None:
-        """Every transaction takes the write lock at BEGIN (one writer at a time)."""
-        from sqlalchemy import event
-
-        @event.listens_for(engine, 'connect')
-        def _no_implicit_begin(dbapi_connection: Any, record: Any) -> None:
-            dbapi_connection.isolation_level = None
-
-        @event.listens_for(engine, 'begin')
-        def _begin_immediate(conn: Any) -> None:
-            conn.exec_driver_sql('BEGIN IMMEDIATE')
-
-
-#: URL schemes and the database each names.
-_DATABASES: dict[str, Database] = {
-    'postgresql': PostgreSQL(), 'postgres': PostgreSQL(), 'mysql': MySQL(), 'mariadb': MySQL(),
-    'sqlite': SQLite()}
-
-
-def _create_private_file(path: str) -> None:
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        os.makedirs(parent, mode=0o700, exist_ok=True)
-    with suppress(FileExistsError):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    if others_may_access(os.stat(path).st_mode):
-        raise TokenStoreError(
-            f'The token store {path} can be accessed by other users; it holds OAuth'
-            f' secrets, so it is not used. Fix it with: chmod 600 {path}')
-
-
-class StoreURL:
-    """A parsed store URL: what to connect to, and how to show it without the password."""
-
-    def __init__(self, url: str, password: Optional[str] = None,
-                 setting: str = 'token_store') -> None:
-        self.setting = setting
-        parts = urlsplit(url)
-        scheme, _, driver = parts.scheme.lower().partition('+')
-        if scheme not in _DATABASES:
-            raise ConfigError(
-                f'{setting}: {scheme or url!r} is not a supported token store; use a file path,'
-                ' postgresql://USER@HOST:PORT/DATABASE, mysql://USER@HOST:PORT/DATABASE'
-                ' or sqlite:///PATH')
-        self.database = _DATABASES[scheme]
-        self.driver = driver
-        self.username = parts.username
-        self.password = password if password is not None else parts.password
-        self.host = parts.hostname
-        try:
-            self.port = parts.port
-        except ValueError:
-            raise ConfigError(f'{setting}: the port of {self.masked(url)} is not a number') \
-                from None
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        own = {name: value for name, value in query if name in _OWN_PARAMETERS}
-        self.query = [(name, value) for name, value in query if name not in _OWN_PARAMETERS]
-        try:
-            self.lease = float(own.get('lease', DEFAULT_LEASE))
-        except ValueError:
-            self.lease = -1.0
-        if not 1 <= self.lease <= 86400:
-            raise ConfigError(f'{setting}: lease= must be a number of seconds from 1 to 86400')
-        self.path = parts.path
-        if not self.database.networked:
-            if parts.netloc or not parts.path.lstrip('/'):
-                raise ConfigError(f'{setting}: a SQLite store is sqlite:///PATH'
-                                  ' (three slashes, then the file)')
-            self.path = os.path.expanduser(parts.path[1:]) if parts.path.startswith('/~') \
-                else parts.path[1:]
-        elif not self.host or not parts.path.strip('/'):
-            raise ConfigError(f'{setting}: {self.masked(url)} needs a host and a database:'
-                              f' {scheme}://USER@HOST:PORT/DATABASE')
-
-    def masked(self, url: str | None = None) -> str:
-        """The URL with its password as ***."""
-        if url is not None:
-            parts = urlsplit(url)
-            if parts.password is None:
-                return url
-            netloc = parts.netloc.rpartition('@')
-            user = netloc[0].partition(':')[0]
-            return urlunsplit(parts._replace(netloc=f'{user}:***@{netloc[2]}'))
-        return self._render(mask=True)
-
-    def _render(self, mask: bool) -> str:
-        scheme = self.database.name
-        if not self.database.networked:
-            return f'{scheme}:///{self.path}'
-        auth = ''
-        if self.username is not None:
-            auth = quote(self.username, safe='')
-            if self.password is not None:
-                auth += ':***' if mask else ':' + quote(self.password, safe='')
-            auth += '@'
-        host = f'[{self.host}]' if self.host and ':' in self.host else (self.host or '')
-        port = f':{self.port}' if self.port else ''
-        query = f'?{urlencode(self.query)}' if self.query and not mask else ''
-        return f'{scheme}://{auth}{host}{port}{self.path}{query}'
-
-    def sqlalchemy_url(self) -> Any:
-        """The URL for SQLAlchemy, with the driver this package installs."""
-        from sqlalchemy.engine import URL
-        if not self.database.networked:
-            return URL.create(self.database.name, database=self.path)
-        driver = self.driver or self.database.default_driver()
-        query: dict[str, Any] = {}
-        for name, value in self.query:
-            query.setdefault(name, value)
-        return URL.create(f'{self.database.name}+{driver}', username=self.username,
-                          password=self.password, host=self.host, port=self.port,
-                          database=self.path.lstrip('/'), query=query)
 
 
 class DatabaseTransaction(GrantTransaction):
@@ -288,6 +108,36 @@ class DatabaseTransaction(GrantTransaction):
     def entries(self) -> list[tuple[GrantKey, dict]]:
         return self._store._select_all(self._conn)
 
+    @contextmanager
+    def keepalive(self) -> Iterator[None]:
+        """While a token request is in flight, the transaction is not idle.
+
+        The server ends a session idle in a transaction after the lease (that
+        frees the lock of a hung holder); a wiki slower than the lease must not
+        end this one, whose refresh is still coming. A statement every third of
+        the lease, from a thread, for as long as the request runs (at most
+        10 minutes); the connection is this transaction's, and the caller does
+        not touch it meanwhile.
+        """
+        stop = threading.Event()
+        interval = max(0.2, min(self._store.lease / 3, 20.0))
+
+        def beat() -> None:
+            deadline = time.monotonic() + _KEEPALIVE_LIMIT
+            while not stop.wait(interval) and time.monotonic() < deadline:
+                try:
+                    self._conn.exec_driver_sql('SELECT 1').close()
+                except Exception:   # the write after the request says what is wrong
+                    return
+
+        thread = threading.Thread(target=beat, name='pwb-oauth-keepalive', daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
     def grants_of(self, central_wiki: str, client_id: str) -> list[tuple[GrantKey, dict]]:
         rows = self._scope(grant_key(central_wiki, client_id, None))
         return [(key, json.loads(json.dumps(record))) for key, record in sorted(
@@ -302,7 +152,7 @@ class DatabaseTransaction(GrantTransaction):
         return f'<DatabaseTransaction on {self._store.describe()}>'
 
 
-class DatabaseStore(GrantStore):
+class DatabaseStore(DatabaseSchema, GrantStore):
     """Grants in three tables of a database; the interface of ``TokenStore``.
 
     ``warn`` tells the operator that a refresh waits for an unreachable
@@ -314,8 +164,13 @@ class DatabaseStore(GrantStore):
                  setting: str = 'token_store', outage_wait: float = DEFAULT_OUTAGE_WAIT,
                  warn: Callable[[str], None] | None = None,
                  sleep: Callable[[float], None] = time.sleep,
-                 now: Callable[[], float] = time.monotonic) -> None:
+                 now: Callable[[], float] = time.monotonic,
+                 journal_dir: Optional[Path] = None) -> None:
         self.url = StoreURL(url, password, setting)
+        self._journal: Any = None
+        if journal_dir is not None:
+            from pwb_oauth_ext.protocol.stores.file import TokenStore
+            self._journal = TokenStore(Path(journal_dir) / JOURNAL_NAME, journal=False)
         self.lease = self.url.lease
         self.lock_wait = self.lease + _WAIT_BEYOND_LEASE
         self.outage_wait = outage_wait
@@ -325,6 +180,14 @@ class DatabaseStore(GrantStore):
         self._engine: Any = None
         self._tables: Any = None
         self._schema_ready = False
+
+    @property
+    def journal(self) -> Any:
+        """``pwb-oauth-pending.json`` in the directory given (Pywikibot's), or None."""
+        return self._journal
+
+    def warn(self, message: str) -> None:
+        self._warn(message)
 
     def describe(self) -> str:
         """The store's URL with the password masked."""
@@ -460,89 +323,6 @@ class DatabaseStore(GrantStore):
         """Bound the lock wait and the lease of this transaction."""
         self.url.database.start(conn, self.lock_wait, self.lease)
 
-    # --- schema --------------------------------------------------------------
-
-    def _table_defs(self) -> Any:
-        if self._tables is not None:
-            return self._tables
-        sa = self._sqlalchemy()
-        from sqlalchemy.dialects import mysql
-
-        def name(length: int) -> Any:
-            # Case-sensitive in MariaDB/MySQL too: 'BotA' and 'Bota' are two accounts.
-            return sa.String(length).with_variant(
-                mysql.VARCHAR(length, charset='utf8mb4', collation='utf8mb4_bin'), 'mysql')
-
-        options = {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8mb4'}
-        metadata = sa.MetaData()
-        meta = sa.Table('pwb_oauth_meta', metadata,
-                        sa.Column('name', name(64), primary_key=True),
-                        sa.Column('value', name(255), nullable=False), **options)
-        scopes = sa.Table('pwb_oauth_scopes', metadata,
-                          sa.Column('central_wiki', name(255), primary_key=True),
-                          sa.Column('client_id', name(128), primary_key=True), **options)
-        grants = sa.Table('pwb_oauth_grants', metadata,
-                          sa.Column('central_wiki', name(255), primary_key=True),
-                          sa.Column('client_id', name(128), primary_key=True),
-                          sa.Column('account', name(255), primary_key=True),
-                          sa.Column('record', sa.Text, nullable=False),
-                          sa.Column('updated_at', sa.Float, nullable=False), **options)
-        self._tables = (metadata, meta, scopes, grants)
-        return self._tables
-
-    def _ensure_schema(self, conn: Any) -> None:
-        """Create the tables on first use; refuse a schema version this release cannot read."""
-        if self._schema_ready:
-            return
-        sa = self._sqlalchemy()
-        metadata, meta, _, _ = self._table_defs()
-        try:
-            version = self._schema_version(conn)
-            if version is None:
-                try:
-                    metadata.create_all(conn, checkfirst=True)
-                    conn.commit()
-                except Exception:
-                    # Another process created them at the same moment: fine if they exist now.
-                    conn.rollback()
-                    if not sa.inspect(conn).has_table('pwb_oauth_meta'):
-                        raise
-                    conn.rollback()
-                try:
-                    conn.execute(meta.insert().values(name='schema_version',
-                                                      value=str(SCHEMA_VERSION)))
-                    conn.commit()
-                except sa.exc.IntegrityError:
-                    conn.rollback()   # written by another process meanwhile
-                version = self._schema_version(conn)
-        except Exception as exc:
-            with suppress(Exception):
-                conn.rollback()
-            raise self._error(exc, 'cannot create or read its tables') from None
-        if version != SCHEMA_VERSION:
-            raise TokenStoreError(
-                f'The token store {self.describe()} has schema version {version!r}; this'
-                f' version of pwb_oauth_ext reads version {SCHEMA_VERSION}. It was left as'
-                ' it is: upgrade pwb_oauth_ext.')
-        self._schema_ready = True
-
-    def _schema_version(self, conn: Any) -> int | None:
-        sa = self._sqlalchemy()
-        _, meta, _, _ = self._table_defs()
-        try:
-            if not sa.inspect(conn).has_table('pwb_oauth_meta'):
-                return None
-            value = conn.execute(sa.select(meta.c.value).where(
-                meta.c.name == 'schema_version')).scalar()
-        finally:
-            conn.rollback()
-        if value is None:
-            return None
-        try:
-            return int(value)
-        except ValueError:
-            return -1
-
     # --- rows ----------------------------------------------------------------
 
     def _lock_scope(self, conn: Any, scope: tuple[str, str]) -> None:
@@ -564,7 +344,7 @@ class DatabaseStore(GrantStore):
             if self._lock_timed_out(exc):
                 raise TokenStoreError(
                     f'The token store {self.describe()}: another process has held the lock'
-                    f' of the grants of client {scope[1][:6]}... on {scope[0]} for more than'
+                    f' of the grants of client {shown_id(scope[1])} on {scope[0]} for more than'
                     f' {self.lock_wait:.0f} s. It should have been released after the lease'
                     f' ({self.lease:.0f} s); check the database for a stuck session.') \
                     from None
