@@ -32,7 +32,8 @@ __all__ = [
 
 def enable(*, token_store: str | os.PathLike[str] | Any = None,
            token_store_password: str | Any = None,
-           password_login: bool | None = None) -> None:
+           password_login: bool | None = None,
+           accept_pywikibot: str | None = None) -> None:
     """Make Pywikibot use this package for every ``authenticate`` entry.
 
     Safe to call from user-config.py (the patch waits until Pywikibot's site
@@ -44,6 +45,10 @@ def enable(*, token_store: str | os.PathLike[str] | Any = None,
     ``password_login=False`` is for OAuth-only operators: Pywikibot never
     logs in with a password (nor asks for one); a wiki without an OAuth entry
     then ends the run with one line naming the nearest key.
+    ``accept_pywikibot='12.0.0'`` accepts that Pywikibot release outside the
+    tested range (silencing its warning; so does ``PWB_OAUTH_ACCEPT_PYWIKIBOT``).
+    A Pywikibot whose internals differ from what the plugin patches is never
+    patched: one line says which, and OAuth1(...)/OAuth2(...) entries stop the run.
     """
     from pwb_oauth_ext.config.references import SecretRef
     from pwb_oauth_ext.config.settings import Settings
@@ -58,7 +63,8 @@ def enable(*, token_store: str | os.PathLike[str] | Any = None,
         store = os.path.expanduser(os.fspath(token_store))
     if password_login is not None and not isinstance(password_login, bool):
         raise ConfigError(f'enable(password_login={password_login!r}): give True or False')
-    _hook.arm(Settings(store, token_store_password, password_login))
+    _hook.arm(Settings(store, token_store_password, password_login,
+                        accept_pywikibot=accept_pywikibot))
 
 
 def disable() -> None:

@@ -23,6 +23,14 @@ from pwb_oauth_ext.testwiki.server import RunningWiki, run_test_wiki
 #: The test wiki's fixtures (test_wiki, test_wiki_session) and its marker, as bot authors use them.
 pytest_plugins = ['pwb_oauth_ext.testwiki.pytest_plugin']
 
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        'markers', 'contract: pins what the plugin changes in Pywikibot; tox -m compat runs'
+        ' these against every supported Pywikibot release (docs/reference/versions.md)')
+
+
 #: The interpreter that runs Pywikibot in the subprocesses.
 PYWIKIBOT_PYTHON = os.environ.get('PWB_OAUTH_TEST_PYTHON') or sys.executable
 #: Exchanges recorded from a real MediaWiki 1.39 + Extension:OAuth: shared/mediawiki-oauth

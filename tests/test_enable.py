@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from conftest import authenticate_line
 
 HEAVY_MODULES = ('pywikibot', 'requests_oauthlib', 'oauthlib', 'jwt', 'mwoauth')
@@ -69,6 +70,7 @@ report(loaded=loaded)
     assert report(result) == {'loaded': []}
 
 
+@pytest.mark.contract
 def test_enable_from_user_config_patches_pywikibot_without_warnings(
         wiki, oauth1_consumer, pwb_dir_factory, run_pwb):
     """user-config.py runs while pywikibot is half imported; enable() must cope."""
@@ -89,6 +91,7 @@ report(state=patch_state(), user=site.user())
     assert wiki.wiki.pages['Enabled from user-config'].revisions[-1].user == 'BotUser'
 
 
+@pytest.mark.contract
 def test_enable_twice_is_harmless_and_one_disable_restores_everything(
         wiki, oauth1_consumer, pwb_dir_factory, run_pwb):
     pwb_dir = pwb_dir_factory([authenticate_line(wiki.host, oauth1_consumer)],
@@ -125,6 +128,7 @@ except APIError as exc:
 '''
 
 
+@pytest.mark.contract
 def test_after_disable_pywikibot_handles_a_four_tuple_itself(
         wiki, oauth1_consumer, pwb_dir_factory, run_pwb):
     """Pywikibot's own OAuth: it logs in, and its logout gets MediaWiki's cannotlogout."""

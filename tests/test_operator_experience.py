@@ -467,7 +467,8 @@ def test_readme_test_command_needs_no_particular_python() -> None:
     envs = [env.strip() for env in tox['tox']['env_list'].split(',')]
     # 'py' is the interpreter running tox; a 'py39'/'py313' env would need that python.
     assert envs == ['lint', 'py']
-    matrix = tox['tox']['labels'].split('=', 1)[1]
+    labels = dict(line.split('=', 1) for line in tox['tox']['labels'].strip().splitlines())
+    matrix = {key.strip(): value for key, value in labels.items()}['matrix']
     assert [env.strip() for env in matrix.split(',')] == [
         'py39-pwb10', 'py39-pwb11', 'py313-pwb10', 'py313-pwb11']
     ci = (ROOT / '.ci' / 'run').read_text(encoding='utf-8')

@@ -133,6 +133,7 @@ def test_four_tuple_under_each_key_form_saves_as_the_bot(
     assert last_editor(wiki, title) == 'BotUser'
 
 
+@pytest.mark.contract
 def test_oauth1_object_saves_as_the_bot(wiki, oauth1_consumer, pwb_dir_factory, run_pwb):
     c = oauth1_consumer
     pwb_dir = pwb_dir_factory([
@@ -172,6 +173,7 @@ report(anon='anon' in site.userinfo, oauth=site.is_oauth_token_available())
     assert all(auth == '' for _, auth in log)
 
 
+@pytest.mark.contract
 @pytest.mark.parametrize('key_form', ['host:port', '*'])
 def test_unrelated_url_fetched_by_pywikibot_carries_no_authorization(
         wiki, oauth1_consumer, pwb_dir_factory, run_pwb, other_server, key_form):
@@ -207,6 +209,7 @@ report(status=http.fetch({other_url + '/x'!r}).status_code)
 
 # --- 4. OAuth-only login ---------------------------------------------------------------
 
+@pytest.mark.contract
 def test_login_never_sends_a_password_even_with_a_password_file(
         wiki, oauth1_consumer, pwb_dir_factory, run_pwb, tmp_path):
     passwords = tmp_path / 'passwords.txt'
@@ -229,6 +232,7 @@ report(user=site.user(), logged_in=site.logged_in())
     assert 'clientlogin' not in actions
 
 
+@pytest.mark.contract
 def test_site_and_login_make_one_request(wiki, oauth1_consumer, pwb_dir_factory, run_pwb):
     pwb_dir = pwb_dir_factory([authenticate_line(wiki.host, oauth1_consumer)])
     code = ('import pywikibot\n'
@@ -252,6 +256,7 @@ def test_unset_username_becomes_the_token_identity(
     assert last_editor(wiki, 'No username configured') == 'BotUser'
 
 
+@pytest.mark.contract
 def test_configured_username_differing_from_token_names_both(
         wiki, oauth1_consumer, pwb_dir_factory, run_pwb):
     pwb_dir = pwb_dir_factory([authenticate_line(wiki.host, oauth1_consumer)],
@@ -273,6 +278,7 @@ except NoUsernameError as exc:
 
 # --- 5. logout under OAuth -------------------------------------------------------------
 
+@pytest.mark.contract
 def test_logout_is_local_and_login_restores_the_identity(
         wiki, oauth1_consumer, pwb_dir_factory, run_pwb, header_log):
     wiki.wiki.save_page('Read after logout', 'public text', 'BotUser')
@@ -347,6 +353,7 @@ except NoUsernameError as exc:
     ('consumer_key', 'consumer key is wrong'),
     ('access_token', 'access token is wrong'),
 ])
+@pytest.mark.contract
 def test_refused_credentials_raise_a_clear_error_without_secrets(
         wiki, oauth1_consumer, pwb_dir_factory, run_pwb, broken, cause):
     values = {'consumer_key': oauth1_consumer.consumer_key,

@@ -85,6 +85,7 @@ def age_stored_token(pwb_dir: Path, wiki: RunningWiki, client_id: str,
 
 # --- 1. owner-only bearer token -----------------------------------------------
 
+@pytest.mark.contract
 def test_owner_only_token_logs_in_saves_and_logs_out(
         wiki: RunningWiki, pwb_dir_factory: Callable[..., Path], run_pwb: Any,
         seen: Callable[[], list[tuple[str, str, str]]]) -> None:
@@ -144,6 +145,7 @@ def test_owner_only_login_is_one_userinfo_request(
     assert userinfo == [('POST', '/api.php?query&userinfo', 'Bearer')]
 
 
+@pytest.mark.contract
 def test_owner_only_tampered_token_is_refused_by_name(
         wiki: RunningWiki, pwb_dir_factory: Callable[..., Path], run_pwb: Any) -> None:
     client = wiki.app.oauth2.register_client('BotUser', owner_only=True)

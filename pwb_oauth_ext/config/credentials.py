@@ -125,6 +125,9 @@ class Credential:
         adapter = sys.modules.get('pwb_oauth_ext.integration.install')
         if adapter is not None and adapter.installed():
             return 4 if self.is_oauth else 2
+        refused = None if adapter is None else adapter.refusal()
+        if refused:   # enable() found a Pywikibot internal it does not know
+            raise NotEnabledError(refused)
         raise NotEnabledError(
             f'config.authenticate holds {type(self).__name__}(...), but pwb_oauth_ext is not'
             ' enabled: add "_oauth.enable()" after "import pwb_oauth_ext as _oauth"'

@@ -11,20 +11,23 @@ class Settings:
 
     ``token_store`` is a file path (expanded), a database URL or a secret
     reference; ``token_store_password`` a string or a secret reference;
-    ``password_login`` False when no password login may ever be attempted.
+    ``password_login`` False when no password login may ever be attempted;
+    ``accept_pywikibot`` a Pywikibot version outside the tested range the operator accepts.
     Immutable: a later ``enable(...)`` makes a new one with ``updated``.
     """
 
-    __slots__ = ('password_login', 'token_store', 'token_store_password')
+    __slots__ = ('accept_pywikibot', 'password_login', 'token_store', 'token_store_password')
     token_store: Any
     token_store_password: Any
     password_login: bool | None
+    accept_pywikibot: Any
 
     def __init__(self, token_store: Any = None, token_store_password: Any = None,
-                 password_login: bool | None = None) -> None:
+                 password_login: bool | None = None, accept_pywikibot: Any = None) -> None:
         object.__setattr__(self, 'token_store', token_store)
         object.__setattr__(self, 'token_store_password', token_store_password)
         object.__setattr__(self, 'password_login', password_login)
+        object.__setattr__(self, 'accept_pywikibot', accept_pywikibot)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError('Settings are immutable')
@@ -35,7 +38,9 @@ class Settings:
             self.token_store if newer.token_store is None else newer.token_store,
             self.token_store_password if newer.token_store_password is None
             else newer.token_store_password,
-            self.password_login if newer.password_login is None else newer.password_login)
+            self.password_login if newer.password_login is None else newer.password_login,
+            self.accept_pywikibot if newer.accept_pywikibot is None
+            else newer.accept_pywikibot)
 
     @property
     def passwords_allowed(self) -> bool:

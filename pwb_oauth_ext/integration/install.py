@@ -89,6 +89,8 @@ class Integration:
         self._log_filter = BelowInfoFilter()
         self._filtered: list[logging.Logger] = []
         self._refusal_filter = RefusalWarningFilter()
+        #: The one line saying why nothing was patched (a patch point differs), or None.
+        self.refused: str | None = None
 
     @property
     def settings(self) -> Settings:
@@ -129,7 +131,9 @@ class Integration:
 
     def install(self) -> None:
         """Apply every patch; a second call does nothing."""
-        if self.installed:
+        if self.installed or self.refused:
+            return
+        if not self._internals_check_out():
             return
         from pywikibot import login as pywikibot_login
         from pywikibot.comms import http
@@ -150,8 +154,29 @@ class Integration:
         self._patch(pywikibot_login, 'ClientLoginManager', manager_class)
         self._patch(sys, 'excepthook', short_error_hook(sys.excepthook))
 
+    def _internals_check_out(self) -> bool:
+        """Check every patch point before touching any (patch_points); say what differs.
+
+        On a difference nothing is patched: ``refused`` holds the one line, printed
+        now and raised by every OAuth1/OAuth2 entry Pywikibot reads (never a silent
+        password login or an unsigned request). A version outside the tested range
+        whose internals check out is enabled with one warning, unless accepted.
+        """
+        from pwb_oauth_ext.integration import patch_points
+        version = patch_points.pywikibot_version()
+        problem = patch_points.find_problem()
+        if problem is not None:
+            self.refused = patch_points.refusal(version, problem)
+            _warn(self.refused)
+            return False
+        if not (patch_points.in_tested_range(version)
+                or patch_points.accepted(version, self.settings.accept_pywikibot)):
+            _warn(patch_points.untested_warning(version))
+        return True
+
     def uninstall(self) -> None:
         """Put Pywikibot's own names back and drop the log filter; idempotent."""
+        self.refused = None
         while self._patches:
             self._patches.pop().restore()
         for logger in self._filtered:
@@ -277,6 +302,12 @@ class Integration:
         self._patch(request_class, '_internal_api_error', internal_api_error)
 
 
+def _warn(line: str) -> None:
+    """One ``WARNING:`` line as Pywikibot prints them (its logging is not set up yet)."""
+    sys.stderr.write(f'WARNING: {line}\n')
+    sys.stderr.flush()
+
+
 _integration: Integration | None = None
 
 
@@ -306,6 +337,11 @@ def uninstall() -> None:
 def installed() -> bool:
     """True while Pywikibot runs with our patches."""
     return _integration is not None and _integration.installed
+
+
+def refusal() -> str | None:
+    """Why enable() patched nothing (a Pywikibot internal differs), or None."""
+    return None if _integration is None else _integration.refused
 
 
 def is_expected_failure(exc: BaseException) -> bool:

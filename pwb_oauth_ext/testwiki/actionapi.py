@@ -12,7 +12,12 @@ from typing import Any, Protocol
 
 from pwb_oauth_ext.testwiki import i18n
 from pwb_oauth_ext.testwiki._http import WikiRequest, WikiResponse
-from pwb_oauth_ext.testwiki.apidata import expand_modules, paraminfo_module, recorded
+from pwb_oauth_ext.testwiki.apidata import (
+    expand_modules,
+    formatversion1,
+    paraminfo_module,
+    recorded,
+)
 from pwb_oauth_ext.testwiki.model import (
     InvalidAuthorization,
     Wiki,
@@ -175,7 +180,7 @@ class ActionApi:
         metas = [m for m in params.get('meta', '').split('|') if m]
         for meta in metas:
             if meta == 'siteinfo':
-                query.update(self._siteinfo(params))
+                query.update(self._siteinfo(params, fv2))
             elif meta == 'tokens':
                 types = params.get('type', 'csrf').split('|')
                 query['tokens'] = {f'{t}token': self._token_for(caller, t)
@@ -208,7 +213,24 @@ class ActionApi:
             info['editcount'] = user.editcount
         return info
 
-    def _siteinfo(self, params: dict[str, str]) -> dict[str, Any]:
+    def _siteinfo(self, params: dict[str, str], fv2: bool = True) -> dict[str, Any]:
+        result = self._siteinfo_fv2(params)
+        if fv2:
+            return result
+        # formatversion=1 (Pywikibot 10.0 to 10.4 ask for siteinfo so): booleans as '' or
+        # absent, and a namespace's (or an alias's) name under the content key '*'
+        result = formatversion1(result)
+        if 'namespaces' in result:
+            result['namespaces'] = {
+                key: {('*' if k == 'name' else k): v for k, v in namespace.items()}
+                for key, namespace in result['namespaces'].items()}
+        if 'namespacealiases' in result:
+            result['namespacealiases'] = [
+                {('*' if k == 'alias' else k): v for k, v in alias.items()}
+                for alias in result['namespacealiases']]
+        return result
+
+    def _siteinfo_fv2(self, params: dict[str, str]) -> dict[str, Any]:
         recorded_info = recorded(self.wiki.mediawiki, 'siteinfo', self.wiki.server_url)
         result: dict[str, Any] = {}
         for prop in params.get('siprop', 'general').split('|'):
