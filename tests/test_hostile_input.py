@@ -629,7 +629,7 @@ def test_bad_record_is_a_store_error_naming_file_and_entry(tmp_path: Path, name:
         store.get('wiki.example', 'clientid', 'Bot')
     message = str(info.value)
     assert str(store.path) in message
-    assert 'wiki.example, client client...' in message and 'account Bot' in message
+    assert 'wiki.example, client clientid,' in message and 'account Bot' in message
     assert field in message
     assert MARK not in message
 

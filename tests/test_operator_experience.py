@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -390,14 +391,14 @@ def wiki_143(monkeypatch: pytest.MonkeyPatch):
     from pwb_oauth_ext.testwiki.server import run_test_wiki
 
     state = {'usergroups': _recorded_usergroups('mw-1.43')}
-    original = actionapi.ActionApi._siteinfo
+    original = actionapi.ActionApi._siteinfo_fv2
 
     def siteinfo(self, params):
         result = original(self, params)
         if not state['usergroups']:
             result.pop('usergroups', None)
         return result
-    monkeypatch.setattr(actionapi.ActionApi, '_siteinfo', siteinfo)
+    monkeypatch.setattr(actionapi.ActionApi, '_siteinfo_fv2', siteinfo)
     with run_test_wiki(mediawiki='1.43') as running:
         running.app.add_bot('BotUser')
         running.state = state
@@ -472,7 +473,17 @@ def test_readme_test_command_needs_no_particular_python() -> None:
     assert [env.strip() for env in matrix.split(',')] == [
         'py39-pwb10', 'py39-pwb11', 'py313-pwb10', 'py313-pwb11']
     ci = (ROOT / '.ci' / 'run').read_text(encoding='utf-8')
-    assert '\n.ci/venv/bin/tox\n' in ci and 'check_dist.py' in ci and 'twine check' in ci
+    assert 'check_dist.py' in ci and 'twine check' in ci
+    # CI runs the README's two commands as they are written there, in a clone named pwb_oauth_ext.
+    assert '"$clone_parent/pwb_oauth_ext"' in ci
+    extract = re.search(r'^readme_commands\(\) \{.*?^\}$', ci, re.M | re.S)
+    assert extract, 'no readme_commands() in .ci/run'
+    commands = subprocess.run(['bash', '-c', extract.group(0) + '\nreadme_commands'], cwd=ROOT,
+                              capture_output=True, text=True, check=True).stdout.splitlines()
+    assert commands == [
+        "python3 -m venv .venv && .venv/bin/pip install -q '.[testwiki]'"
+        " && .venv/bin/pwb-oauth demo",
+        "python3 -m venv .venv && .venv/bin/pip install -q 'tox>=4' && .venv/bin/tox"]
 
 
 def test_package_data_covers_the_files_the_wheel_needs() -> None:
