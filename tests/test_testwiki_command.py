@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 import pytest
 import requests
@@ -25,10 +26,12 @@ from pwb_oauth_ext.testwiki.pywikibot_env import pywikibot_environment, run_pywi
 CLI = [sys.executable, '-m', 'pwb_oauth_ext.commands.main']
 
 
-def start_testwiki(tmp_path: Path, *options: str) -> Interactive:
+def start_testwiki(tmp_path: Path, *options: str, path: Optional[str] = None) -> Interactive:
     env = pywikibot_environment(tmp_path)
     env.pop('PYWIKIBOT_DIR')
     env['TMPDIR'] = str(tmp_path)             # where the default folder goes
+    if path is not None:
+        env['PATH'] = path
     return Interactive([*CLI, 'testwiki', *options], tmp_path, env, merge_stderr=True)
 
 
@@ -273,12 +276,13 @@ def test_token_ttl_must_be_a_number_of_seconds(tmp_path: Path) -> None:
 # --- the banner's commands run as printed (issue 21.9) -----------------------------------
 
 def test_the_printed_commands_run_as_printed_without_an_activated_venv(tmp_path: Path) -> None:
-    wiki = start_testwiki(tmp_path)
+    shell_path = '/usr/bin:/bin'               # a shell where the venv is not activated
+    wiki = start_testwiki(tmp_path, path=shell_path)
     try:
         seen = announced(wiki)
         env = pywikibot_environment(Path(seen['dir']))
         env.pop('PYWIKIBOT_DIR')
-        env['PATH'] = '/usr/bin:/bin'           # a shell where the venv is not activated
+        env['PATH'] = shell_path
         for line in (seen['login'], seen['touch']):
             result = subprocess.run(line, shell=True, env=env, cwd=str(tmp_path),
                                     capture_output=True, text=True, timeout=120, check=False)
