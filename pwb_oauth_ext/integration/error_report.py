@@ -24,7 +24,7 @@ CHAIN_LINE_LIMIT = 300
 CHAIN_LIMIT = 10
 
 
-_OURS = str(Path(__file__).resolve().parents[1])
+_OURS = str(Path(__file__).resolve().parents[1]) + os.sep
 _SEPARATORS = {
     'caused by': '\nThe above exception was the direct cause of the following exception:\n\n',
     'raised while handling': '\nDuring handling of the above exception, another exception'
@@ -33,8 +33,16 @@ _SEPARATORS = {
 
 
 def _raised_outside_us(exc: BaseException) -> bool:
-    """True when no frame of ``exc``'s traceback is in this package (a bot's own error)."""
+    """True when no frame of ``exc``'s traceback is in this package, nor any caller of the
+    frame that caught it (a bot's own error, not one a library raised inside our call)."""
     tb = exc.__traceback__
+    if tb is None:
+        return True
+    frame: Any = tb.tb_frame.f_back
+    while frame is not None:
+        if frame.f_code.co_filename.startswith(_OURS):
+            return False
+        frame = frame.f_back
     while tb is not None:
         if tb.tb_frame.f_code.co_filename.startswith(_OURS):
             return False
