@@ -23,6 +23,7 @@ import pytest
 import requests
 from conftest import RECORDED
 from oauthlib.oauth1 import Client
+from placeholders import fill, match_and_bind
 
 from pwb_oauth_ext.testwiki.farm import RunningFarm, run_test_farm
 from pwb_oauth_ext.testwiki.model import SESSION_COOKIE
@@ -164,30 +165,11 @@ class Replay:
         return f'{scheme}://{netloc}{parts.path}' + (f'?{parts.query}' if parts.query else '')
 
     def fill(self, template: str) -> str:
-        def value(match: re.Match[str]) -> str:
-            assert match.group(0) in self.bindings, f'unbound placeholder {match.group(0)}'
-            return self.bindings[match.group(0)]
-        return PLACEHOLDER.sub(value, template)
+        return fill(template, self.bindings, PLACEHOLDER)
 
     def match(self, template: str, actual: str) -> None:
         """``actual`` is ``template`` with its placeholders; unbound ones are bound."""
-        pattern, seen, pos = '', {}, 0
-        for found in PLACEHOLDER.finditer(template):
-            pattern += re.escape(template[pos:found.start()])
-            name = found.group(0)
-            if name in self.bindings:
-                pattern += re.escape(self.bindings[name])
-            elif name in seen:
-                pattern += f'(?P={seen[name]})'
-            else:
-                seen[name] = f'g{len(seen)}'
-                pattern += f'(?P<{seen[name]}>[^&"\\s]+?)'
-            pos = found.end()
-        pattern += re.escape(template[pos:])
-        matched = re.fullmatch(pattern, actual)
-        assert matched, f'{actual!r} does not match recorded {template!r}'
-        for name, group in seen.items():
-            self.bindings[name] = matched.group(group)
+        match_and_bind(template, actual, self.bindings, PLACEHOLDER)
 
     # -- requests -----------------------------------------------------------------------------
     def wiki_of(self, url: str) -> str:

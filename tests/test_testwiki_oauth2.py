@@ -21,6 +21,7 @@ import jwt
 import pytest
 import requests
 from conftest import RECORDED
+from placeholders import PLACEHOLDER, fill, match_and_bind
 
 from pwb_oauth_ext.testwiki._http import WikiRequest, WikiResponse
 from pwb_oauth_ext.testwiki.model import InvalidAuthorization, Wiki
@@ -229,39 +230,10 @@ def site(request: pytest.FixtureRequest) -> WikiSetup:
 # ---------------------------------------------------------------------------
 # Capture replay
 # ---------------------------------------------------------------------------
-PLACEHOLDER = re.compile(r'<[a-z_0-9]+>')
 EXACT_KEYS = {'token_type', 'expires_in', 'error', 'error_description', 'hint', 'message',
               'scopes', 'grants', 'httpCode', 'httpReason', 'confirmed_email', 'blocked'}
 
 
-def fill(template: str, bindings: dict[str, str]) -> str:
-    def value(match: re.Match[str]) -> str:
-        name = match.group(0)
-        assert name in bindings, f'unbound placeholder {name}'
-        return bindings[name]
-    return PLACEHOLDER.sub(value, template)
-
-
-def match_and_bind(template: str, actual: str, bindings: dict[str, str]) -> None:
-    """``actual`` must equal ``template`` with its placeholders; unbound ones are bound."""
-    pattern, seen = '', {}
-    pos = 0
-    for match in PLACEHOLDER.finditer(template):
-        pattern += re.escape(template[pos:match.start()])
-        name = match.group(0)
-        if name in bindings:
-            pattern += re.escape(bindings[name])
-        elif name in seen:
-            pattern += f'(?P={seen[name]})'
-        else:
-            seen[name] = f'g{len(seen)}'
-            pattern += f'(?P<{seen[name]}>[^&"\\s]+?)'
-        pos = match.end()
-    pattern += re.escape(template[pos:])
-    found = re.fullmatch(pattern, actual)
-    assert found, f'{actual!r} does not match recorded {template!r}'
-    for name, group in seen.items():
-        bindings[name] = found.group(group)
 
 
 def header(recorded: dict[str, Any], name: str) -> str | None:
